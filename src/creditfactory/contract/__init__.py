@@ -1,0 +1,43 @@
+"""The bank-extract contract: table declarations, validation, ingestion, the lake.
+
+Public API for other domains and the edges.
+"""
+
+from creditfactory.contract.ingest import IngestResult, IngestSettings, TableResult
+from creditfactory.contract.lake import scan
+from creditfactory.contract.service import (
+    CustomerView,
+    find_customer_by_id_number,
+    get_run,
+    ingest_directory,
+    lake_frame,
+    list_runs,
+    segment_counts,
+    table_counts,
+    view_customer,
+)
+from creditfactory.contract.sources import SourceError
+from creditfactory.contract.tables import BY_NAME, TABLES, Column, ColumnType, Table, get_table
+
+__all__ = [
+    "BY_NAME",
+    "TABLES",
+    "Column",
+    "ColumnType",
+    "CustomerView",
+    "IngestResult",
+    "IngestSettings",
+    "SourceError",
+    "Table",
+    "TableResult",
+    "find_customer_by_id_number",
+    "get_run",
+    "get_table",
+    "ingest_directory",
+    "lake_frame",
+    "list_runs",
+    "scan",
+    "segment_counts",
+    "table_counts",
+    "view_customer",
+]

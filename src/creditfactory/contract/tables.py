@@ -59,6 +59,8 @@ class Column:
     max: float | None = None
     pii: bool = False
     max_length: int | None = None
+    allow_future: bool = False
+    """A date that may lie after the load date (a maturity, an expiry)."""
 
     @property
     def is_money(self) -> bool:
@@ -146,7 +148,12 @@ BRANCHES = Table(
     columns=(
         _c("branch_id", T.STRING, "Branch code", max_length=16),
         _c("branch_name", T.STRING, "Branch name", max_length=64),
-        _c("region_code", T.STRING, "Six-digit administrative region code (GB/T 2260) of the county", max_length=6),
+        _c(
+            "region_code",
+            T.STRING,
+            "Six-digit administrative region code (GB/T 2260) of the county",
+            max_length=6,
+        ),
         _c("address", T.STRING, "Street address", required=False, max_length=128),
         _c("lat", T.FLOAT, "Latitude (WGS-84)", min=-90, max=90),
         _c("lon", T.FLOAT, "Longitude (WGS-84)", min=-180, max=180),
@@ -275,7 +282,7 @@ LOANS = Table(
         _c("customer_id", T.STRING, "Borrower"),
         _c("product", T.CODE, "Loan product", codes=LOAN_PRODUCTS),
         _c("open_date", T.DATE, "Disbursement date"),
-        _c("maturity_date", T.DATE, "Contractual maturity"),
+        _c("maturity_date", T.DATE, "Contractual maturity", allow_future=True),
         _c("principal", T.AMOUNT, "Amount disbursed", min=0.01),
         _c("annual_rate", T.RATE, "Annual interest rate", min=0, max=0.36),
         _c("guarantee_type", T.CODE, "Security", codes=GUARANTEE_TYPES),

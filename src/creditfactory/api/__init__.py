@@ -1,0 +1,5 @@
+"""HTTP edge: ``create_app(container)``."""
+
+from creditfactory.api.app import create_app
+
+__all__ = ["create_app"]

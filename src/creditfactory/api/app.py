@@ -1,0 +1,105 @@
+"""The HTTP API: ``create_app(container)``.
+
+Middleware gives every request an id (``X-Request-ID``, echoed back and written into audit
+rows); every anticipated error becomes problem-details JSON (RFC 9457) with a stable ``code``;
+an unexpected one becomes a 500 problem naming the request id, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from creditfactory import __version__
+from creditfactory.bootstrap import Container
+from creditfactory.errors import DomainError
+
+log = logging.getLogger("creditfactory.api")
+
+PROBLEM = "application/problem+json"
+
+
+def _problem(
+    status: int, code: str, title: str, detail: str, request_id: str, **extra: object
+) -> JSONResponse:
+    body = {
+        "type": f"https://creditfactory.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "request_id": request_id,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="creditfactory",
+        version=__version__,
+        description="Digital lending for every bank: extracts, customers, decisions, loans.",
+        docs_url="/docs" if container.settings.api.docs else None,
+    )
+    app.state.container = container
+
+    @app.middleware("http")
+    async def request_ids(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
+        request.state.request_id = rid
+        try:
+            response = await call_next(request)
+        except Exception:  # anything not mapped below: a 500 problem, logged with the id
+            log.exception("unhandled error in request %s %s (%s)", request.method, request.url.path, rid)
+            response = _problem(
+                500, "internal_error", "Internal error", f"unexpected error; quote request id {rid}", rid
+            )
+        response.headers["X-Request-ID"] = rid
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        body = exc.to_problem()
+        body["request_id"] = getattr(request.state, "request_id", "")
+        return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ())),
+                "message": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return _problem(
+            422,
+            "invalid_request",
+            "Invalid request",
+            detail,
+            getattr(request.state, "request_id", ""),
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _problem(
+            exc.status_code, code, str(exc.detail), str(exc.detail), getattr(request.state, "request_id", "")
+        )
+
+    from creditfactory.api import system
+    from creditfactory.contract import api as contract_api
+
+    app.include_router(system.router)
+    app.include_router(contract_api.router)
+    return app

@@ -1,0 +1,61 @@
+"""Idempotent writes over HTTP: the ``Idempotency-Key`` header and the command log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from creditfactory.db import command_log
+from creditfactory.db.uow import UnitOfWork
+from creditfactory.errors import InvalidInput
+from creditfactory.security.roles import Principal
+
+
+class MissingIdempotencyKey(InvalidInput):
+    code = "idempotency_key_missing"
+    http_status = 400
+    title = "Idempotency-Key header required"
+
+
+async def run_idempotent(
+    request: Request,
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    operation: str,
+    now: Any,
+    work: Callable[[], tuple[int, Any]],
+) -> JSONResponse:
+    """Run ``work`` once per (principal, operation, key); repeats get the stored response.
+
+    ``work`` runs inside ``uow`` and returns (status, body); the claim, the work and the stored
+    response commit together.
+    """
+    key = request.headers.get("idempotency-key")
+    if not key:
+        raise MissingIdempotencyKey(f"{operation} needs an Idempotency-Key header so that a retry is safe")
+    if len(key) > 128:
+        raise InvalidInput("Idempotency-Key is longer than 128 characters")
+    req_hash = command_log.request_hash(await request.body())
+    stored = command_log.begin(
+        uow.session, principal_id=principal.id, operation=operation, key=key, req_hash=req_hash, now=now
+    )
+    if stored is not None:
+        return JSONResponse(stored.body, status_code=stored.status, headers={"Idempotent-Replayed": "true"})
+    status, body = work()
+    encoded = jsonable_encoder(body)
+    command_log.complete(
+        uow.session,
+        principal_id=principal.id,
+        operation=operation,
+        key=key,
+        status=status,
+        body=encoded,
+        now=now,
+    )
+    uow.commit()
+    return JSONResponse(encoded, status_code=status)

@@ -1,0 +1,92 @@
+"""The composition root: ``build(settings) -> Container``.
+
+The only place that reads :class:`~creditfactory.config.Settings` and wires the engine, the
+session factory, the clock, the PII vault, the token signer and the lake. The API, the CLI and
+the tests all call :func:`build`; nothing is created at import time anywhere else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from creditfactory.clock import Clock, SystemClock
+from creditfactory.config import Settings
+from creditfactory.db import migrate
+from creditfactory.db.engine import create_engine, session_factory
+from creditfactory.db.uow import UnitOfWork
+from creditfactory.events import Dispatcher
+from creditfactory.security.pii import PiiVault, load_or_create_key
+from creditfactory.security.tokens import TokenSigner
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    vault: PiiVault
+    tokens: TokenSigner
+    dispatcher: Dispatcher
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.settings.resolved_lake_dir
+
+    @property
+    def reject_dir(self) -> Path:
+        return self.settings.data_dir / "rejects"
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _pii_key(settings: Settings) -> bytes:
+    if settings.security.pii_key is not None:
+        try:
+            key = base64.b64decode(settings.security.pii_key.get_secret_value(), validate=True)
+        except ValueError:
+            raise ValueError("CREDITFACTORY_SECURITY__PII_KEY is not valid base64") from None
+        if len(key) != 32:
+            raise ValueError("CREDITFACTORY_SECURITY__PII_KEY must decode to 32 bytes")
+        return key
+    return load_or_create_key(settings.resolved_pii_key_file)
+
+
+def build(settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> Container:
+    """Wire the system. With ``upgrade`` the database schema is migrated to head first."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    if upgrade and not migrate.is_current(engine):
+        migrate.upgrade(engine)
+    clock = clock or SystemClock()
+    key = _pii_key(settings)
+    secret = (
+        settings.security.token_secret.get_secret_value().encode()
+        if settings.security.token_secret is not None
+        else hashlib.sha256(b"creditfactory-tokens" + key).digest()
+    )
+    sessions = session_factory(engine)
+    return Container(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        clock=clock,
+        vault=PiiVault(key),
+        tokens=TokenSigner(secret, clock, ttl=timedelta(seconds=settings.security.token_ttl_seconds)),
+        dispatcher=Dispatcher(sessions, clock),
+    )

@@ -1,0 +1,184 @@
+"""The ``creditfactory`` command: the Typer root that assembles every domain's commands."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from creditfactory import __version__
+from creditfactory.cli.context import emit_json, fail, state
+from creditfactory.config import Settings
+from creditfactory.errors import DomainError
+
+app = typer.Typer(
+    name="creditfactory",
+    help="Digital lending for every bank: sandbox bank, extracts, API and the lending lifecycle.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", envvar="CREDITFACTORY_DATA_DIR", help="Home of the database, lake and outputs."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="CREDITFACTORY_DATABASE_URL",
+            help="SQLAlchemy URL (default: SQLite in the data dir).",
+        ),
+    ] = None,
+) -> None:
+    st = state(ctx)
+    overrides: dict[str, object] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    st.settings = Settings(**overrides)  # type: ignore[arg-type]
+    ctx.call_on_close(st.close)
+    logging.basicConfig(level=st.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Migrate the database to the newest schema."""
+    from creditfactory.db import migrate
+    from creditfactory.db.engine import create_engine
+
+    st = state(ctx)
+    assert st.settings is not None
+    engine = create_engine(st.settings.resolved_database_url)
+    migrate.upgrade(engine)
+    revision = migrate.current(engine)
+    engine.dispose()
+    st.console.print(
+        f"database at revision [bold]{revision}[/] ({engine.url.render_as_string(hide_password=True)})"
+    )
+    if json_out:
+        emit_json({"revision": revision})
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the database's schema revision and whether it is the newest."""
+    from creditfactory.db import migrate
+    from creditfactory.db.engine import create_engine
+
+    st = state(ctx)
+    assert st.settings is not None
+    engine = create_engine(st.settings.resolved_database_url)
+    st.console.print(f"revision {migrate.current(engine)} (newest: {migrate.head()})")
+    engine.dispose()
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Start the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from creditfactory.api import create_app
+
+    st = state(ctx)
+    container = st.container
+    api = container.settings.api
+    st.console.print(
+        f"creditfactory API on http://{host or api.host}:{port or api.port} "
+        f"(docs at /docs, database {container.engine.dialect.name})"
+    )
+    uvicorn.run(create_app(container), host=host or api.host, port=port or api.port, log_level="info")
+
+
+auth_app = typer.Typer(help="Tokens for staff and customers.", no_args_is_help=True)
+app.add_typer(auth_app, name="auth")
+
+
+@auth_app.command("token")
+def auth_token(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Option("--id", help="Staff number, customer id or partner id.")],
+    role: Annotated[
+        list[str], typer.Option("--role", help="Role (repeatable), e.g. risk_analyst, account_manager.")
+    ],
+    kind: Annotated[str, typer.Option(help="staff, customer or partner.")] = "staff",
+    branch: Annotated[str | None, typer.Option(help="Branch the staff member serves.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Customer id (for a customer token).")] = None,
+    hours: Annotated[float, typer.Option(help="Validity in hours.")] = 8.0,
+) -> None:
+    """Issue a signed bearer token (for operators, tests and the demo)."""
+    from datetime import timedelta
+
+    from creditfactory.security.roles import Principal
+
+    st = state(ctx)
+    try:
+        principal = Principal(
+            id=subject, roles=frozenset(role), kind=kind, branch_id=branch, customer_id=customer
+        )  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise fail(st.err, exc) from None
+    typer.echo(st.container.tokens.issue(principal, ttl=timedelta(hours=hours)))
+
+
+events_app = typer.Typer(help="The outbox of events and outgoing messages.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("dispatch")
+def events_dispatch(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Deliver pending outbox messages once (retries with back-off, dead letter after 5 tries)."""
+    st = state(ctx)
+    report = st.container.dispatcher.run_once()
+    st.console.print(f"delivered {report.delivered}, retrying {report.retried}, dead {report.dead}")
+    if json_out:
+        emit_json({"delivered": report.delivered, "retried": report.retried, "dead": report.dead})
+
+
+def _register() -> None:
+    from creditfactory.cli import bench, demo
+    from creditfactory.contract import cli as contract_cli
+    from creditfactory.sandbox import cli as sandbox_cli
+
+    app.add_typer(sandbox_cli.app, name="sandbox")
+    app.add_typer(contract_cli.app, name="contract")
+    app.command("ingest")(contract_cli.ingest)
+    app.command("demo")(demo.demo)
+    app.command("bench")(bench.bench)
+
+
+_register()
+
+
+def main() -> None:
+    from rich.console import Console
+
+    try:
+        app()
+    except DomainError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+        raise SystemExit(2) from None

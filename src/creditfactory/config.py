@@ -1,0 +1,70 @@
+"""Settings, read from the environment (prefix ``CREDITFACTORY_``, nested with ``__``).
+
+Only :mod:`creditfactory.bootstrap` instantiates :class:`Settings`; everything else gets
+plain values or the container. Examples::
+
+    CREDITFACTORY_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test
+    CREDITFACTORY_DATA_DIR=/srv/creditfactory
+    CREDITFACTORY_SECURITY__PII_KEY=<base64 32 bytes>
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SecuritySettings(BaseModel):
+    pii_key: SecretStr | None = Field(
+        default=None, description="Base64 32-byte master key for PII encryption and tokens."
+    )
+    pii_key_file: Path | None = Field(
+        default=None, description="File holding the PII key; created on first use (default DATA_DIR/pii.key)."
+    )
+    token_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret that signs staff and customer bearer tokens (default: derived from the PII key).",
+    )
+    token_ttl_seconds: int = 8 * 3600
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    docs: bool = True
+
+
+class IngestSettings(BaseModel):
+    batch_rows: int = Field(default=2_000_000, ge=1_000, description="Rows read per batch from a large file.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CREDITFACTORY_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(
+        default=Path("var"), description="Home of the embedded database, lake and outputs."
+    )
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in DATA_DIR.")
+    lake_dir: Path | None = Field(default=None, description="Parquet lake; default DATA_DIR/lake.")
+    log_level: str = "INFO"
+    security: SecuritySettings = SecuritySettings()
+    api: ApiSettings = ApiSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'creditfactory.db').as_posix()}"
+
+    @property
+    def resolved_lake_dir(self) -> Path:
+        return self.lake_dir if self.lake_dir is not None else self.data_dir / "lake"
+
+    @property
+    def resolved_pii_key_file(self) -> Path:
+        return self.security.pii_key_file or self.data_dir / "pii.key"

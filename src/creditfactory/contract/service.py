@@ -1,0 +1,167 @@
+"""Use cases of the contract domain: run an ingestion, read what was loaded, read a customer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select
+
+from creditfactory.clock import Clock
+from creditfactory.contract import lake as lake_mod
+from creditfactory.contract import store
+from creditfactory.contract.ingest import Ingestion, IngestResult, IngestSettings, Progress
+from creditfactory.contract.tables import TABLES
+from creditfactory.db.uow import UnitOfWork
+from creditfactory.errors import NotFound, PermissionDenied
+from creditfactory.security import masking
+from creditfactory.security.audit import record_access
+from creditfactory.security.pii import PiiVault
+from creditfactory.security.roles import Permission, Principal, Role, require
+
+
+def ingest_directory(
+    *,
+    directory: Path,
+    uow_factory: Any,
+    clock: Clock,
+    vault: PiiVault,
+    settings: IngestSettings,
+    progress: Progress | None = None,
+    today: date | None = None,
+) -> IngestResult:
+    """Validate and load every extract file in ``directory`` (see :mod:`contract.ingest`)."""
+    return Ingestion(
+        sessions=uow_factory, clock=clock, vault=vault, settings=settings, progress=progress
+    ).run(directory, today=today)
+
+
+def table_counts(*, lake: Path) -> dict[str, int]:
+    """Rows per contract table in the lake (latest row per key)."""
+    return {t.name: lake_mod.row_count(lake, t.name) for t in TABLES}
+
+
+def segment_counts(*, lake: Path) -> dict[str, int]:
+    if not lake_mod.exists(lake, "customers"):
+        return {}
+    frame = lake_mod.scan(lake, "customers").group_by("segment").len().sort("segment").collect()
+    return {str(s): int(n) for s, n in frame.iter_rows()}
+
+
+def list_runs(uow: UnitOfWork, *, limit: int = 20) -> Sequence[store.IngestRun]:
+    return uow.session.scalars(select(store.IngestRun).order_by(store.IngestRun.id.desc()).limit(limit)).all()
+
+
+def get_run(uow: UnitOfWork, *, run_id: int) -> tuple[store.IngestRun, list[store.IngestFile]]:
+    run = uow.session.get(store.IngestRun, run_id)
+    if run is None:
+        raise NotFound(f"ingestion run {run_id} does not exist", run_id=run_id)
+    files = list(
+        uow.session.scalars(
+            select(store.IngestFile).where(store.IngestFile.run_id == run_id).order_by(store.IngestFile.id)
+        )
+    )
+    return run, files
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    customer_id: str
+    name: str | None
+    id_number: str | None
+    phone: str | None
+    address: str | None
+    gender: str
+    birth_date: date
+    segment: str
+    branch_id: str
+    manager_id: str | None
+    kyc_status: str
+    lat: float | None
+    lon: float | None
+    marketing_consent: bool
+    masked: bool
+
+
+_PII_FIELDS = ("name", "id_number", "phone", "address")
+
+
+def view_customer(
+    uow: UnitOfWork,
+    *,
+    vault: PiiVault,
+    principal: Principal,
+    customer_id: str,
+    purpose: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> CustomerView:
+    """A customer's record for staff: masked unless the role may see personal data; audited.
+
+    Account managers bound to a branch see only that branch's customers.
+    """
+    require(principal, Permission.CUSTOMER_READ)
+    table = store.OPERATIONAL["customers"]
+    row = uow.session.execute(select(table).where(table.c.customer_id == customer_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"customer {customer_id} does not exist", customer_id=customer_id)
+    if (
+        principal.branch_id is not None
+        and Role.ACCOUNT_MANAGER in principal.roles
+        and not principal.can(Permission.CUSTOMER_READ_PII)
+        and row["branch_id"] != principal.branch_id
+    ):
+        raise PermissionDenied(
+            f"{principal.id} serves branch {principal.branch_id}; customer {customer_id} belongs to {row['branch_id']}"
+        )
+    unmasked = principal.can(Permission.CUSTOMER_READ_PII)
+    clear = {f: (vault.decrypt(row[f"{f}_enc"]) if row[f"{f}_enc"] else None) for f in _PII_FIELDS}
+    if not unmasked:
+        clear = {
+            "name": masking.mask_name(clear["name"]),
+            "id_number": masking.mask_id_number(clear["id_number"]),
+            "phone": masking.mask_phone(clear["phone"]),
+            "address": masking.mask_address(clear["address"]),
+        }
+    record_access(
+        uow.session,
+        principal=principal,
+        action="customer.read",
+        subject_type="customer",
+        subject_id=customer_id,
+        fields=_PII_FIELDS,
+        unmasked=unmasked,
+        purpose=purpose,
+        now=now,
+        request_id=request_id,
+    )
+    return CustomerView(
+        customer_id=row["customer_id"],
+        gender=row["gender"],
+        birth_date=row["birth_date"],
+        segment=row["segment"],
+        branch_id=row["branch_id"],
+        manager_id=row["manager_id"],
+        kyc_status=row["kyc_status"],
+        lat=row["lat"],
+        lon=row["lon"],
+        marketing_consent=row["marketing_consent"],
+        masked=not unmasked,
+        **clear,
+    )
+
+
+def find_customer_by_id_number(uow: UnitOfWork, *, vault: PiiVault, id_number: str) -> str | None:
+    """The customer id holding an ID number (looked up by token; the number is never stored)."""
+    table = store.OPERATIONAL["customers"]
+    token = vault.token(id_number.strip().upper(), kind="id_number")
+    return uow.session.scalar(select(table.c.customer_id).where(table.c.id_number_token == token))
+
+
+def lake_frame(*, lake: Path, table: str) -> pl.LazyFrame:
+    """A lake table for analytics (latest row per key)."""
+    return lake_mod.scan(lake, table)

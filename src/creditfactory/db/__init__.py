@@ -1,0 +1,19 @@
+"""Database ground: base, column types, engine, unit of work, command log, migrations."""
+
+from creditfactory.db.base import Base
+from creditfactory.db.engine import create_engine, is_sqlite, session_factory
+from creditfactory.db.types import Money, Rate, ScaledInt, UTCDateTime, enum_column
+from creditfactory.db.uow import UnitOfWork
+
+__all__ = [
+    "Base",
+    "Money",
+    "Rate",
+    "ScaledInt",
+    "UTCDateTime",
+    "UnitOfWork",
+    "create_engine",
+    "enum_column",
+    "is_sqlite",
+    "session_factory",
+]

@@ -1,0 +1,149 @@
+"""Idempotency: the command log.
+
+Every repeatable write (an API call with an ``Idempotency-Key``, a CLI command given
+``--idempotency-key``) is recorded as (principal, operation, key, request hash). A repeat with
+the same body returns the stored result; a repeat while the first is still running is a
+conflict (409); the same key with a different body is refused (422).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from creditfactory.db.base import Base
+from creditfactory.db.types import UTCDateTime, enum_column
+from creditfactory.errors import Conflict, DomainError
+
+
+class CommandStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+
+class CommandLog(Base):
+    __tablename__ = "command_log"
+    __table_args__ = (UniqueConstraint("principal_id", "operation", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[CommandStatus] = mapped_column(enum_column(CommandStatus, 16))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CommandInProgress(Conflict):
+    code = "idempotency_in_progress"
+    title = "The same request is still being processed"
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    http_status = 422
+    title = "Idempotency key reused with a different request"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    status: int
+    body: Any
+
+
+def request_hash(payload: Any) -> str:
+    """A stable hash of a request body (JSON-normalised when possible)."""
+    if isinstance(payload, bytes | bytearray):
+        try:
+            payload = json.loads(payload or b"null")
+        except ValueError:
+            return hashlib.sha256(bytes(payload)).hexdigest()
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def begin(
+    session: Session,
+    *,
+    principal_id: str,
+    operation: str,
+    key: str,
+    req_hash: str,
+    now: datetime,
+) -> StoredResult | None:
+    """Claim the key. Returns the stored result for a completed repeat, ``None`` to proceed.
+
+    The claim is committed by the caller's boundary together with (or before) the work; a
+    concurrent duplicate hits the unique constraint and gets :class:`CommandInProgress`.
+    """
+    existing = session.scalars(
+        select(CommandLog).where(
+            CommandLog.principal_id == principal_id,
+            CommandLog.operation == operation,
+            CommandLog.idempotency_key == key,
+        )
+    ).one_or_none()
+    if existing is None:
+        row = CommandLog(
+            principal_id=principal_id,
+            operation=operation,
+            idempotency_key=key,
+            request_hash=req_hash,
+            status=CommandStatus.RUNNING,
+            created_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            raise CommandInProgress(
+                f"a request with idempotency key {key!r} for {operation} is already being processed",
+                key=key,
+            ) from None
+        return None
+    if existing.request_hash != req_hash:
+        raise IdempotencyKeyReused(
+            f"idempotency key {key!r} was first used for {operation} with a different request body",
+            key=key,
+        )
+    if existing.status is CommandStatus.RUNNING:
+        raise CommandInProgress(
+            f"a request with idempotency key {key!r} for {operation} is still being processed", key=key
+        )
+    body = json.loads(existing.response_body) if existing.response_body else None
+    return StoredResult(status=existing.response_status or 200, body=body)
+
+
+def complete(
+    session: Session,
+    *,
+    principal_id: str,
+    operation: str,
+    key: str,
+    status: int,
+    body: Any,
+    now: datetime,
+) -> None:
+    row = session.scalars(
+        select(CommandLog).where(
+            CommandLog.principal_id == principal_id,
+            CommandLog.operation == operation,
+            CommandLog.idempotency_key == key,
+        )
+    ).one()
+    row.status = CommandStatus.COMPLETED
+    row.response_status = status
+    row.response_body = json.dumps(body, default=str, ensure_ascii=False)
+    row.completed_at = now
+    session.flush()
