@@ -168,7 +168,7 @@ def _register() -> None:
     app.add_typer(contract_cli.app, name="contract")
     app.command("ingest")(contract_cli.ingest)
     app.command("demo")(demo.demo)
-    app.command("bench")(bench.bench)
+    app.add_typer(bench.app, name="bench")
 
 
 _register()

@@ -357,7 +357,9 @@ class Ingestion:
                 tr.rows_read += frame.height
                 if table.large:
                     good = to_lake(table, checked.good, vault=self.vault, run_id=run_id)
-                    good.write_parquet(staging / lake_mod.staged_name(run_id, seq), statistics=True)
+                    good.write_parquet(
+                        staging / lake_mod.staged_name(run_id, seq), compression="zstd", compression_level=1
+                    )
                     seq += 1
                 else:
                     held.append(checked.good)
@@ -394,7 +396,9 @@ class Ingestion:
                 good = good.filter(~bad)
             if good.height:
                 lake_rows = to_lake(table, good, vault=self.vault, run_id=run_id)
-                lake_rows.write_parquet(staging / lake_mod.staged_name(run_id, 0), statistics=True)
+                lake_rows.write_parquet(
+                    staging / lake_mod.staged_name(run_id, 0), compression="zstd", compression_level=1
+                )
                 if table.operational:
                     rows = to_db_rows(
                         table, good.drop(META), vault=self.vault, run_id=run_id, now=self.clock.now()
@@ -454,8 +458,23 @@ class Ingestion:
         if len(parts) < 2:
             return
         keys = list(table.key)
+        # A 64-bit hash of each key finds candidates cheaply; keys are compared exactly only
+        # for the candidates, so a clean table costs one pass over its key columns.
+        hashed = pl.col(keys[0]).hash(seed=0)
+        for i, c in enumerate(keys[1:], start=1):
+            hashed = hashed.xor(pl.col(c).hash(seed=i))
+        hashes = pl.scan_parquet(parts).select(hashed.alias("_h")).collect().to_series()
+        suspects = hashes.filter(hashes.is_duplicated()).unique()
+        if suspects.len() == 0:
+            return
         dup = (
-            pl.scan_parquet(parts).group_by(keys).agg(pl.len().alias("_n")).filter(pl.col("_n") > 1).collect()
+            pl.scan_parquet(parts)
+            .filter(hashed.is_in(suspects.implode()))
+            .group_by(keys)
+            .agg(pl.len().alias("_n"))
+            .filter(pl.col("_n") > 1)
+            .select(keys)
+            .collect()
         )
         if dup.height == 0:
             return
@@ -464,7 +483,7 @@ class Ingestion:
             hit = frame.join(dup, on=keys, how="semi")
             if hit.height == 0:
                 continue
-            frame.join(dup, on=keys, how="anti").write_parquet(part, statistics=True)
+            frame.join(dup, on=keys, how="anti").write_parquet(part, compression="zstd", compression_level=1)
             text = _text_of_lake_rows(table, hit).with_columns(hit["_file"], hit["_row"])
             reason = pl.format(
                 "duplicate key ({}) {}: appears in more than one batch of this load",

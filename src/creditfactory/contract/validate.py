@@ -156,14 +156,26 @@ def _quoted(text: pl.Expr) -> pl.Expr:
     return pl.format("'{}'", text.str.slice(0, 40))
 
 
-def _column_checks(col: Column, value: pl.Expr, text: pl.Expr, *, today: date) -> list[pl.Expr]:
+Check = tuple[pl.Expr, pl.Expr]
+"""(row is bad, reason text). The flag is computed for every row; the text only for bad rows."""
+
+
+def _present(col: Column, dtype: pl.DataType) -> pl.Expr:
+    c = pl.col(col.name)
+    if dtype == pl.String:
+        return c.is_not_null() & (c.str.strip_chars() != "")
+    return c.is_not_null()
+
+
+def _column_checks(col: Column, *, today: date) -> list[Check]:
     name = col.name
-    checks: list[pl.Expr] = []
+    value = pl.col(name)
+    text = pl.col(f"__text_{name}")
+    present_raw = pl.col(f"__present_{name}")
+    checks: list[Check] = []
     t = ColumnType
-    missing = text.is_null()
     if col.required:
-        checks.append(pl.when(missing).then(pl.lit(f"{name}: required value is missing")))
-    bad_type = text.is_not_null() & value.is_null()
+        checks.append((~present_raw, pl.lit(f"{name}: required value is missing")))
     type_words = {
         t.INT: "not a whole number",
         t.FLOAT: "not a number",
@@ -175,70 +187,80 @@ def _column_checks(col: Column, value: pl.Expr, text: pl.Expr, *, today: date) -
     }
     if col.type in type_words:
         checks.append(
-            pl.when(bad_type).then(pl.format(f"{name}: {type_words[col.type]} ({{}})", _quoted(text)))
+            (
+                present_raw & value.is_null(),
+                pl.format(f"{name}: {type_words[col.type]} ({{}})", _quoted(text)),
+            )
         )
     present = value.is_not_null()
     if col.type is t.CODE:
         allowed = ", ".join(col.codes)
         checks.append(
-            pl.when(present & ~value.is_in(list(col.codes))).then(
-                pl.format(f"{name}: unknown code {{}} (allowed: {allowed})", _quoted(text))
+            (
+                present & ~value.is_in(list(col.codes)),
+                pl.format(f"{name}: unknown code {{}} (allowed: {allowed})", _quoted(text)),
             )
         )
     if col.type in (t.STRING, t.CODE) and col.max_length:
         checks.append(
-            pl.when(present & (value.str.len_chars() > col.max_length)).then(
-                pl.lit(f"{name}: longer than {col.max_length} characters")
+            (
+                present & (value.str.len_chars() > col.max_length),
+                pl.lit(f"{name}: longer than {col.max_length} characters"),
             )
         )
     if col.type is t.ID_NUMBER:
         problem = _id_problem(value)
-        checks.append(pl.when(present & problem.is_not_null()).then(pl.format(f"{name}: {{}}", problem)))
+        checks.append((present & problem.is_not_null(), pl.format(f"{name}: {{}}", problem)))
     if col.type is t.PHONE:
         checks.append(
-            pl.when(present & ~value.str.contains(r"^1[3-9]\d{9}$")).then(
-                pl.format(f"{name}: not an 11-digit mainland mobile number ({{}})", _quoted(text))
+            (
+                present & ~value.str.contains(r"^1[3-9]\d{9}$"),
+                pl.format(f"{name}: not an 11-digit mainland mobile number ({{}})", _quoted(text)),
             )
         )
     if col.type in (t.INT, t.FLOAT, t.AMOUNT, t.RATE):
         unit = {t.AMOUNT: 100, t.RATE: 10**RATE_SCALE}.get(col.type, 1)
         if col.min is not None:
             checks.append(
-                pl.when(present & (value < col.min * unit)).then(
-                    pl.format(f"{name}: {{}} is below the minimum {col.min:g}", _quoted(text))
+                (
+                    present & (value < col.min * unit),
+                    pl.format(f"{name}: {{}} is below the minimum {col.min:g}", _quoted(text)),
                 )
             )
         if col.max is not None:
             checks.append(
-                pl.when(present & (value > col.max * unit)).then(
-                    pl.format(f"{name}: {{}} is above the maximum {col.max:g}", _quoted(text))
+                (
+                    present & (value > col.max * unit),
+                    pl.format(f"{name}: {{}} is above the maximum {col.max:g}", _quoted(text)),
                 )
             )
     if col.type in (t.DATE, t.MONTH):
-        checks.append(pl.when(present & (value < _MIN_DATE)).then(pl.lit(f"{name}: date before 1900-01-01")))
+        checks.append((present & (value < _MIN_DATE), pl.lit(f"{name}: date before 1900-01-01")))
         if not col.allow_future:
             checks.append(
-                pl.when(present & (value > today)).then(
+                (
+                    present & (value > today),
                     pl.format(
                         f"{name}: date {{}} is after the load date {today.isoformat()}", value.cast(pl.String)
-                    )
+                    ),
                 )
             )
         if col.type is t.MONTH:
             checks.append(
-                pl.when(present & (value.dt.day() != 1)).then(
+                (
+                    present & (value.dt.day() != 1),
                     pl.format(
                         f"{name}: a month must be given as its first day, got {{}}", value.cast(pl.String)
-                    )
+                    ),
                 )
             )
     return checks
 
 
-def _rule_checks(table: Table) -> list[pl.Expr]:
+def _rule_checks(table: Table) -> list[Check]:
     """Vectorised implementations of the declared cross-column rules."""
     v = pl.col
-    out: list[pl.Expr] = []
+    out: list[Check] = []
     for rule in table.rules:
         msg = f"rule {rule.name} failed: {rule.description}"
         match rule.name:
@@ -258,8 +280,28 @@ def _rule_checks(table: Table) -> list[pl.Expr]:
                 ) | ((v("kind") == "phone") & ~v("value").str.contains(r"^1[3-9]\d{9}$"))
             case _:
                 raise KeyError(f"table {table.name}: rule {rule.name!r} has no implementation")
-        out.append(pl.when(bad.fill_null(False)).then(pl.lit(msg)))
+        out.append((bad.fill_null(False), pl.lit(msg)))
     return out
+
+
+def _duplicated(frame: pl.DataFrame, cols: list[str]) -> pl.Series:
+    """Exact mask of rows whose non-null key occurs more than once.
+
+    A cheap hash of the key finds candidates; the exact comparison runs on the candidates only.
+    """
+    if frame.height == 0:
+        return pl.Series(dtype=pl.Boolean)
+    hashed = pl.col(cols[0]).hash(seed=0)
+    for i, c in enumerate(cols[1:], start=1):
+        hashed = hashed.xor(pl.col(c).hash(seed=i))
+    not_null = pl.all_horizontal(pl.col(cols).is_not_null())
+    candidates = frame.select(hashed.is_duplicated() & not_null).to_series()
+    mask = pl.repeat(False, frame.height, eager=True)
+    if not candidates.any():
+        return mask
+    idx = candidates.arg_true()
+    exact = frame[idx].select(pl.struct(cols).is_duplicated()).to_series()
+    return mask.scatter(idx.filter(exact), True)
 
 
 def validate(
@@ -270,56 +312,86 @@ def validate(
     known_keys: Mapping[str, pl.Series] | None = None,
     check_duplicates: bool = True,
 ) -> Checked:
-    """Check every row of ``frame`` against ``table``'s declaration."""
+    """Check every row of ``frame`` against ``table``'s declaration.
+
+    Flags are computed for every row; reason texts (and the row's text for the reject file) only
+    for the rows found bad, so a clean batch costs little more than parsing it.
+    """
     known_keys = known_keys or {}
     schema = frame.schema
-    # Columns not in the file (optional ones: headers were checked before) are null.
     missing = [c for c in table.columns if c.name not in schema]
     if missing:
         frame = frame.with_columns([pl.lit(None, dtype=pl.String).alias(c.name) for c in missing])
         schema = frame.schema
     values: list[pl.Expr] = []
-    texts: list[pl.Expr] = []
+    presents: list[pl.Expr] = []
     for col in table.columns:
-        value, text = _parse(col, schema[col.name])
+        value, _text = _parse(col, schema[col.name])
         values.append(value.alias(col.name))
-        texts.append(text.alias(f"__text_{col.name}"))
-    parsed = frame.select(pl.col(META), *values, *texts)
+        presents.append(_present(col, schema[col.name]).alias(f"__present_{col.name}"))
+    parsed = frame.select(pl.col(META), *values, *presents)
 
-    checks: list[pl.Expr] = []
+    checks: list[Check] = []
     for col in table.columns:
-        checks += _column_checks(col, pl.col(col.name), pl.col(f"__text_{col.name}"), today=today)
+        checks += _column_checks(col, today=today)
     checks += _rule_checks(table)
     for fk in table.foreign_keys:
         keys = known_keys.get(fk.table)
         if keys is None:
             continue
         checks.append(
-            pl.when(pl.col(fk.column).is_not_null() & ~pl.col(fk.column).is_in(keys.implode())).then(
-                pl.format(f"{fk.column}: {{}} not found in {fk.table}", _quoted(pl.col(fk.column)))
+            (
+                pl.col(fk.column).is_not_null() & ~pl.col(fk.column).is_in(keys.implode()),
+                pl.format(f"{fk.column}: {{}} not found in {fk.table}", _quoted(pl.col(fk.column))),
             )
         )
     if check_duplicates:
-        for cols, what in ((table.key, "key"), *(((u,), "unique value") for u in table.unique)):
-            dup = pl.struct(list(cols)).is_duplicated() & pl.all_horizontal(pl.col(list(cols)).is_not_null())
+        for k, (cols, what) in enumerate(
+            ((table.key, "key"), *(((u,), "unique value") for u in table.unique))
+        ):
+            parsed = parsed.with_columns(_duplicated(parsed, list(cols)).alias(f"__dup_{k}"))
             label = ", ".join(cols)
             checks.append(
-                pl.when(dup).then(
+                (
+                    pl.col(f"__dup_{k}"),
                     pl.format(
                         f"duplicate {what} ({label}) {{}}: appears {{}} times in this load",
                         pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator="/"),
                         pl.len().over(list(cols)),
-                    )
+                    ),
                 )
             )
-    reasons = pl.concat_str(checks, separator="; ", ignore_nulls=True)
-    checked = parsed.with_columns(reasons.alias("_reasons"))
-    is_bad = pl.col("_reasons").is_not_null() & (pl.col("_reasons") != "")
-    good = checked.filter(~is_bad).select(pl.col(META), pl.col(list(table.column_names)))
-    rejects = checked.filter(is_bad).select(
+    flags = parsed.select([bad.fill_null(False).alias(f"__bad_{i}") for i, (bad, _) in enumerate(checks)])
+    is_bad = (
+        flags.select(pl.any_horizontal(pl.all()).alias("bad")).to_series()
+        if checks
+        else pl.repeat(False, parsed.height, eager=True)
+    )
+    good = parsed.filter(~is_bad).select(pl.col(META), pl.col(list(table.column_names)))
+    if not is_bad.any():
+        empty = pl.DataFrame(
+            schema={
+                "_file": pl.String,
+                "_row": pl.Int64,
+                "_reasons": pl.String,
+                **{c: pl.String for c in table.column_names},
+            }
+        )
+        return Checked(good=good, rejects=empty)
+    raw_bad = frame.filter(is_bad)
+    texts = raw_bad.select(
+        [_parse(col, schema[col.name])[1].alias(f"__text_{col.name}") for col in table.columns]
+    )
+    bad_rows = pl.concat([parsed.filter(is_bad), flags.filter(is_bad), texts], how="horizontal")
+    reasons = pl.concat_str(
+        [pl.when(pl.col(f"__bad_{i}")).then(msg) for i, (_, msg) in enumerate(checks)],
+        separator="; ",
+        ignore_nulls=True,
+    )
+    rejects = bad_rows.select(
         pl.col("_file"),
         pl.col("_row"),
-        pl.col("_reasons"),
+        reasons.alias("_reasons"),
         *[pl.col(f"__text_{c}").alias(c) for c in table.column_names],
     )
     return Checked(good=good, rejects=rejects)

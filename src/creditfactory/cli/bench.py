@@ -1,0 +1,95 @@
+"""``creditfactory bench NAME``: performance benchmarks with figures and ratios.
+
+Each benchmark lives in ``benchmarks/bench_<name>.py`` at the project root and exposes
+``run(**options, progress=callable) -> dict``: a list of measured rows (``rows``) and headline
+figures (``figures``). The command prints a readable table and ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table as RichTable
+
+from creditfactory.cli.context import emit_json, state
+
+app = typer.Typer(
+    help="Benchmarks: figures and ratios against a baseline run in the same process.", no_args_is_help=True
+)
+
+BENCH_DIR = Path(__file__).resolve().parents[3] / "benchmarks"
+
+
+def _load(name: str) -> ModuleType:
+    path = BENCH_DIR / f"bench_{name}.py"
+    if not path.exists():
+        known = sorted(p.stem.removeprefix("bench_") for p in BENCH_DIR.glob("bench_*.py"))
+        raise typer.BadParameter(
+            f"no benchmark {name!r} in {BENCH_DIR} (known: {', '.join(known) or 'none'})"
+        )
+    spec = importlib.util.spec_from_file_location(f"benchmarks.bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def report(ctx: typer.Context, title: str, result: dict[str, Any], *, json_out: bool) -> None:
+    st = state(ctx)
+    rows: list[dict[str, Any]] = result["rows"]
+    table = RichTable(title=title, title_justify="left")
+    columns = list(rows[0]) if rows else []
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("stage", "what", "table") else "right")
+    for row in rows:
+        table.add_row(
+            *[
+                f"{v:,.0f}"
+                if isinstance(v, int | float) and abs(v) >= 100
+                else (f"{v:.2f}" if isinstance(v, float) else str(v))
+                for v in row.values()
+            ]
+        )
+    st.console.print(table)
+    for key, value in result.get("notes", {}).items():
+        st.console.print(f"{key}: {value}")
+    emit_json({"bench": title, **result["figures"]})
+    _ = json_out
+
+
+@app.command("sandbox")
+def bench_sandbox(
+    ctx: typer.Context,
+    customers: Annotated[int, typer.Option(help="Customers to generate.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Sandbox seed.")] = 7,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: DATA_DIR/bench/sandbox).")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the generated files and lake afterwards.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
+    ] = False,
+) -> None:
+    """Generate and ingest a sandbox bank: rows per second and peak memory per stage.
+
+    The baseline is a plain Parquet read and write of the same flow files in the same run (the
+    I/O floor that ingestion's validation is measured against).
+    """
+    st = state(ctx)
+    module = _load("sandbox")
+    settings = st.settings
+    assert settings is not None
+    result = module.run(
+        customers=customers,
+        seed=seed,
+        workdir=workdir or settings.data_dir / "bench" / "sandbox",
+        keep=keep,
+        console=st.err,
+    )
+    report(ctx, f"sandbox ({customers:,} customers)", result, json_out=json_out)
