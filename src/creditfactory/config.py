@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in DATA_DIR.")
     lake_dir: Path | None = Field(default=None, description="Parquet lake; default DATA_DIR/lake.")
     log_level: str = "INFO"
+    timezone: str = Field(default="Asia/Shanghai", description="The bank's time zone (its calendar day).")
     security: SecuritySettings = SecuritySettings()
     api: ApiSettings = ApiSettings()
     ingest: IngestSettings = IngestSettings()

@@ -68,7 +68,9 @@ def create_app(container: Container) -> FastAPI:
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         body = exc.to_problem()
         body["request_id"] = getattr(request.state, "request_id", "")
-        return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM)
+        # A 401 must say how to authenticate (RFC 9110 §15.5.2).
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse(body, status_code=exc.http_status, media_type=PROBLEM, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from creditfactory.db import command_log
 from creditfactory.db.uow import UnitOfWork
@@ -32,8 +33,11 @@ async def run_idempotent(
 ) -> JSONResponse:
     """Run ``work`` once per (principal, operation, key); repeats get the stored response.
 
-    ``work`` runs inside ``uow`` and returns (status, body); the claim, the work and the stored
-    response commit together.
+    The claim commits first, so that a duplicate sent meanwhile gets a conflict and work that
+    commits through units of work of its own (an ingestion) does not wait on the claim's
+    transaction. ``work`` then runs inside ``uow`` and returns (status, body); its writes in
+    ``uow`` and the stored response commit together. If ``work`` raises, its writes are rolled
+    back and the claim is released, so that a retry with the same key runs it again.
     """
     key = request.headers.get("idempotency-key")
     if not key:
@@ -46,7 +50,14 @@ async def run_idempotent(
     )
     if stored is not None:
         return JSONResponse(stored.body, status_code=stored.status, headers={"Idempotent-Replayed": "true"})
-    status, body = work()
+    uow.commit()
+    try:
+        status, body = await run_in_threadpool(work)
+    except BaseException:
+        uow.rollback()
+        command_log.release(uow.session, principal_id=principal.id, operation=operation, key=key)
+        uow.commit()
+        raise
     encoded = jsonable_encoder(body)
     command_log.complete(
         uow.session,

@@ -182,3 +182,7 @@ def main() -> None:
     except DomainError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -77,6 +77,7 @@ async def create_ingestion(
                 lake=container.lake_dir,
                 reject_root=container.reject_dir,
                 batch_rows=container.settings.ingest.batch_rows,
+                timezone=container.settings.timezone,
             ),
         )
         return 201, result.to_json()

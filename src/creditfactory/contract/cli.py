@@ -24,7 +24,10 @@ def run_ingest(
     st = state(ctx)
     c = st.container
     settings = IngestSettings(
-        lake=c.lake_dir, reject_root=c.reject_dir, batch_rows=batch_rows or c.settings.ingest.batch_rows
+        lake=c.lake_dir,
+        reject_root=c.reject_dir,
+        batch_rows=batch_rows or c.settings.ingest.batch_rows,
+        timezone=c.settings.timezone,
     )
     with Progress(
         SpinnerColumn(),

@@ -19,7 +19,6 @@ again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from datetime import date
 from pathlib import Path
 from time import perf_counter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 from sqlalchemy.orm import Session, sessionmaker
@@ -106,6 +106,8 @@ class IngestSettings:
     lake: Path
     reject_root: Path
     batch_rows: int = 2_000_000
+    timezone: str = "Asia/Shanghai"
+    """The bank's time zone: dates after its current day are in the future."""
 
 
 # ------------------------------------------------------------------ helpers
@@ -120,27 +122,42 @@ def _token_kind(table: Table, column: str) -> str | None:
     return None
 
 
-def to_lake(table: Table, good: pl.DataFrame, *, vault: PiiVault, run_id: int) -> pl.DataFrame:
+def tokens_for(table: Table, good: pl.DataFrame, *, vault: PiiVault) -> dict[str, list[str | None]]:
+    """Lookup tokens of the table's tokenised columns (values already validated and normalised)."""
+    out: dict[str, list[str | None]] = {}
+    for col in table.columns:
+        if not col.pii:
+            continue
+        kind = _token_kind(table, col.name)
+        if kind is not None:
+            out[col.name] = vault.tokens(good[col.name].to_list(), kind=kind, normalised=True)
+        elif table.name == "negative_list" and col.name == "value":
+            out[col.name] = _negative_tokens(good, vault)
+    return out
+
+
+def to_lake(
+    table: Table,
+    good: pl.DataFrame,
+    *,
+    vault: PiiVault,
+    run_id: int,
+    tokens: dict[str, list[str | None]] | None = None,
+) -> pl.DataFrame:
     """Rows at rest for the lake: PII replaced by tokens, names and addresses left out.
 
     The lineage columns ``_file`` and ``_row`` (where the row came from) and ``_batch`` (the
     ingestion run) travel with every row.
     """
-    exprs: list[pl.Expr] = [pl.col(m) for m in META if m in good.columns]
+    if tokens is None:
+        tokens = tokens_for(table, good, vault=vault)
+    exprs: list[pl.Expr | pl.Series] = [pl.col(m) for m in META if m in good.columns]
     for col in table.columns:
         if not col.pii:
             exprs.append(pl.col(col.name))
-            continue
-        kind = _token_kind(table, col.name)
-        if kind is not None:
-            tokens = vault.tokens(good[col.name].to_list(), kind=kind)
-            exprs.append(pl.Series(f"{col.name}_token", tokens, dtype=pl.String).alias(f"{col.name}_token"))
-        elif table.name == "negative_list" and col.name == "value":
-            exprs.append(
-                pl.Series("value_token", _negative_tokens(good, vault), dtype=pl.String).alias("value_token")
-            )
-    out = good.select(*exprs) if exprs else good.clear()
-    return out.with_columns(pl.lit(run_id, dtype=pl.Int64).alias("_batch"))
+        elif col.name in tokens:
+            exprs.append(pl.Series(f"{col.name}_token", tokens[col.name], dtype=pl.String))
+    return good.select(*exprs).with_columns(pl.lit(run_id, dtype=pl.Int64).alias("_batch"))
 
 
 def _negative_tokens(good: pl.DataFrame, vault: PiiVault) -> list[str | None]:
@@ -155,27 +172,34 @@ def _negative_tokens(good: pl.DataFrame, vault: PiiVault) -> list[str | None]:
     return out
 
 
-def _row_hashes(frame: pl.DataFrame, columns: Iterable[str]) -> list[str]:
+def _row_hashes(frame: pl.DataFrame, columns: Iterable[str], vault: PiiVault) -> list[str]:
+    """A keyed hash of each row's content: a plain hash of a row would let anyone who reads the
+    table guess the personal data it covers (a listed phone number) by trying candidates."""
     joined = frame.select(
         pl.concat_str([pl.col(c).cast(pl.String).fill_null("\x00") for c in columns], separator="\x1f")
     ).to_series()
-    return [hashlib.blake2b(v.encode(), digest_size=16).hexdigest() for v in joined.to_list()]
+    return [str(h) for h in vault.tokens(joined.to_list(), kind="row_hash", normalised=True)]
 
 
 def to_db_rows(
-    table: Table, good: pl.DataFrame, *, vault: PiiVault, run_id: int, now: Any
+    table: Table,
+    good: pl.DataFrame,
+    *,
+    vault: PiiVault,
+    run_id: int,
+    now: Any,
+    tokens: dict[str, list[str | None]] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for the operational table: PII as token + ciphertext, with a content hash."""
-    hashes = _row_hashes(good, table.column_names)
+    if tokens is None:
+        tokens = tokens_for(table, good, vault=vault)
+    hashes = _row_hashes(good, table.column_names, vault)
     columns: dict[str, list[Any]] = {}
     for col in table.columns:
         values = good[col.name].to_list()
         if col.pii:
-            kind = _token_kind(table, col.name)
-            if kind is not None:
-                columns[f"{col.name}_token"] = vault.tokens(values, kind=kind)
-            elif table.name == "negative_list" and col.name == "value":
-                columns["value_token"] = _negative_tokens(good, vault)
+            if col.name in tokens:
+                columns[f"{col.name}_token"] = tokens[col.name]
             columns[f"{col.name}_enc"] = vault.encrypt_many(values)
         else:
             columns[col.name] = values
@@ -244,15 +268,26 @@ class Ingestion:
         self.lake = settings.lake
 
     def run(self, directory: Path, *, today: date | None = None) -> IngestResult:
+        with lake_mod.ingest_lock(self.lake):
+            return self._run(directory, today=today)
+
+    def _run(self, directory: Path, *, today: date | None = None) -> IngestResult:
         started = perf_counter()
         found = src.discover(directory)
-        problems = [p for sources in found.sources.values() for s in sources for p in src.check_header(s)]
+        problems: list[str] = []
+        for sources in found.sources.values():
+            for source in sources:
+                try:
+                    problems += src.check_header(source)
+                except src.SourceError as exc:  # unreadable: named with the others
+                    problems.append(exc.message)
         if problems:
             raise src.SourceError(
                 "the extracts cannot be loaded; nothing was loaded:\n  " + "\n  ".join(problems),
                 problems=problems,
             )
-        today = today or self.clock.now().date()
+        # The load date is the bank's calendar day, not UTC's.
+        today = today or self.clock.now().astimezone(ZoneInfo(self.settings.timezone)).date()
         lake_mod.discard_staging(self.lake)
         with UnitOfWork(self.sessions) as uow:
             run = store.IngestRun(
@@ -373,35 +408,48 @@ class Ingestion:
         elif held:
             good = pl.concat(held, how="vertical_relaxed")
             dup_keys = [(table.key, "key"), *(((u,), "unique value") for u in table.unique)]
-            bad = pl.lit(False)
-            for cols, _what in dup_keys:
-                bad = bad | pl.struct(list(cols)).is_duplicated()
+            reasons = [
+                pl.when(pl.struct(list(cols)).is_duplicated()).then(
+                    pl.format(
+                        f"duplicate {what} ({', '.join(cols)}) {{}}: appears in more than one file of this load",
+                        pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator="/"),
+                    )
+                )
+                for cols, what in dup_keys
+            ]
+            good = good.with_columns(
+                pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias("_reasons")
+            )
+            bad = pl.col("_reasons").is_not_null() & (pl.col("_reasons") != "")
             dups = good.filter(bad)
             if dups.height:
-                reason = pl.format(
-                    "duplicate key ({}) {}: appears in more than one file of this load",
-                    pl.lit(", ".join(table.key)),
-                    pl.concat_str([pl.col(c).cast(pl.String) for c in table.key], separator="/"),
-                )
                 rejects.write(
                     dups.select(
                         pl.col("_file"),
                         pl.col("_row"),
-                        reason.alias("_reasons"),
+                        pl.col("_reasons"),
                         *[pl.col(c).cast(pl.String) for c in table.column_names],
                     )
                 )
                 for fname, n in dups.group_by("_file").len().iter_rows():
                     per_file[fname][2] += n
-                good = good.filter(~bad)
+            good = good.filter(~bad).drop("_reasons")
+            if good.height and table.operational and table.unique:
+                good = self._reject_taken_unique_values(table, good, rejects, per_file)
             if good.height:
-                lake_rows = to_lake(table, good, vault=self.vault, run_id=run_id)
+                tokens = tokens_for(table, good, vault=self.vault)
+                lake_rows = to_lake(table, good, vault=self.vault, run_id=run_id, tokens=tokens)
                 lake_rows.write_parquet(
                     staging / lake_mod.staged_name(run_id, 0), compression="zstd", compression_level=1
                 )
                 if table.operational:
                     rows = to_db_rows(
-                        table, good.drop(META), vault=self.vault, run_id=run_id, now=self.clock.now()
+                        table,
+                        good.drop(META),
+                        vault=self.vault,
+                        run_id=run_id,
+                        now=self.clock.now(),
+                        tokens=tokens,
                     )
                     with UnitOfWork(self.sessions) as uow:
                         tr.inserted, tr.updated, _ = store.upsert_rows(
@@ -426,6 +474,48 @@ class Ingestion:
             uow.commit()
         self.progress("done", table.name, tr.rows_read, tr.rows_read)
         return tr
+
+    def _reject_taken_unique_values(
+        self, table: Table, good: pl.DataFrame, rejects: _Rejects, per_file: dict[str, list[int]]
+    ) -> pl.DataFrame:
+        """Rows whose unique value (an ID number) already belongs to another key in the database."""
+        key = table.key[0]
+        for unique in table.unique:
+            col = table.column(unique)
+            kind = _token_kind(table, unique)
+            db_col = f"{unique}_token" if col.pii else unique
+            with UnitOfWork(self.sessions) as uow:
+                owners = store.owners(uow.session, table.name, key=key, column=db_col)
+            if not owners:
+                continue
+            mine = (
+                self.vault.tokens(good[unique].to_list(), kind=kind, normalised=True)
+                if kind is not None
+                else good[unique].to_list()
+            )
+            taken = [owners.get(t) not in (None, k) for t, k in zip(mine, good[key].to_list(), strict=True)]
+            clash = pl.Series("_clash", taken, dtype=pl.Boolean)
+            if not clash.any():
+                continue
+            owner_ids = [owners.get(t) if c else None for t, c in zip(mine, taken, strict=True)]
+            hit = good.filter(clash).with_columns(
+                pl.format(
+                    f"{unique}: already belongs to {key} {{}} from an earlier load",
+                    pl.Series([o for o in owner_ids if o is not None], dtype=pl.String),
+                ).alias("_reasons")
+            )
+            rejects.write(
+                hit.select(
+                    pl.col("_file"),
+                    pl.col("_row"),
+                    pl.col("_reasons"),
+                    *[pl.col(c).cast(pl.String) for c in table.column_names],
+                )
+            )
+            for fname, n in hit.group_by("_file").len().iter_rows():
+                per_file[fname][2] += n
+            good = good.filter(~clash)
+        return good
 
     def _file_row(
         self,

@@ -13,13 +13,17 @@ encrypted).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 
-from creditfactory.contract.tables import Table, get_table
+from creditfactory.contract.tables import ColumnType, Table, get_table
+from creditfactory.errors import Conflict
 
 _FILE = re.compile(r"^b(\d{8})-(\d{5})\.parquet$")
 
@@ -60,6 +64,54 @@ def publish(lake: Path, table: str, run_id: int) -> int:
     return moved
 
 
+class LakeBusy(Conflict):
+    code = "ingestion_running"
+    title = "Another ingestion is running"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def ingest_lock(lake: Path) -> Iterator[None]:
+    """One ingestion at a time per lake (a lock file naming the holder's process id).
+
+    A lock left by a process that no longer runs is taken over.
+    """
+    lake.mkdir(parents=True, exist_ok=True)
+    path = lake / ".ingest.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = int(path.read_text().strip() or "0")
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and _alive(holder):
+                raise LakeBusy(
+                    f"another ingestion (process {holder}) is loading into {lake}; try again when it ends"
+                ) from None
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        break
+    else:
+        raise LakeBusy(f"could not take the ingestion lock {path}")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def discard_staging(lake: Path, *, keep_run: int | None = None) -> list[Path]:
     """Remove staging folders left by runs that did not finish."""
     removed: list[Path] = []
@@ -77,6 +129,12 @@ def exists(lake: Path, table: str) -> bool:
     return bool(files(lake, table))
 
 
+def key_columns(table: Table) -> list[str]:
+    """The table's key as stored in the lake: an ID number or phone in the key is its token."""
+    tokenised = (ColumnType.ID_NUMBER, ColumnType.PHONE)
+    return [f"{k}_token" if table.column(k).type in tokenised else k for k in table.key]
+
+
 def scan(lake: Path, table: str | Table, *, latest: bool = True) -> pl.LazyFrame:
     """Lazily read a lake table; with ``latest`` keep only the newest run's row for each key."""
     spec = get_table(table) if isinstance(table, str) else table
@@ -86,7 +144,7 @@ def scan(lake: Path, table: str | Table, *, latest: bool = True) -> pl.LazyFrame
     frame = pl.scan_parquet(paths)
     if latest and len(batches(lake, spec.name)) > 1:
         frame = frame.sort("_batch", maintain_order=True).unique(
-            subset=list(spec.key), keep="last", maintain_order=True
+            subset=key_columns(spec), keep="last", maintain_order=True
         )
     return frame
 

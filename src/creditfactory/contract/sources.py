@@ -9,12 +9,15 @@ Excel, header = row 1; the record number for Parquet).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -102,19 +105,22 @@ def sha256(path: Path) -> str:
 # ---------------------------------------------------------------- headers
 
 
+_SAMPLE_BYTES = 1 << 16
+
+
 def _csv_encoding(path: Path) -> str:
-    head = path.open("rb").read(1 << 16)
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A cut multi-byte character at the very end of the sample is not an error.
-        if exc.start < len(head) - 4:
-            try:
-                head.decode("gb18030")
-            except UnicodeDecodeError:
-                raise SourceError(f"{path}: neither UTF-8 nor GBK text") from None
-            return "gb18030"
-    return "utf-8"
+    with path.open("rb") as fh:
+        head = fh.read(_SAMPLE_BYTES)
+        whole = not fh.read(1)
+    for encoding in ("utf-8", "gb18030"):
+        # A character cut in two by the end of the sample is not an error; one at the end of
+        # the file is.
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head, final=whole)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise SourceError(f"{path}: neither UTF-8 nor GBK text")
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -244,7 +250,11 @@ def _cell_text(value: object) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        # Excel keeps 15 significant digits; a cell showing 0.3 may hold 0.30000000000000004.
+        text = f"{value:.15g}"
+        return format(Decimal(text), "f") if "e" in text and math.isfinite(value) else text
     text = str(value).strip()
     return text or None
 

@@ -216,7 +216,7 @@ def upsert_rows(
             unchanged += 1
     conn = session.connection()
     for i in range(0, len(inserts), chunk):
-        conn.execute(insert(table), inserts[i : i + chunk])
+        _insert_many(conn, table, inserts[i : i + chunk])
     if updates:
         cols = [c for c in updates[0] if c not in keys]
         stmt = (
@@ -228,6 +228,31 @@ def upsert_rows(
         for i in range(0, len(params), chunk):
             conn.execute(stmt, params[i : i + chunk])
     return len(inserts), len(updates), unchanged
+
+
+def _insert_many(conn: Any, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert. On SQLite the column types' own bind processors convert the values and the
+    driver's ``executemany`` runs the statement, which spares the per-row statement bookkeeping
+    (several times faster for a million customers); elsewhere a Core ``insert``."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    if dialect.name != "sqlite":
+        conn.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    pairs = list(zip(names, processors, strict=True))
+    params = [tuple(None if (v := row[n]) is None else (p(v) if p else v) for n, p in pairs) for row in rows]
+    cols = ", ".join(f'"{n}"' for n in names)
+    marks = ", ".join("?" for _ in names)
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', params)
+
+
+def owners(session: Session, table_name: str, *, key: str, column: str) -> dict[Any, Any]:
+    """Map of a unique column's stored values (tokens for personal data) to the key holding them."""
+    table = OPERATIONAL[table_name]
+    return {v: k for k, v in session.execute(select(table.c[key], table.c[column])) if v is not None}
 
 
 def count_rows(session: Session, table_name: str) -> int:

@@ -145,11 +145,9 @@ def id_birth_date(v: pl.Expr) -> pl.Expr:
 
 
 def id_gender(v: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(v.str.slice(16, 1).cast(pl.Int32, strict=False) % 2 == 1)
-        .then(pl.lit("M"))
-        .otherwise(pl.lit("F"))
-    )
+    """``M`` for an odd sex digit, ``F`` for an even one, null when it is not a digit."""
+    digit = v.str.slice(16, 1).cast(pl.Int32, strict=False)
+    return pl.when(digit % 2 == 1).then(pl.lit("M")).when(digit % 2 == 0).then(pl.lit("F"))
 
 
 def _quoted(text: pl.Expr) -> pl.Expr:

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -146,4 +146,20 @@ def complete(
     row.response_status = status
     row.response_body = json.dumps(body, default=str, ensure_ascii=False)
     row.completed_at = now
+    session.flush()
+
+
+def release(session: Session, *, principal_id: str, operation: str, key: str) -> None:
+    """Drop a claim whose work failed, so that a retry with the same key runs the work again.
+
+    A completed command is kept: its stored result is what every repeat gets.
+    """
+    session.execute(
+        delete(CommandLog).where(
+            CommandLog.principal_id == principal_id,
+            CommandLog.operation == operation,
+            CommandLog.idempotency_key == key,
+            CommandLog.status == CommandStatus.RUNNING,
+        )
+    )
     session.flush()

@@ -19,6 +19,9 @@ from sqlalchemy.types import TypeDecorator
 
 from creditfactory.money import from_scaled, to_scaled
 
+#: What a BIGINT column holds, on SQLite and PostgreSQL alike.
+BIGINT_RANGE = (-(2**63), 2**63 - 1)
+
 
 class ScaledInt(TypeDecorator[Decimal]):
     impl = BigInteger
@@ -33,7 +36,10 @@ class ScaledInt(TypeDecorator[Decimal]):
             return None
         if isinstance(value, bool) or not isinstance(value, Decimal | int):
             raise TypeError(f"ScaledInt takes Decimal or int, got {type(value).__name__} {value!r}")
-        return to_scaled(Decimal(value), self.scale)
+        scaled = to_scaled(Decimal(value), self.scale)
+        if not BIGINT_RANGE[0] <= scaled <= BIGINT_RANGE[1]:
+            raise ValueError(f"{value} at scale 10^-{self.scale} does not fit a BIGINT column")
+        return scaled
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:

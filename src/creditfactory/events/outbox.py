@@ -10,6 +10,7 @@ domains' reactions). A failing message is retried with exponential back-off and 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -24,6 +25,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from creditfactory.clock import Clock
 from creditfactory.db.base import Base
 from creditfactory.db.types import UTCDateTime, enum_column
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,}", re.ASCII)
 
 
 class OutboxStatus(StrEnum):
@@ -45,8 +48,8 @@ class Event:
     """Optional deduplication key: appending the same key twice stores one message."""
 
     def __post_init__(self) -> None:
-        parts = self.name.split(".")
-        if len(parts) < 3 or not all(p and p.replace("_", "").isalnum() for p in parts):
+        # Lower-case ASCII only: handlers are registered and matched by the exact name.
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ValueError(f"event name must be dotted <domain>.<entity>.<past_tense>, got {self.name!r}")
         json.dumps(self.payload, default=_reject)
 

@@ -64,14 +64,16 @@ class TokenSigner:
             payload = json.loads(_unb64(body))
             roles = frozenset(Role(r) for r in payload["roles"])
             kind = PrincipalKind(payload["kind"])
+            expires = float(payload["exp"])
+            principal = Principal(
+                id=payload["sub"],
+                roles=roles,
+                kind=kind,
+                branch_id=payload.get("branch"),
+                customer_id=payload.get("customer"),
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise Unauthenticated(f"bearer token payload is invalid ({exc})") from None
-        if payload["exp"] < self._clock.now().timestamp():
+        if expires < self._clock.now().timestamp():
             raise Unauthenticated("bearer token has expired")
-        return Principal(
-            id=payload["sub"],
-            roles=roles,
-            kind=kind,
-            branch_id=payload.get("branch"),
-            customer_id=payload.get("customer"),
-        )
+        return principal

@@ -1,0 +1,176 @@
+"""The command log: a repeatable write runs once per (principal, operation, key)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import NoResultFound
+
+from creditfactory.bootstrap import Container
+from creditfactory.db import command_log
+from creditfactory.db.command_log import (
+    CommandInProgress,
+    CommandLog,
+    CommandStatus,
+    IdempotencyKeyReused,
+    StoredResult,
+)
+
+BODY = {"directory": "2025-06-30"}
+HASH = command_log.request_hash(BODY)
+
+
+def claim(container: Container, *, key: str = "k-1", principal: str = "u-1", req_hash: str = HASH):
+    """Claim a key in its own committed transaction; returns what ``begin`` returned."""
+    with container.uow() as uow:
+        stored = command_log.begin(
+            uow.session,
+            principal_id=principal,
+            operation="contract.ingest",
+            key=key,
+            req_hash=req_hash,
+            now=container.clock.now(),
+        )
+        uow.commit()
+    return stored
+
+
+def finish(container: Container, *, key: str = "k-1", status: int = 201, body: object = None) -> None:
+    with container.uow() as uow:
+        command_log.complete(
+            uow.session,
+            principal_id="u-1",
+            operation="contract.ingest",
+            key=key,
+            status=status,
+            body={"run_id": 7} if body is None else body,
+            now=container.clock.now(),
+        )
+        uow.commit()
+
+
+def rows(container: Container) -> list[CommandLog]:
+    with container.uow() as uow:
+        found = list(uow.session.scalars(select(CommandLog).order_by(CommandLog.id)))
+        uow.session.expunge_all()  # keep the loaded values after the unit of work ends
+        return found
+
+
+class TestRequestHash:
+    def test_same_json_in_another_order_or_spacing_is_the_same_request(self) -> None:
+        assert command_log.request_hash(b'{"a": 1, "b": [1, 2]}') == command_log.request_hash(
+            b'{"b":[1,2],"a":1}'
+        )
+        assert command_log.request_hash(b'{"a": 1}') == command_log.request_hash({"a": 1})
+
+    def test_different_bodies_differ(self) -> None:
+        assert command_log.request_hash(b'{"a": 1}') != command_log.request_hash(b'{"a": 2}')
+
+    def test_an_empty_body_and_text_that_is_not_json(self) -> None:
+        assert command_log.request_hash(b"") == command_log.request_hash(None)
+        assert command_log.request_hash(b"not json") != command_log.request_hash(b"not json!")
+
+
+class TestBegin:
+    def test_first_claim_proceeds_and_is_recorded_as_running(self, container: Container) -> None:
+        assert claim(container) is None
+        [row] = rows(container)
+        assert (row.principal_id, row.operation, row.idempotency_key) == ("u-1", "contract.ingest", "k-1")
+        assert row.status is CommandStatus.RUNNING
+        assert row.request_hash == HASH
+        assert row.created_at == container.clock.now()
+
+    def test_completed_repeat_returns_the_stored_result(self, container: Container) -> None:
+        claim(container)
+        finish(container, status=201, body={"run_id": 7, "tables": {"customers": {"loaded": 8}}})
+        stored = claim(container)
+        assert stored == StoredResult(status=201, body={"run_id": 7, "tables": {"customers": {"loaded": 8}}})
+        assert len(rows(container)) == 1
+
+    def test_same_key_with_a_different_body_is_refused(self, container: Container) -> None:
+        claim(container)
+        finish(container)
+        with pytest.raises(IdempotencyKeyReused) as caught:
+            claim(container, req_hash=command_log.request_hash({"directory": "other"}))
+        assert caught.value.code == "idempotency_key_reused"
+        assert caught.value.http_status == 422
+        assert "'k-1'" in caught.value.message
+
+    def test_repeat_while_the_first_is_running_is_a_conflict(self, container: Container) -> None:
+        claim(container)
+        with pytest.raises(CommandInProgress) as caught:
+            claim(container)
+        assert caught.value.http_status == 409
+        assert caught.value.code == "idempotency_in_progress"
+
+    def test_keys_belong_to_a_principal(self, container: Container) -> None:
+        claim(container, principal="u-1")
+        assert claim(container, principal="u-2") is None
+        assert len(rows(container)) == 2
+
+    def test_a_duplicate_racing_the_first_is_a_conflict(self, container: Container) -> None:
+        outcome: list[BaseException | None] = []
+
+        def second() -> None:
+            try:
+                claim(container)
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        with container.uow() as first:
+            command_log.begin(
+                first.session,
+                principal_id="u-1",
+                operation="contract.ingest",
+                key="k-1",
+                req_hash=HASH,
+                now=container.clock.now(),
+            )
+            racer = threading.Thread(target=second)
+            racer.start()
+            time.sleep(0.2)
+            first.commit()
+        racer.join(timeout=30)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], CommandInProgress)
+        with container.uow() as uow:
+            assert uow.session.scalar(select(func.count()).select_from(CommandLog)) == 1
+
+
+class TestComplete:
+    def test_stores_status_body_and_time(self, container: Container) -> None:
+        claim(container)
+        container.clock.advance(seconds=3)
+        finish(container, status=201, body={"loaded": 59, "reject_dir": None})
+        [row] = rows(container)
+        assert row.status is CommandStatus.COMPLETED
+        assert row.response_status == 201
+        assert row.completed_at == container.clock.now()
+        assert (row.completed_at - row.created_at).total_seconds() == 3
+        assert claim(container) == StoredResult(status=201, body={"loaded": 59, "reject_dir": None})
+
+    def test_needs_a_claim(self, container: Container) -> None:
+        with pytest.raises(NoResultFound):
+            finish(container, key="never-claimed")
+
+
+class TestRelease:
+    def test_a_released_claim_can_be_claimed_again(self, container: Container) -> None:
+        claim(container)
+        with container.uow() as uow:
+            command_log.release(uow.session, principal_id="u-1", operation="contract.ingest", key="k-1")
+            uow.commit()
+        assert rows(container) == []
+        assert claim(container) is None
+
+    def test_a_completed_command_is_kept(self, container: Container) -> None:
+        claim(container)
+        finish(container)
+        with container.uow() as uow:
+            command_log.release(uow.session, principal_id="u-1", operation="contract.ingest", key="k-1")
+            uow.commit()
+        assert claim(container) == StoredResult(status=201, body={"run_id": 7})
