@@ -67,7 +67,8 @@ def _stage_ingest(out: Path, data_dir: Path) -> dict[str, Any]:
     )
     seconds = time.perf_counter() - t0
     tables = {
-        name: {"rows": t.rows_read, "seconds": t.seconds, "rejected": t.rejected} for name, t in result.tables.items()
+        name: {"rows": t.rows_read, "seconds": t.seconds, "rejected": t.rejected}
+        for name, t in result.tables.items()
     }
     return {"seconds": seconds, "tables": tables, "rejected": result.rejected, "peak_mb": _peak_mb()}
 
@@ -107,13 +108,37 @@ def run(*, customers: int, seed: int, workdir: Path, keep: bool, console: Any) -
     base_rate = base["rows"] / base["seconds"] if base["seconds"] else 0.0
     ing_rows = sum(t["rows"] for t in ing["tables"].values())
     rows = [
-        {"stage": "generate (all tables)", "rows": gen_rows, "seconds": gen["seconds"], "rows/s": gen_rows / gen["seconds"], "peak MB": gen["peak_mb"]},
-        {"stage": "baseline: read+write flows", "rows": base["rows"], "seconds": base["seconds"], "rows/s": base_rate, "peak MB": base["peak_mb"]},
-        {"stage": "ingest (all tables)", "rows": ing_rows, "seconds": ing["seconds"], "rows/s": ing_rows / ing["seconds"], "peak MB": ing["peak_mb"]},
+        {
+            "stage": "generate (all tables)",
+            "rows": gen_rows,
+            "seconds": gen["seconds"],
+            "rows/s": gen_rows / gen["seconds"],
+            "peak MB": gen["peak_mb"],
+        },
+        {
+            "stage": "baseline: read+write flows",
+            "rows": base["rows"],
+            "seconds": base["seconds"],
+            "rows/s": base_rate,
+            "peak MB": base["peak_mb"],
+        },
+        {
+            "stage": "ingest (all tables)",
+            "rows": ing_rows,
+            "seconds": ing["seconds"],
+            "rows/s": ing_rows / ing["seconds"],
+            "peak MB": ing["peak_mb"],
+        },
     ]
     for name, t in ing["tables"].items():
         rows.append(
-            {"stage": f"  ingest {name}", "rows": t["rows"], "seconds": t["seconds"], "rows/s": t["rows"] / t["seconds"] if t["seconds"] else 0.0, "peak MB": ""}
+            {
+                "stage": f"  ingest {name}",
+                "rows": t["rows"],
+                "seconds": t["seconds"],
+                "rows/s": t["rows"] / t["seconds"] if t["seconds"] else 0.0,
+                "peak MB": "",
+            }
         )
     figures = {
         "customers": customers,

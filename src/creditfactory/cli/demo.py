@@ -14,16 +14,16 @@ from typing import Annotated, Any
 import polars as pl
 import typer
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
 from creditfactory.cli.context import emit_json, state
 from creditfactory.contract import cli as contract_cli
 from creditfactory.contract import service as contract_service
+from creditfactory.sandbox.cli import run_generate
 
 
 def _generate(ctx: typer.Context, *, customers: int, seed: int, out: Path) -> dict[str, Any]:
-    from creditfactory.sandbox import SandboxConfig, generate
+    from creditfactory.sandbox import SandboxConfig
 
     st = state(ctx)
     config = SandboxConfig(customers=customers, seed=seed)
@@ -33,19 +33,7 @@ def _generate(ctx: typer.Context, *, customers: int, seed: int, out: Path) -> di
         if existing.get("config") == config.to_dict():
             st.err.print(f"sandbox bank already generated in {out} (same seed and size): reusing it")
             return existing
-    with Progress(
-        TextColumn("[bold]{task.description:<30}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=st.err,
-    ) as bar:
-        task = bar.add_task("generating sandbox bank", total=None)
-
-        def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what[:30], completed=done, total=total)
-
-        generate(config, out, progress=progress)
+    run_generate(config, out, overwrite=True, console=st.err)
     return json.loads(manifest.read_text())
 
 

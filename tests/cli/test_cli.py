@@ -1,0 +1,139 @@
+"""The commands a user types, through Typer's runner (and ``serve`` as a real process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from creditfactory.cli.main import app
+from creditfactory.contract.docs import render_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def last_json(output: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(output.strip().splitlines()[-1])
+
+
+class TestSandboxAndIngest:
+    def test_generate_then_ingest_prints_counts_per_table(self, tmp_path: Path) -> None:
+        data = str(tmp_path / "var")
+        code, out = run(
+            "--data-dir",
+            data,
+            "sandbox",
+            "generate",
+            "--customers",
+            "400",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "bank"),
+            "--json",
+        )
+        assert code == 0, out
+        generated = last_json(out)
+        assert generated["rows"]["customers"] == 400
+        assert (tmp_path / "bank" / "truth").is_dir()
+
+        code, out = run("--data-dir", data, "ingest", str(tmp_path / "bank"), "--json")
+        assert code == 0, out
+        summary = last_json(out)
+        assert summary["tables"]["customers"]["loaded"] == 400
+        assert summary["rejected"] == 0
+        assert summary["tables"]["account_flows"]["loaded"] == generated["rows"]["account_flows"]
+
+        code, out = run("--data-dir", data, "ingest", str(tmp_path / "bank"), "--json")
+        assert code == 0
+        assert last_json(out)["loaded"] == 0
+        assert "nothing changed" in out
+
+    def test_missing_folder_is_one_clear_error(self, tmp_path: Path) -> None:
+        code, out = run("--data-dir", str(tmp_path / "var"), "ingest", str(tmp_path / "nowhere"))
+        assert code == 2
+        assert "nowhere" in out and "does not exist" in out
+
+    def test_bad_sandbox_size_is_refused(self, tmp_path: Path) -> None:
+        code, out = run(
+            "--data-dir",
+            str(tmp_path / "var"),
+            "sandbox",
+            "generate",
+            "--customers",
+            "0",
+            "--out",
+            str(tmp_path / "x"),
+        )
+        assert code == 2
+        assert "customers must be between" in out
+
+
+class TestDemo:
+    def test_demo_runs_end_to_end_and_ends_with_json(self, tmp_path: Path) -> None:
+        code, out = run("--data-dir", str(tmp_path / "var"), "demo", "--customers", "2000", "--json")
+        assert code == 0, out
+        figures = last_json(out)
+        assert figures["customers"] == 2000
+        assert figures["rejected"] == 0
+        assert figures["tables"]["customers"] == 2000
+        assert 0.0 < figures["true_bad_rate"] < 0.2
+        assert "Summary" in out
+
+
+class TestContractDocs:
+    def test_committed_docs_match_the_declarations(self) -> None:
+        committed = (ROOT / "docs" / "contract.md").read_text(encoding="utf-8")
+        assert committed == render_markdown(), "run: creditfactory contract docs --out docs/contract.md"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+class TestServe:
+    def test_serve_answers_health_and_docs(self, tmp_path: Path) -> None:
+        port = _free_port()
+        env = {**os.environ, "CREDITFACTORY_DATA_DIR": str(tmp_path / "var")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "creditfactory.cli.main", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise
+                    time.sleep(0.3)
+            assert health.status_code == 200
+            assert health.json()["database"] == "sqlite"
+            assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200
+            assert (
+                "/v1/customers/{customer_id}"
+                in httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()["paths"]
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
