@@ -163,11 +163,13 @@ def _register() -> None:
     from creditfactory.cli import bench, demo
     from creditfactory.contract import cli as contract_cli
     from creditfactory.sandbox import cli as sandbox_cli
+    from creditfactory.servicing import cli as servicing_cli
 
     app.add_typer(sandbox_cli.app, name="sandbox")
     app.add_typer(contract_cli.app, name="contract")
     app.command("ingest")(contract_cli.ingest)
     app.command("demo")(demo.demo)
+    app.command("schedule")(servicing_cli.schedule)
     app.add_typer(bench.app, name="bench")
 
 
