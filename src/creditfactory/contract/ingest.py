@@ -178,7 +178,7 @@ def _row_hashes(frame: pl.DataFrame, columns: Iterable[str], vault: PiiVault) ->
     joined = frame.select(
         pl.concat_str([pl.col(c).cast(pl.String).fill_null("\x00") for c in columns], separator="\x1f")
     ).to_series()
-    return [str(h) for h in vault.tokens(joined.to_list(), kind="row_hash", normalised=True)]
+    return vault.digests(joined.to_list())
 
 
 def to_db_rows(
@@ -443,19 +443,9 @@ class Ingestion:
                     staging / lake_mod.staged_name(run_id, 0), compression="zstd", compression_level=1
                 )
                 if table.operational:
-                    rows = to_db_rows(
-                        table,
-                        good.drop(META),
-                        vault=self.vault,
-                        run_id=run_id,
-                        now=self.clock.now(),
-                        tokens=tokens,
+                    tr.inserted, tr.updated = self._upsert(
+                        table, good.drop(META), run_id=run_id, tokens=tokens
                     )
-                    with UnitOfWork(self.sessions) as uow:
-                        tr.inserted, tr.updated, _ = store.upsert_rows(
-                            uow.session, table.name, keys=table.key, rows=rows
-                        )
-                        uow.commit()
 
         lake_mod.publish(self.lake, table.name, run_id)
         for row in file_rows:
@@ -474,6 +464,25 @@ class Ingestion:
             uow.commit()
         self.progress("done", table.name, tr.rows_read, tr.rows_read)
         return tr
+
+    def _upsert(
+        self, table: Table, good: pl.DataFrame, *, run_id: int, tokens: dict[str, list[str | None]]
+    ) -> tuple[int, int]:
+        """Write the table's good rows to the database in slices (bounded memory, one transaction)."""
+        inserted = updated = 0
+        step = 50_000
+        now = self.clock.now()
+        with UnitOfWork(self.sessions) as uow:
+            known = store.existing_hashes(uow.session, table.name, table.key)
+            for start in range(0, good.height, step):
+                part = good.slice(start, step)
+                part_tokens = {k: v[start : start + step] for k, v in tokens.items()}
+                rows = to_db_rows(table, part, vault=self.vault, run_id=run_id, now=now, tokens=part_tokens)
+                i, u, _ = store.upsert_rows(uow.session, table.name, keys=table.key, rows=rows, known=known)
+                inserted += i
+                updated += u
+            uow.commit()
+        return inserted, updated
 
     def _reject_taken_unique_values(
         self, table: Table, good: pl.DataFrame, rejects: _Rejects, per_file: dict[str, list[int]]

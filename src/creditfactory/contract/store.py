@@ -194,14 +194,17 @@ def upsert_rows(
     keys: Sequence[str],
     rows: Iterable[dict[str, Any]],
     chunk: int = 5_000,
+    known: dict[tuple[Any, ...], str] | None = None,
 ) -> tuple[int, int, int]:
     """Insert new keys, update changed rows, leave identical rows alone.
 
     Returns (inserted, updated, unchanged). Rows carry ``row_hash``; equality of hashes means
-    the row is unchanged, so a re-run writes nothing.
+    the row is unchanged, so a re-run writes nothing. ``known`` (key → hash, from
+    :func:`existing_hashes`) lets a caller that upserts in slices read the table once.
     """
     table = OPERATIONAL[table_name]
-    known = existing_hashes(session, table_name, keys)
+    if known is None:
+        known = existing_hashes(session, table_name, keys)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     unchanged = 0
@@ -242,8 +245,11 @@ def _insert_many(conn: Any, table: Table, rows: list[dict[str, Any]]) -> None:
         return
     names = list(rows[0])
     processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
-    pairs = list(zip(names, processors, strict=True))
-    params = [tuple(None if (v := row[n]) is None else (p(v) if p else v) for n, p in pairs) for row in rows]
+    columns = []
+    for name, proc in zip(names, processors, strict=True):
+        values = [row[name] for row in rows]
+        columns.append([None if v is None else proc(v) for v in values] if proc else values)
+    params = list(zip(*columns, strict=True))
     cols = ", ".join(f'"{n}"' for n in names)
     marks = ", ".join("?" for _ in names)
     conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', params)

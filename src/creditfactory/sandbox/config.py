@@ -12,7 +12,7 @@ from creditfactory.contract.tables import SEGMENTS
 from creditfactory.errors import InvalidInput
 
 #: Bumped whenever the same config would produce different bytes.
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.0.1"
 
 DEFAULT_SEGMENT_MIX: tuple[tuple[str, float], ...] = (
     ("farmer", 0.40),

@@ -59,7 +59,8 @@ def _run_balances(
     prev = start.copy()
     for m in range(months):
         avail = prev + inflow[:, m]
-        end = np.maximum(avail - wanted_out[:, m], 0)
+        # A wanted outflow is never negative (rounding of small wishes can leave -1 fen).
+        end = np.minimum(np.maximum(avail - np.maximum(wanted_out[:, m], 0), 0), np.maximum(avail, 0))
         out[:, m] = avail - end
         balance[:, m] = end
         prev = end

@@ -96,7 +96,7 @@ class PiiVault:
     True
     """
 
-    __slots__ = ("_aead", "_hmac")
+    __slots__ = ("_aead", "_digest_key", "_hmac")
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes | bytearray):
@@ -106,6 +106,7 @@ class PiiVault:
         master = bytes(key)
         self._hmac = hmac.new(_derive(master, b"creditfactory/pii/token/v1"), digestmod=hashlib.sha256)
         self._aead = AESGCM(_derive(master, b"creditfactory/pii/encrypt/v1"))
+        self._digest_key = _derive(master, b"creditfactory/pii/digest/v1")
 
     def __repr__(self) -> str:
         return "PiiVault(<key hidden>)"
@@ -189,8 +190,28 @@ class PiiVault:
         return plain.decode("utf-8")
 
     def encrypt_many(self, values: Iterable[str | None]) -> list[str | None]:
-        """:meth:`encrypt` each value; ``None`` stays ``None``."""
-        return [None if v is None else self.encrypt(v) for v in values]
+        """:meth:`encrypt` each value; ``None`` stays ``None`` (one random draw for all nonces)."""
+        items = list(values)
+        nonces = secrets.token_bytes(_NONCE_BYTES * len(items))
+        seal = self._aead.encrypt
+        encode = base64.urlsafe_b64encode
+        out: list[str | None] = []
+        for i, value in enumerate(items):
+            if value is None:
+                out.append(None)
+                continue
+            if not isinstance(value, str):
+                raise TypeError(f"can only encrypt text, got {type(value).__name__}")
+            nonce = nonces[i * _NONCE_BYTES : (i + 1) * _NONCE_BYTES]
+            sealed = seal(nonce, value.encode("utf-8"), _AAD)
+            out.append(_PREFIX + encode(nonce + sealed).decode("ascii").rstrip("="))
+        return out
+
+    def digests(self, values: Iterable[str]) -> list[str]:
+        """Keyed BLAKE2b digests (32 hex characters) of texts such as whole rows: a content
+        fingerprint that cannot be reversed by guessing the personal data it covers."""
+        key = self._digest_key
+        return [hashlib.blake2b(v.encode("utf-8"), key=key, digest_size=16).hexdigest() for v in values]
 
     def decrypt_many(self, texts: Iterable[str | None]) -> list[str | None]:
         """:meth:`decrypt` each text; ``None`` stays ``None``."""
