@@ -224,3 +224,20 @@ class TestKeyFile:
         with pytest.raises(PiiError, match="malformed") as excinfo:
             load_or_create_key(path)
         assert str(path) in str(excinfo.value)
+
+
+class TestDigestsAndBulkEncryption:
+    def test_digests_are_stable_keyed_and_short(self) -> None:
+        a, b = PiiVault(bytes(32)), PiiVault(bytes([1]) * 32)
+        rows = ["C001\x1f13812345678", "C002\x1f13812345679"]
+        assert a.digests(rows) == a.digests(rows)
+        assert a.digests(rows) != b.digests(rows)
+        assert all(len(d) == 32 and int(d, 16) >= 0 for d in a.digests(rows))
+        assert a.digests(rows)[0] != a.digests(rows)[1]
+
+    def test_encrypt_many_round_trips_with_fresh_nonces(self) -> None:
+        vault = PiiVault(bytes(32))
+        sealed = vault.encrypt_many(["张三", None, "张三"])
+        assert sealed[1] is None
+        assert sealed[0] != sealed[2]
+        assert vault.decrypt_many(sealed) == ["张三", None, "张三"]
