@@ -170,6 +170,10 @@ def _register() -> None:
     app.command("ingest")(contract_cli.ingest)
     app.command("demo")(demo.demo)
     app.command("schedule")(servicing_cli.schedule)
+    app.add_typer(servicing_cli.eod_app, name="eod")
+    app.add_typer(servicing_cli.products_app, name="products")
+    app.add_typer(servicing_cli.lines_app, name="lines")
+    app.add_typer(servicing_cli.loans_app, name="loans")
     app.add_typer(bench.app, name="bench")
 
 

@@ -23,6 +23,9 @@ TABLE_MODULES = (
     "creditfactory.events.outbox",
     "creditfactory.security.audit",
     "creditfactory.contract.store",
+    "creditfactory.ledger.store",
+    "creditfactory.jobs.store",
+    "creditfactory.servicing.store",
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")

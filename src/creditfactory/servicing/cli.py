@@ -134,3 +134,409 @@ def schedule(
     st.console.print(_table(result, title))
     if json_out:
         emit_json(result.as_dict())
+
+
+# ---------------------------------------------------------------------------- books and batch
+
+eod_app = typer.Typer(help="End of day: close the business date and open the next.", no_args_is_help=True)
+products_app = typer.Typer(help="Loan products (YAML definitions).", no_args_is_help=True)
+lines_app = typer.Typer(help="Credit lines: open, freeze, unfreeze, close.", no_args_is_help=True)
+loans_app = typer.Typer(help="Loans: draw down, repay, show, write off; the portfolio.", no_args_is_help=True)
+
+
+def _container(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    from creditfactory.servicing import jobs as servicing_jobs
+
+    servicing_jobs.register()
+    return state(ctx).container
+
+
+@eod_app.command("open")
+def eod_open(
+    ctx: typer.Context, on: Annotated[str, typer.Option("--date", help="First business date.")]
+) -> None:
+    """Open the first business date (once)."""
+    from creditfactory import ledger
+    from creditfactory.jobs import open_business_date
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        with c.uow() as uow:
+            opened = open_business_date(uow.session, on=_day(on, "--date"), clock=c.clock)
+            ledger.ensure_chart(uow.session)
+            uow.commit()
+    except Exception as exc:  # DomainError or a bad date
+        raise fail(st.err, exc) from None
+    st.console.print(f"business date open: {opened.isoformat()}")
+
+
+@eod_app.command("run")
+def eod_run(
+    ctx: typer.Context,
+    on: Annotated[
+        str | None, typer.Option("--date", help="The open business date to close (default: it).")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(help="Loans per chunk (one transaction each).")] = 50_000,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Close the business date: accrual, due and overdue, penalty, classification, expiry, trial balance."""
+    from creditfactory.errors import DomainError
+    from creditfactory.jobs import run_eod
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        report = run_eod(
+            sessions=c.sessions,
+            clock=c.clock,
+            business_date=_day(on, "--date") if on else None,
+            chunk_size=chunk_size,
+            progress=lambda name, stage: st.err.print(f"  {name} {stage}") if not json_out else None,
+        )
+    except DomainError as exc:
+        raise fail(st.err, exc) from None
+    if report.already_closed:
+        st.console.print(f"{report.business_date.isoformat()} is already closed: nothing to do")
+    else:
+        table = RichTable(title=f"End of day {report.business_date.isoformat()}", title_justify="left")
+        for col in ("step", "status", "items", "seconds", "details"):
+            table.add_column(col)
+        for s in report.steps:
+            table.add_row(
+                s.name,
+                s.status,
+                f"{s.items:,}",
+                f"{s.seconds:.2f}",
+                ", ".join(f"{k}={v}" for k, v in s.details.items()),
+            )
+        st.console.print(table)
+        st.console.print(f"next business date: {report.next_date.isoformat() if report.next_date else '-'}")
+    if json_out:
+        emit_json(report.to_json())
+
+
+@eod_app.command("status")
+def eod_status(
+    ctx: typer.Context,
+    on: Annotated[
+        str | None, typer.Option("--date", help="Business date (default: the last closed one).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Steps of an end of day with their status and timings."""
+    from creditfactory.jobs import status
+    from creditfactory.jobs.store import BusinessDateRow
+
+    c = _container(ctx)
+    st = state(ctx)
+    with c.uow() as uow:
+        row = uow.session.get(BusinessDateRow, "default")
+        if row is None:
+            raise fail(st.err, InvalidInput("no business date is open yet"))
+        day = _day(on, "--date") if on else (row.last_closed_date or row.business_date)
+        runs = status(uow.session, business_date=day)
+        table = RichTable(
+            title=f"End of day {day.isoformat()} (open business date {row.business_date.isoformat()})"
+        )
+        for col in ("step", "status", "attempts", "items", "seconds", "error"):
+            table.add_column(col)
+        out = []
+        for r in runs:
+            table.add_row(
+                r.job, r.status, str(r.attempts), f"{r.items:,}", f"{r.seconds:.2f}", (r.error or "")[:80]
+            )
+            out.append(
+                {
+                    "step": r.job,
+                    "status": str(r.status),
+                    "attempts": r.attempts,
+                    "items": r.items,
+                    "seconds": round(r.seconds, 3),
+                }
+            )
+    st.console.print(table)
+    if json_out:
+        emit_json({"business_date": day.isoformat(), "steps": out})
+
+
+@products_app.command("load")
+def products_load(
+    ctx: typer.Context,
+    path: Annotated[
+        str | None, typer.Argument(help="A YAML file or folder (default: the sample products).")
+    ] = None,
+) -> None:
+    """Define or update loan products from YAML."""
+    from pathlib import Path
+
+    from creditfactory.errors import DomainError
+    from creditfactory.servicing import service
+    from creditfactory.servicing.model import load_products, sample_products_dir
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        products = load_products(Path(path) if path else sample_products_dir())
+        with c.uow() as uow:
+            for product in products.values():
+                row = service.define_product(uow.session, product, clock=c.clock)
+                st.console.print(f"{product.code}: {product.name} (version {row.version})")
+            uow.commit()
+    except DomainError as exc:
+        raise fail(st.err, exc) from None
+
+
+@lines_app.command("open")
+def line_open(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Option(help="Customer id.")],
+    product: Annotated[str, typer.Option(help="Product code.")],
+    limit: Annotated[str, typer.Option(help="Credit limit in yuan.")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Open a credit line on the open business date."""
+    from creditfactory.errors import DomainError
+    from creditfactory.jobs import current_business_date
+    from creditfactory.servicing import service
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        with c.uow() as uow:
+            line = service.open_line(
+                uow.session,
+                customer_id=customer,
+                product_code=product,
+                limit=_number(limit, "--limit"),
+                business_date=current_business_date(uow.session),
+                clock=c.clock,
+            )
+            uow.commit()
+            st.console.print(
+                f"line {line.id}: {line.limit_amount} for {customer}, expires {line.expiry_date}"
+            )
+            if json_out:
+                emit_json(
+                    {
+                        "line_id": line.id,
+                        "limit": str(line.limit_amount),
+                        "expiry_date": line.expiry_date.isoformat(),
+                    }
+                )
+    except DomainError as exc:
+        raise fail(st.err, exc) from None
+
+
+@lines_app.command("change")
+def line_change(
+    ctx: typer.Context,
+    line_id: Annotated[int, typer.Argument(help="Line id.")],
+    event: Annotated[str, typer.Argument(help="freeze, unfreeze or close.")],
+) -> None:
+    """Freeze, unfreeze or close a line."""
+    from creditfactory.errors import DomainError
+    from creditfactory.jobs import current_business_date
+    from creditfactory.servicing import service
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        with c.uow() as uow:
+            line = service.change_line(
+                uow.session,
+                line_id=line_id,
+                event=event,
+                business_date=current_business_date(uow.session),
+                clock=c.clock,
+            )
+            uow.commit()
+            st.console.print(f"line {line_id} is {line.status}")
+    except (DomainError, ValueError) as exc:
+        raise fail(st.err, exc) from None
+
+
+@loans_app.command("draw")
+def loan_draw(
+    ctx: typer.Context,
+    line_id: Annotated[int, typer.Option("--line", help="Credit line id.")],
+    amount: Annotated[str, typer.Option(help="Amount in yuan.")],
+    term: Annotated[int, typer.Option(help="Term in months.")],
+    key: Annotated[str, typer.Option(help="Idempotency key: the same key never draws twice.")],
+    method: Annotated[
+        str | None, typer.Option(help="Repayment method (default: the product's first).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Draw down on a line and disburse; prints the schedule."""
+    from creditfactory.errors import DomainError
+    from creditfactory.jobs import current_business_date
+    from creditfactory.servicing import service
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        with c.uow() as uow:
+            drawn = service.draw_down(
+                uow.session,
+                line_id=line_id,
+                amount=_number(amount, "--amount"),
+                term=term,
+                business_date=current_business_date(uow.session),
+                clock=c.clock,
+                method=method,
+                key=key,
+            )
+            uow.commit()
+            st.console.print(
+                f"loan {drawn.loan.id}: {drawn.loan.principal} disbursed, matures {drawn.loan.maturity_date}"
+            )
+            if json_out:
+                emit_json(
+                    {
+                        "loan_id": drawn.loan.id,
+                        "principal": str(drawn.loan.principal),
+                        "instalments": len(drawn.instalments),
+                    }
+                )
+    except (DomainError, ValueError) as exc:
+        raise fail(st.err, exc) from None
+
+
+@loans_app.command("repay")
+def loan_repay(
+    ctx: typer.Context,
+    loan_id: Annotated[int, typer.Argument(help="Loan id.")],
+    amount: Annotated[str, typer.Option(help="Amount in yuan.")],
+    key: Annotated[str, typer.Option(help="Idempotency key: the same key never applies twice.")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Apply a repayment through the waterfall (dues first, then prepayment; payoff settles)."""
+    from creditfactory.errors import DomainError
+    from creditfactory.jobs import current_business_date
+    from creditfactory.servicing import service
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        with c.uow() as uow:
+            result = service.repay(
+                uow.session,
+                loan_id=loan_id,
+                amount=_number(amount, "--amount"),
+                business_date=current_business_date(uow.session),
+                clock=c.clock,
+                key=key,
+            )
+            uow.commit()
+            t = result.transaction
+            st.console.print(
+                f"loan {loan_id}: principal {t.principal}, interest {t.interest}, penalty {t.penalty}, excess {t.excess}"
+                + (" — settled" if result.settled else "")
+            )
+            if json_out:
+                emit_json(
+                    {
+                        "loan_id": loan_id,
+                        "principal": str(t.principal),
+                        "interest": str(t.interest),
+                        "penalty": str(t.penalty),
+                        "excess": str(t.excess),
+                        "settled": result.settled,
+                    }
+                )
+    except (DomainError, ValueError) as exc:
+        raise fail(st.err, exc) from None
+
+
+@loans_app.command("show")
+def loan_show(ctx: typer.Context, loan_id: Annotated[int, typer.Argument(help="Loan id.")]) -> None:
+    """A loan with its schedule and what is paid."""
+    from creditfactory.errors import DomainError
+    from creditfactory.servicing import service
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        with c.uow() as uow:
+            loan, inst = service.get_loan(uow.session, loan_id)
+    except DomainError as exc:
+        raise fail(st.err, exc) from None
+    st.console.print(
+        f"loan {loan.id} ({loan.product_code}, {loan.method}) {loan.status}: principal outstanding "
+        f"{loan.outstanding_principal}, interest receivable {loan.interest_receivable}, penalty "
+        f"{loan.penalty_receivable}, DPD {loan.dpd}, tier {loan.tier}"
+    )
+    table = RichTable()
+    for col in ("no", "due", "principal", "interest", "paid principal", "paid interest", "status"):
+        table.add_column(col)
+    for i in inst:
+        table.add_row(
+            str(i.number),
+            i.due_date.isoformat(),
+            _yuan(i.principal),
+            _yuan(i.interest),
+            _yuan(i.paid_principal),
+            _yuan(i.paid_interest),
+            i.status,
+        )
+    st.console.print(table)
+
+
+@loans_app.command("write-off")
+def loan_write_off(
+    ctx: typer.Context,
+    loan_id: Annotated[int, typer.Argument(help="Loan id.")],
+    reason: Annotated[str, typer.Option(help="Why (kept with the entry).")],
+) -> None:
+    """Write a loan off: principal and receivables to loss."""
+    from creditfactory.errors import DomainError
+    from creditfactory.jobs import current_business_date
+    from creditfactory.servicing import service
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        with c.uow() as uow:
+            service.write_off(
+                uow.session,
+                loan_id=loan_id,
+                business_date=current_business_date(uow.session),
+                clock=c.clock,
+                reason=reason,
+            )
+            uow.commit()
+    except DomainError as exc:
+        raise fail(st.err, exc) from None
+    st.console.print(f"loan {loan_id} written off")
+
+
+@loans_app.command("portfolio")
+def loan_portfolio(ctx: typer.Context, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Outstanding principal by five-tier class and the NPL ratio."""
+    from creditfactory.servicing import service
+    from creditfactory.servicing.model import Tier
+
+    c = _container(ctx)
+    st = state(ctx)
+    with c.uow() as uow:
+        book = service.portfolio(uow.session)
+    table = RichTable(title="Portfolio by class (五级分类)")
+    for col in ("class", "loans", "principal"):
+        table.add_column(col)
+    for tier in Tier:
+        row = book["by_tier"].get(tier.value, {"loans": 0, "principal": Decimal("0")})
+        table.add_row(f"{tier.label} {tier.value}", f"{row['loans']:,}", _yuan(row["principal"]))
+    st.console.print(table)
+    st.console.print(f"NPL ratio (次级+可疑+损失): {book['npl_ratio']:.2%}")
+    if json_out:
+        emit_json(
+            {
+                "principal": str(book["principal"]),
+                "npl_ratio": float(book["npl_ratio"]),
+                "by_tier": {
+                    k: {"loans": v["loans"], "principal": str(v["principal"])}
+                    for k, v in book["by_tier"].items()
+                },
+            }
+        )

@@ -1,0 +1,57 @@
+"""The business date is data: one row, advanced only by the end-of-day close."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from creditfactory.clock import Clock
+from creditfactory.errors import Conflict, DomainError
+from creditfactory.jobs.store import BusinessDateRow
+
+DEFAULT = "default"
+
+
+class BusinessDateNotOpen(DomainError):
+    code = "business_date_not_open"
+    http_status = 409
+    title = "Business date not open"
+
+
+def current_business_date(session: Session, *, name: str = DEFAULT) -> date:
+    row = session.get(BusinessDateRow, name)
+    if row is None:
+        raise BusinessDateNotOpen(
+            "no business date is open yet; open one with 'creditfactory eod open --date YYYY-MM-DD'"
+        )
+    return row.business_date
+
+
+def open_business_date(session: Session, *, on: date, clock: Clock, name: str = DEFAULT) -> date:
+    """Open the first business date (once). Opening again on the same date is a no-op."""
+    row = session.get(BusinessDateRow, name)
+    if row is not None:
+        if row.business_date == on:
+            return on
+        raise Conflict(
+            f"business date is already open at {row.business_date.isoformat()}; it moves only by end of day"
+        )
+    session.add(BusinessDateRow(name=name, business_date=on, last_closed_date=None, updated_at=clock.now()))
+    session.flush()
+    return on
+
+
+def close_and_open(session: Session, *, closing: date, clock: Clock, name: str = DEFAULT) -> date:
+    """Close ``closing`` and open the next calendar day (optimistic lock on the row)."""
+    row = session.scalars(select(BusinessDateRow).where(BusinessDateRow.name == name)).one()
+    if row.business_date != closing:
+        raise BusinessDateNotOpen(
+            f"cannot close {closing.isoformat()}: the open business date is {row.business_date.isoformat()}"
+        )
+    row.last_closed_date = closing
+    row.business_date = closing + timedelta(days=1)
+    row.updated_at = clock.now()
+    session.flush()
+    return row.business_date

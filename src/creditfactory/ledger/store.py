@@ -1,0 +1,799 @@
+"""The journal at rest: accounts, entries and lines; posting, balances and the trial balance.
+
+Tables: ``ledger_account`` (the chart), ``ledger_entry`` (one row per posted entry, its
+``source_key`` unique) and ``ledger_entry_line`` (amounts as ``BIGINT`` fen in ``debit`` /
+``credit``, the entry's ``value_date`` copied onto each line so that balances as of a date are
+one indexed sum). Rows are only ever inserted: a correction is a reversing entry.
+
+Posting is idempotent on ``source_key``: posting the same entry again returns the id it got the
+first time and writes nothing; posting a *different* entry under a key already used raises
+:class:`~creditfactory.ledger.model.SourceKeyConflict`. "The same" means the same value date,
+the same entry reversed and the same lines in any order; the description does not count.
+
+Accounts named by the lines are added to the chart the first time they are posted to (a
+per-product principal account needs no set-up); an account code already in the chart with
+another type or side is refused with :class:`~creditfactory.ledger.model.AccountConflict`.
+
+On PostgreSQL the migration adds a deferred constraint trigger that refuses, at commit, any
+entry whose lines do not balance per currency, and a trigger that refuses updates to entries
+and lines; on SQLite the balance is guarded by :class:`~creditfactory.ledger.model.Entry` and
+checked by :func:`check_trial_balance` at the end-of-day close.
+
+Nothing here commits: the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Connection,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    bindparam,
+    func,
+    insert,
+    select,
+    type_coerce,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
+
+from creditfactory.db.base import Base
+from creditfactory.db.types import ScaledInt, UTCDateTime, enum_column
+from creditfactory.ledger.model import (
+    CHART,
+    MAX_CODE,
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    MAX_SOURCE_KEY,
+    MAX_SUBLEDGER,
+    Account,
+    AccountConflict,
+    AccountType,
+    AlreadyReversed,
+    Entry,
+    InvalidEntry,
+    LedgerError,
+    Line,
+    Signature,
+    SourceKeyConflict,
+    TrialBalance,
+    TrialBalanceRow,
+    UnknownAccount,
+    UnknownEntry,
+)
+from creditfactory.money import CNY, Currency, from_scaled
+
+__all__ = [
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerEntryLine",
+    "OutOfBalance",
+    "PostingReport",
+    "balance",
+    "balances_by_subledger",
+    "check_trial_balance",
+    "ensure_accounts",
+    "ensure_chart",
+    "get_account",
+    "get_entry",
+    "list_accounts",
+    "list_entries",
+    "post",
+    "post_many",
+    "trial_balance",
+]
+
+#: Amounts are stored in hundredths (fen for CNY).
+SCALE = 2
+#: Default number of entries written per round trip by :func:`post_many`.
+CHUNK = 10_000
+#: Values per ``IN (...)`` list (SQLite allows 32,766 bound values per statement).
+_IN_LIST = 5_000
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_account"
+
+    code: Mapped[str] = mapped_column(String(MAX_CODE), primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME))
+    type: Mapped[AccountType] = mapped_column(enum_column(AccountType, 16))
+    contra: Mapped[bool] = mapped_column(Boolean)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entry"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(MAX_SOURCE_KEY), unique=True)
+    value_date: Mapped[date] = mapped_column(Date)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    description: Mapped[str] = mapped_column(String(MAX_DESCRIPTION))
+    #: The entry this one reverses; an entry can be reversed once.
+    reverses_entry_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("ledger_entry.id"), unique=True
+    )
+
+
+class LedgerEntryLine(Base):
+    __tablename__ = "ledger_entry_line"
+    __table_args__ = (
+        CheckConstraint("(debit > 0 AND credit = 0) OR (debit = 0 AND credit > 0)", name="one_side"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entry.id"), index=True)
+    account_code: Mapped[str] = mapped_column(String(MAX_CODE), ForeignKey("ledger_account.code"), index=True)
+    subledger: Mapped[str | None] = mapped_column(String(MAX_SUBLEDGER), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    debit: Mapped[Decimal] = mapped_column(ScaledInt(SCALE))
+    credit: Mapped[Decimal] = mapped_column(ScaledInt(SCALE))
+    #: The entry's value date, kept on each line so that sums as of a date need no join.
+    value_date: Mapped[date] = mapped_column(Date, index=True)
+
+
+_ENTRY = LedgerEntry.__table__
+_ENTRY_COLUMNS = ("id", "source_key", "value_date", "posted_at", "description", "reverses_entry_id")
+_LINE_COLUMNS = ("entry_id", "account_code", "subledger", "currency", "debit", "credit", "value_date")
+#: Raw fen, bypassing the Decimal conversion, for sums and comparisons.
+_DEBIT_FEN = type_coerce(LedgerEntryLine.debit, BigInteger)
+_CREDIT_FEN = type_coerce(LedgerEntryLine.credit, BigInteger)
+
+
+class OutOfBalance(LedgerError):
+    """The trial balance is not zero: something wrote the journal around :func:`post`."""
+
+    code = "ledger_out_of_balance"
+    http_status = 500
+    title = "Ledger out of balance"
+
+
+@dataclass(frozen=True, slots=True)
+class PostingReport:
+    """What :func:`post_many` did: entries written, and entries already there (by source key)."""
+
+    posted: int
+    skipped: int
+
+
+# --------------------------------------------------------------------------------------------
+# Accounts
+
+
+def _to_account(row: LedgerAccount) -> Account:
+    return Account(row.code, row.name, row.type, row.contra)
+
+
+def get_account(session: Session, code: str) -> Account | None:
+    row = session.get(LedgerAccount, code)
+    return None if row is None else _to_account(row)
+
+
+def list_accounts(session: Session) -> list[Account]:
+    """The chart, by code."""
+    return sorted((_to_account(r) for r in session.scalars(select(LedgerAccount))), key=lambda a: a.code)
+
+
+def ensure_accounts(session: Session, accounts: Iterable[Account]) -> int:
+    """Add the accounts not yet in the chart; returns how many were added.
+
+    An account whose code is already there with another type or side raises
+    :class:`AccountConflict`; a different name is left as stored.
+    """
+    wanted: dict[str, Account] = {}
+    for account in accounts:
+        if type(account) is not Account:
+            raise InvalidEntry(f"expected an Account, got {type(account).__name__}")
+        seen = wanted.setdefault(account.code, account)
+        if not seen.same_definition(account):
+            raise _account_conflict(account, seen)
+    if not wanted:
+        return 0
+    stored: dict[str, Account] = {}
+    for codes in _batched(sorted(wanted), _IN_LIST):
+        for row in session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(codes))):
+            stored[row.code] = _to_account(row)
+    for code, account in stored.items():
+        if not account.same_definition(wanted[code]):
+            raise _account_conflict(wanted[code], account)
+    missing = [a for code, a in wanted.items() if code not in stored]
+    if missing:
+        session.execute(
+            insert(LedgerAccount),
+            [{"code": a.code, "name": a.name, "type": a.type, "contra": a.contra} for a in missing],
+        )
+    return len(missing)
+
+
+def ensure_chart(session: Session) -> int:
+    """Seed the standard lending chart (:data:`~creditfactory.ledger.model.CHART`); idempotent."""
+    return ensure_accounts(session, CHART)
+
+
+def _account_conflict(wanted: Account, stored: Account) -> AccountConflict:
+    def text(a: Account) -> str:
+        return f"{a.type}{' (contra)' if a.contra else ''}"
+
+    return AccountConflict(
+        f"account {wanted.code} is in the chart as {text(stored)}, not {text(wanted)}",
+        account=wanted.code,
+        stored_type=str(stored.type),
+        wanted_type=str(wanted.type),
+    )
+
+
+def _require_account(session: Session, code: str | Account) -> Account:
+    key = code.code if isinstance(code, Account) else code
+    account = get_account(session, key)
+    if account is None:
+        raise UnknownAccount(f"no ledger account {key!r}", account=key)
+    return account
+
+
+# --------------------------------------------------------------------------------------------
+# Posting
+
+
+def _check_now(now: datetime) -> None:
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be an aware datetime (UTC), got {now!r}")
+
+
+def _check_entry(entry: object) -> Entry:
+    if type(entry) is not Entry:
+        raise InvalidEntry(f"expected a ledger Entry, got {type(entry).__name__}")
+    return entry
+
+
+def post(session: Session, entry: Entry, *, now: datetime) -> int:
+    """Write ``entry`` in the caller's transaction and return its id.
+
+    Idempotent on ``entry.source_key``: if that key was posted before with the same value date
+    and lines, the earlier id is returned and nothing is written; if it was posted with
+    different ones, :class:`SourceKeyConflict` is raised. A reversal must name an entry that is
+    posted (:class:`UnknownEntry`) and not yet reversed (:class:`AlreadyReversed`).
+    """
+    _check_entry(entry)
+    _check_now(now)
+    existing = _ids_by_key(session, [entry.source_key]).get(entry.source_key)
+    if existing is not None:
+        _same_or_conflict(session, entry, existing)
+        return existing
+    ensure_accounts(session, (line.account for line in entry.lines))
+    target = _reversal_targets(session, [entry], {}).get(entry.source_key)
+    try:
+        with session.begin_nested():
+            entry_id = session.execute(
+                insert(LedgerEntry)
+                .values(
+                    source_key=entry.source_key,
+                    value_date=entry.value_date,
+                    posted_at=now,
+                    description=entry.description,
+                    reverses_entry_id=target,
+                )
+                .returning(LedgerEntry.id)
+            ).scalar_one()
+            session.execute(
+                insert(LedgerEntryLine),
+                [
+                    {
+                        "entry_id": entry_id,
+                        "account_code": line.account.code,
+                        "subledger": line.subledger,
+                        "currency": line.currency.code,
+                        "debit": line.debit,
+                        "credit": line.credit,
+                        "value_date": entry.value_date,
+                    }
+                    for line in entry.lines
+                ],
+            )
+    except IntegrityError:
+        # A concurrent transaction posted the same key (or reversed the same entry) first.
+        existing = _ids_by_key(session, [entry.source_key]).get(entry.source_key)
+        if existing is None:
+            _reversal_targets(session, [entry], {})
+            raise
+        _same_or_conflict(session, entry, existing)
+        return existing
+    return int(entry_id)
+
+
+def post_many(
+    session: Session, entries: Iterable[Entry], *, now: datetime, chunk_size: int = CHUNK
+) -> PostingReport:
+    """Write many entries set-wise, in chunks of ``chunk_size``; for batches such as the daily accrual.
+
+    Same rules as :func:`post`: a source key already posted (before, or earlier in this batch)
+    with the same entry is skipped; with a different entry it raises :class:`SourceKeyConflict`
+    before its chunk is written (earlier chunks are in the transaction: roll it back).
+    ``entries`` may be a generator; a reversal must come after the entry it reverses. Rows go
+    through the driver's ``executemany`` on SQLite and ``COPY`` on PostgreSQL (the two databases
+    supported here), in the caller's transaction.
+    """
+    _check_now(now)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    session.flush()
+    with _collector_paused():
+        return _post_many(session, iter(entries), now=now, chunk_size=chunk_size)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector during a bulk write: the rows built are acyclic
+    (freed by reference counting) and the collector's full passes over every live object cost
+    about a third of the time of a large batch."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _post_many(
+    session: Session, iterator: Iterator[Entry], *, now: datetime, chunk_size: int
+) -> PostingReport:
+    writer = _Writer(session.connection(), now)
+    known: dict[str, Account] = {}
+    posted = skipped = 0
+    while chunk := list(islice(iterator, chunk_size)):
+        fresh = _new_in_chunk(chunk)
+        existing = _ids_by_key(session, [e.source_key for e in fresh])
+        if existing:
+            stored = _stored_signatures(session, list(existing.values()))
+            for entry in fresh:
+                entry_id = existing.get(entry.source_key)
+                if entry_id is not None:
+                    _compare(entry, stored[entry_id])
+            fresh = [e for e in fresh if e.source_key not in existing]
+        skipped += len(chunk) - len(fresh)
+        if not fresh:
+            continue
+        pending: dict[str, Account] = {}
+        for entry in fresh:
+            for line in entry.lines:
+                account = line.account
+                seen = known.get(account.code)
+                if seen is account:
+                    continue
+                if seen is None:
+                    seen = pending.setdefault(account.code, account)
+                if seen is not account and not seen.same_definition(account):
+                    raise _account_conflict(account, seen)
+        if pending:
+            ensure_accounts(session, pending.values())
+            known.update(pending)
+        ids = writer.next_ids(len(fresh))
+        targets: dict[str, int] = {}
+        if any(e.reverses is not None for e in fresh):
+            local = {
+                e.source_key: (i, entry_id) for i, (e, entry_id) in enumerate(zip(fresh, ids, strict=True))
+            }
+            targets = _reversal_targets(session, fresh, local)
+        writer.write(fresh, ids, targets)
+        posted += len(fresh)
+    return PostingReport(posted=posted, skipped=skipped)
+
+
+def _new_in_chunk(chunk: list[Entry]) -> list[Entry]:
+    """The chunk without repeats of a source key; a repeat that differs is a conflict."""
+    first: dict[str, Entry] = {}
+    fresh: list[Entry] = []
+    for entry in chunk:
+        if type(entry) is not Entry:
+            _check_entry(entry)
+        seen = first.get(entry.source_key)
+        if seen is None:
+            first[entry.source_key] = entry
+            fresh.append(entry)
+        elif seen is not entry and seen.signature() != entry.signature():
+            raise SourceKeyConflict(
+                f"source key {entry.source_key} appears twice in the batch with different entries",
+                source_key=entry.source_key,
+            )
+    return fresh
+
+
+_BY_KEYS = select(LedgerEntry.source_key, LedgerEntry.id).where(
+    LedgerEntry.source_key.in_(bindparam("keys", expanding=True))
+)
+
+
+def _ids_by_key(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    """Ids of the posted entries among ``keys`` (one indexed look-up per key, in batches)."""
+    found: dict[str, int] = {}
+    if not keys:
+        return found
+    conn = session.connection()
+    dialect = conn.dialect.name
+    for part in _batched(keys, _IN_LIST):
+        if dialect == "sqlite":
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT source_key, id FROM ledger_entry WHERE source_key IN ({marks})"
+            rows: Iterable[Any] = conn.exec_driver_sql(sql, tuple(part))
+        elif dialect == "postgresql":
+            sql = "SELECT source_key, id FROM ledger_entry WHERE source_key = ANY(%(keys)s)"
+            rows = conn.exec_driver_sql(sql, {"keys": list(part)})
+        else:
+            rows = session.execute(_BY_KEYS, {"keys": list(part)})
+        found.update({key: int(entry_id) for key, entry_id in rows})
+    return found
+
+
+def _reversal_targets(
+    session: Session, entries: Sequence[Entry], local: dict[str, tuple[int, int]]
+) -> dict[str, int]:
+    """Source key of each reversal → id of the entry it reverses, checked to be reversible.
+
+    ``local`` maps the keys being written in the same chunk to (position, id).
+    """
+    reversals = [e for e in entries if e.reverses is not None]
+    if not reversals:
+        return {}
+    wanted = {e.reverses for e in reversals if e.reverses is not None and e.reverses not in local}
+    outside = _ids_by_key(session, sorted(wanted))
+    targets: dict[str, int] = {}
+    for entry in reversals:
+        assert entry.reverses is not None
+        if entry.reverses in local:
+            position, target = local[entry.reverses]
+            if position > local[entry.source_key][0]:
+                raise InvalidEntry(
+                    f"reversal {entry.source_key} comes before the entry {entry.reverses} it reverses",
+                    source_key=entry.source_key,
+                )
+        elif entry.reverses in outside:
+            target = outside[entry.reverses]
+        else:
+            raise UnknownEntry(
+                f"entry {entry.source_key} reverses {entry.reverses}, which is not posted",
+                source_key=entry.source_key,
+                reverses=entry.reverses,
+            )
+        targets[entry.source_key] = target
+    by_target: dict[int, str] = {}
+    for key, target in targets.items():
+        other = by_target.setdefault(target, key)
+        if other != key:
+            raise AlreadyReversed(
+                f"entries {other} and {key} both reverse the same entry", source_key=key, other=other
+            )
+    for part in _batched(sorted(by_target), _IN_LIST):
+        rows = session.execute(
+            select(LedgerEntry.source_key, LedgerEntry.reverses_entry_id).where(
+                LedgerEntry.reverses_entry_id.in_(part)
+            )
+        )
+        for by, reversed_id in rows:
+            key = by_target[int(reversed_id or 0)]
+            original = next(e.reverses for e in reversals if e.source_key == key)
+            raise AlreadyReversed(
+                f"entry {original} is already reversed by {by}; {key} cannot reverse it again",
+                source_key=key,
+                reversed_by=by,
+            )
+    return targets
+
+
+def _stored_signatures(session: Session, ids: Sequence[int]) -> dict[int, Signature]:
+    reversed_entry = aliased(LedgerEntry)
+    heads: dict[int, tuple[date, str | None]] = {}
+    lines: dict[int, list[tuple[str, str, str, int]]] = {}
+    head_query = (
+        select(LedgerEntry.id, LedgerEntry.value_date, reversed_entry.source_key)
+        .outerjoin(reversed_entry, reversed_entry.id == LedgerEntry.reverses_entry_id)
+        .where(LedgerEntry.id.in_(bindparam("ids", expanding=True)))
+    )
+    line_query = select(
+        LedgerEntryLine.entry_id,
+        LedgerEntryLine.account_code,
+        LedgerEntryLine.subledger,
+        LedgerEntryLine.currency,
+        _DEBIT_FEN,
+        _CREDIT_FEN,
+    ).where(LedgerEntryLine.entry_id.in_(bindparam("ids", expanding=True)))
+    for part in _batched(ids, _IN_LIST):
+        params = {"ids": list(part)}
+        heads.update({int(i): (d, k) for i, d, k in session.execute(head_query, params)})
+        for entry_id, code, sub, currency, debit, credit in session.execute(line_query, params):
+            units = _units(int(debit) - int(credit), currency)
+            lines.setdefault(int(entry_id), []).append((code, sub or "", currency, units))
+    return {i: (d, k, tuple(sorted(lines.get(i, [])))) for i, (d, k) in heads.items()}
+
+
+def _units(fen: int, currency_code: str) -> int:
+    """Stored hundredths in the currency's own minor units."""
+    exponent = _currency(currency_code).exponent
+    return fen if exponent == SCALE else fen // 10 ** (SCALE - exponent)
+
+
+def _same_or_conflict(session: Session, entry: Entry, entry_id: int) -> None:
+    _compare(entry, _stored_signatures(session, [entry_id])[entry_id])
+
+
+def _compare(entry: Entry, stored: Signature) -> None:
+    mine = entry.signature()
+    if mine == stored:
+        return
+    if mine[0] != stored[0]:
+        what = f"value date {stored[0]} (not {mine[0]})"
+    elif mine[1] != stored[1]:
+        what = f"reverses={stored[1]!r} (not {mine[1]!r})"
+    else:
+        what = "different lines"
+    raise SourceKeyConflict(
+        f"source key {entry.source_key} is already posted with {what}; post a reversal and a new entry "
+        "under another key to correct it",
+        source_key=entry.source_key,
+    )
+
+
+class _Writer:
+    """Bulk inserts on the caller's connection, the fastest way each database offers."""
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+        self.now = now
+        self._dates: dict[date, Any] = {}
+        self._date_processor: Callable[[Any], Any] | None = None
+        if self.dialect == "sqlite":
+            dialect = conn.dialect
+            posted_at = _ENTRY.c.posted_at.type.dialect_impl(dialect).bind_processor(dialect)
+            self.now = posted_at(now) if posted_at else now
+            self._date_processor = _ENTRY.c.value_date.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def _date(self, value: date) -> Any:
+        out = self._dates.get(value)
+        if out is None:
+            if type(value) is not date:
+                raise InvalidEntry(f"value_date must be a datetime.date, got {type(value).__name__}")
+            out = self._date_processor(value) if self._date_processor else value
+            if len(self._dates) > 10_000:
+                self._dates.clear()
+            self._dates[value] = out
+        return out
+
+    def next_ids(self, count: int) -> list[int]:
+        if self.dialect == "postgresql":
+            rows = self.conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('ledger_entry', 'id')) FROM generate_series(1, %(n)s)",
+                {"n": count},
+            )
+            return [int(r[0]) for r in rows]
+        if self.dialect == "sqlite":
+            # The writer holds the database lock (BEGIN IMMEDIATE), so the maximum is stable.
+            top = self.conn.exec_driver_sql("SELECT max(id) FROM ledger_entry").scalar()
+            start = int(top or 0) + 1
+            return list(range(start, start + count))
+        raise NotImplementedError(f"post_many supports SQLite and PostgreSQL, not {self.dialect}")
+
+    def write(self, entries: list[Entry], ids: list[int], targets: dict[str, int]) -> None:
+        now = self.now
+        dates = self._dates
+        entry_rows: list[tuple[Any, ...]] = []
+        line_rows: list[tuple[Any, ...]] = []
+        add_entry = entry_rows.append
+        add_line = line_rows.append
+        for entry, entry_id in zip(entries, ids, strict=True):
+            value_date = dates.get(entry.value_date)
+            if value_date is None:
+                value_date = self._date(entry.value_date)
+            key = entry.source_key
+            add_entry(
+                (entry_id, key, value_date, now, entry.description, targets.get(key) if targets else None)
+            )
+            for line in entry.lines:
+                units = line.minor
+                currency = line.currency
+                if currency is not CNY and currency.exponent != SCALE:
+                    units = _hundredths(units, currency)
+                add_line(
+                    (
+                        entry_id,
+                        line.account.code,
+                        line.subledger,
+                        currency.code,
+                        units if units > 0 else 0,
+                        -units if units < 0 else 0,
+                        value_date,
+                    )
+                )
+        self._insert(LedgerEntry.__tablename__, _ENTRY_COLUMNS, entry_rows)
+        self._insert(LedgerEntryLine.__tablename__, _LINE_COLUMNS, line_rows)
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        names = ", ".join(columns)
+        if self.dialect == "sqlite":
+            marks = ", ".join("?" for _ in columns)
+            self.conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            return
+        raw = self.conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _hundredths(units: int, currency: Currency) -> int:
+    if currency.exponent > SCALE:
+        raise InvalidEntry(
+            f"the ledger stores amounts in hundredths; {currency.code} has {currency.exponent} places"
+        )
+    return units * int(10 ** (SCALE - currency.exponent))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+_CURRENCIES = {CNY.code: CNY}
+
+
+def _currency(code: str) -> Currency:
+    known = _CURRENCIES.get(code)
+    return known if known is not None else Currency(code, SCALE)
+
+
+def _require_date(value: date | None, what: str) -> date | None:
+    if value is not None and (isinstance(value, datetime) or not isinstance(value, date)):
+        raise TypeError(f"{what} must be a datetime.date or None, got {type(value).__name__}")
+    return value
+
+
+def balance(
+    session: Session,
+    account_code: str | Account,
+    subledger: str | None = None,
+    as_of: date | None = None,
+    *,
+    currency: Currency = CNY,
+) -> Decimal:
+    """The balance of an account (of one subledger of it, if given), positive on the account's
+    normal side, from the lines with value dates up to and including ``as_of``."""
+    account = _require_account(session, account_code)
+    _require_date(as_of, "as_of")
+    query = select(func.sum(_DEBIT_FEN), func.sum(_CREDIT_FEN)).where(
+        LedgerEntryLine.account_code == account.code, LedgerEntryLine.currency == currency.code
+    )
+    if subledger is not None:
+        query = query.where(LedgerEntryLine.subledger == subledger)
+    if as_of is not None:
+        query = query.where(LedgerEntryLine.value_date <= as_of)
+    debit, credit = session.execute(query).one()
+    return account.signed(from_scaled(int(debit or 0), SCALE), from_scaled(int(credit or 0), SCALE))
+
+
+def balances_by_subledger(
+    session: Session, account_code: str | Account, as_of: date | None = None, *, currency: Currency = CNY
+) -> dict[str, Decimal]:
+    """Balance of each subledger of an account (``{"loan:L1": Decimal("9000.00"), ...}``), summed
+    by the database, positive on the normal side. Lines without a subledger are left out."""
+    account = _require_account(session, account_code)
+    _require_date(as_of, "as_of")
+    query = (
+        select(LedgerEntryLine.subledger, func.sum(_DEBIT_FEN), func.sum(_CREDIT_FEN))
+        .where(
+            LedgerEntryLine.account_code == account.code,
+            LedgerEntryLine.currency == currency.code,
+            LedgerEntryLine.subledger.is_not(None),
+        )
+        .group_by(LedgerEntryLine.subledger)
+    )
+    if as_of is not None:
+        query = query.where(LedgerEntryLine.value_date <= as_of)
+    # Sorted here rather than in SQL, so the order is the same whatever the database's collation.
+    return {
+        str(sub): account.signed(from_scaled(int(debit), SCALE), from_scaled(int(credit), SCALE))
+        for sub, debit, credit in sorted(session.execute(query), key=lambda row: str(row[0]))
+    }
+
+
+def trial_balance(session: Session, as_of: date | None = None) -> TrialBalance:
+    """Debit and credit totals of every account with postings, per currency, up to ``as_of``."""
+    _require_date(as_of, "as_of")
+    query = select(
+        LedgerEntryLine.account_code, LedgerEntryLine.currency, func.sum(_DEBIT_FEN), func.sum(_CREDIT_FEN)
+    ).group_by(LedgerEntryLine.account_code, LedgerEntryLine.currency)
+    if as_of is not None:
+        query = query.where(LedgerEntryLine.value_date <= as_of)
+    totals = session.execute(query).all()
+    accounts = {a.code: a for a in list_accounts(session)}
+    rows = tuple(
+        TrialBalanceRow(accounts[code], cur, from_scaled(int(d), SCALE), from_scaled(int(c), SCALE))
+        for code, cur, d, c in sorted(totals, key=lambda r: (r[0], r[1]))
+    )
+    return TrialBalance(as_of, rows)
+
+
+def check_trial_balance(session: Session, *, as_of: date) -> TrialBalance:
+    """The trial balance as of ``as_of``; raises :class:`OutOfBalance` unless it is exactly zero.
+
+    The end-of-day close calls this before it closes the business date.
+    """
+    result = trial_balance(session, as_of)
+    if not result.is_balanced:
+        differences = {cur: str(d - c) for cur, (d, c) in result.totals().items() if d != c}
+        raise OutOfBalance(
+            f"trial balance as of {as_of} is not zero: debits minus credits {differences}",
+            as_of=as_of.isoformat(),
+            differences=differences,
+        )
+    return result
+
+
+def get_entry(session: Session, source_key: str) -> Entry | None:
+    """The posted entry with this source key, or ``None``."""
+    found = _ids_by_key(session, [source_key]).get(source_key)
+    return None if found is None else _load_entries(session, [found])[0]
+
+
+def list_entries(session: Session, *, subledger: str, as_of: date | None = None) -> list[Entry]:
+    """Entries with a line in ``subledger``, by value date then posting order."""
+    _require_date(as_of, "as_of")
+    query = select(LedgerEntryLine.entry_id).where(LedgerEntryLine.subledger == subledger).distinct()
+    if as_of is not None:
+        query = query.where(LedgerEntryLine.value_date <= as_of)
+    return _load_entries(session, [int(i) for i in session.scalars(query)])
+
+
+def _load_entries(session: Session, ids: Sequence[int]) -> list[Entry]:
+    accounts = {a.code: a for a in list_accounts(session)}
+    reversed_entry = aliased(LedgerEntry)
+    heads: list[tuple[int, str, date, str, str | None]] = []
+    lines: dict[int, list[Line]] = {}
+    for part in _batched(sorted(ids), _IN_LIST):
+        heads.extend(
+            (int(i), k, d, text, rev)
+            for i, k, d, text, rev in session.execute(
+                select(
+                    LedgerEntry.id,
+                    LedgerEntry.source_key,
+                    LedgerEntry.value_date,
+                    LedgerEntry.description,
+                    reversed_entry.source_key,
+                )
+                .outerjoin(reversed_entry, reversed_entry.id == LedgerEntry.reverses_entry_id)
+                .where(LedgerEntry.id.in_(part))
+            )
+        )
+        rows = session.execute(
+            select(
+                LedgerEntryLine.entry_id,
+                LedgerEntryLine.account_code,
+                LedgerEntryLine.subledger,
+                LedgerEntryLine.currency,
+                LedgerEntryLine.debit,
+                LedgerEntryLine.credit,
+            )
+            .where(LedgerEntryLine.entry_id.in_(part))
+            .order_by(LedgerEntryLine.id)
+        )
+        for entry_id, code, sub, cur, debit, credit in rows:
+            lines.setdefault(int(entry_id), []).append(
+                Line(accounts[code], debit, credit, sub, _currency(cur))
+            )
+    heads.sort(key=lambda h: (h[2], h[0]))
+    return [Entry(key, d, text, tuple(lines.get(i, ())), rev) for i, key, d, text, rev in heads]
+
+
+def _batched(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,382 @@
+"""End-of-day steps of loan servicing, registered with :mod:`creditfactory.jobs`.
+
+Every step is set-based: it reads a chunk of loans (an id range) with one query, computes with
+NumPy on integer fen, posts one journal entry for the chunk through the ledger, and writes the
+loans back with one ``executemany``, all in one transaction. A watermark on each loan
+(``last_accrued_date``, ``last_penalty_date``) makes a chunk that already committed a no-op, so a
+step that dies half-way resumes where it stopped and a closed date changes nothing.
+
+Interest accrual follows the schedule exactly: on day D of a period with scheduled interest I
+over ``days`` (under the loan's day count), the interest accrued so far is
+``floor(I × reached(D+1) / days)``; a day posts the difference to the day before, so the period
+posts exactly I, whatever the day count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+
+import numpy as np
+from sqlalchemy import BigInteger, and_, bindparam, func, select, type_coerce, update
+
+from creditfactory import ledger
+from creditfactory.jobs import EodStep, StepContext, StepResult, registry
+from creditfactory.money import from_minor
+from creditfactory.servicing.model import ClassificationPolicy, Tier, classify_array, days_past_due_array
+from creditfactory.servicing.model.accrual import daily_interest_fen_scaled, split_posted_fen
+from creditfactory.servicing.store import CreditLine, Instalment, Loan
+
+LIVE = ("active", "overdue")
+_TIERS = list(Tier)
+_TIER_CODE = {t.value: i for i, t in enumerate(_TIERS)}
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def _raw(column):  # type: ignore[no-untyped-def]
+    """A money column as its stored integer (fen), skipping the Decimal conversion."""
+    return type_coerce(column, BigInteger)
+
+
+def _ranges(ctx: StepContext, *conditions) -> Iterator[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    with ctx.uow() as uow:
+        lo, hi = uow.session.execute(select(func.min(Loan.id), func.max(Loan.id)).where(*conditions)).one()
+    if lo is None:
+        return
+    start = int(lo)
+    while start <= int(hi):
+        yield start, start + ctx.chunk_size
+        start += ctx.chunk_size
+
+
+def _ordinal_30e(days: np.ndarray) -> np.ndarray:
+    d = days.astype("datetime64[D]")
+    y = d.astype("datetime64[Y]").astype(np.int64) + 1970
+    m = (d.astype("datetime64[M]").astype(np.int64) % 12) + 1
+    dom = (d - d.astype("datetime64[M]")).astype(np.int64) + 1
+    return 360 * y + 30 * (m - 1) + np.minimum(dom, 31) - 1
+
+
+def _reached(
+    day: np.ndarray, start: np.ndarray, end: np.ndarray, days: np.ndarray, thirty: np.ndarray
+) -> np.ndarray:
+    """Period days counted up to (not including) ``day`` under each loan's day count."""
+    actual = (day - start).astype(np.int64)
+    counted = np.where(thirty, _ordinal_30e(day) - _ordinal_30e(start), actual)
+    counted = np.clip(counted, 0, days)
+    return np.where(day >= end, days, counted)
+
+
+def _dates(values: list[date]) -> np.ndarray:
+    return np.array(values, dtype="datetime64[D]")
+
+
+# ------------------------------------------------------------------ interest accrual
+
+
+def accrue_interest(ctx: StepContext) -> StepResult:
+    day = ctx.business_date
+    d = np.datetime64(day, "D")
+    items = 0
+    posted_total = 0
+    for lo, hi in _ranges(ctx, Loan.status.in_(LIVE), Loan.last_accrued_date < day):
+        with ctx.uow() as uow:
+            s = uow.session
+            rows = s.execute(
+                select(
+                    Loan.id,
+                    Loan.last_accrued_date,
+                    Loan.day_count,
+                    _raw(Instalment.interest),
+                    Instalment.start_date,
+                    Instalment.due_date,
+                    Instalment.days,
+                )
+                .join(
+                    Instalment,
+                    and_(
+                        Instalment.loan_id == Loan.id, Instalment.start_date <= day, Instalment.due_date > day
+                    ),
+                )
+                .where(Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE), Loan.last_accrued_date < day)
+            ).all()
+            if rows:
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                last = _dates([r[1] for r in rows])
+                thirty = np.array([r[2] == "30/360" for r in rows])
+                interest = np.fromiter((r[3] for r in rows), dtype=np.int64, count=len(rows))
+                start = _dates([r[4] for r in rows])
+                end = _dates([r[5] for r in rows])
+                days = np.fromiter((r[6] for r in rows), dtype=np.int64, count=len(rows))
+                days = np.maximum(days, 1)
+                before = np.maximum(last + 1, start)
+                cum_now = interest * _reached(np.full(len(rows), d + 1), start, end, days, thirty) // days
+                cum_before = interest * _reached(before, start, end, days, thirty) // days
+                amount = cum_now - cum_before
+                nz = amount > 0
+                if nz.any():
+                    lines = [
+                        ledger.dr(ledger.INTEREST_RECEIVABLE, from_minor(int(a)), subledger=f"loan:{int(i)}")
+                        for i, a in zip(ids[nz], amount[nz], strict=True)
+                    ]
+                    total = int(amount[nz].sum())
+                    lines.append(ledger.cr(ledger.INTEREST_INCOME, from_minor(total)))
+                    ledger.post_many(
+                        s,
+                        [
+                            ledger.Entry(
+                                f"accrual:{day.isoformat()}:{lo}-{hi}",
+                                day,
+                                "Daily interest accrual",
+                                tuple(lines),
+                            )
+                        ],
+                        now=ctx.clock.now(),
+                    )
+                    table = Loan.__table__
+                    s.execute(
+                        update(table)
+                        .where(table.c.id == bindparam("b_id"))
+                        .values(
+                            interest_receivable=_raw(table.c.interest_receivable)
+                            + bindparam("b_amt", type_=BigInteger)
+                        ),
+                        [{"b_id": int(i), "b_amt": int(a)} for i, a in zip(ids[nz], amount[nz], strict=True)],
+                    )
+                    posted_total += total
+            s.execute(
+                update(Loan.__table__)
+                .where(Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE), Loan.last_accrued_date < day)
+                .values(last_accrued_date=day)
+            )
+            uow.commit()
+            items += len(rows)
+    return StepResult(items=items, details={"interest": str(from_minor(posted_total))})
+
+
+# ------------------------------------------------------------------ due, overdue, DPD
+
+
+def mark_due(ctx: StepContext) -> StepResult:
+    day = ctx.business_date
+    with ctx.uow() as uow:
+        s = uow.session
+        inst = Instalment.__table__
+        became_due = s.execute(
+            update(inst).where(inst.c.status == "pending", inst.c.due_date <= day).values(status="due")
+        ).rowcount
+        graces = [g for (g,) in s.execute(select(Loan.grace_days).distinct())]
+        overdue = 0
+        for grace in graces:
+            cutoff = day - timedelta(days=int(grace))
+            overdue += s.execute(
+                update(inst)
+                .where(
+                    inst.c.status == "due",
+                    inst.c.due_date < cutoff,
+                    inst.c.loan_id.in_(select(Loan.id).where(Loan.grace_days == grace)),
+                )
+                .values(status="overdue")
+            ).rowcount
+        unpaid = s.execute(
+            select(Instalment.loan_id, func.min(Instalment.due_date), Loan.grace_days, Loan.status)
+            .join(Loan, Loan.id == Instalment.loan_id)
+            .where(Instalment.status.in_(("due", "overdue")), Loan.status.in_(LIVE))
+            .group_by(Instalment.loan_id, Loan.grace_days, Loan.status)
+        ).all()
+        fell = 0
+        if unpaid:
+            ids = [r[0] for r in unpaid]
+            oldest = _dates([r[1] for r in unpaid])
+            grace = np.array([r[2] for r in unpaid], dtype=np.int64)
+            dpd = days_past_due_array(oldest, day, grace)
+            params = []
+            for i, o, p, st in zip(
+                ids, [r[1] for r in unpaid], dpd.tolist(), [r[3] for r in unpaid], strict=True
+            ):
+                status = "overdue" if p > 0 else st
+                fell += int(status == "overdue" and st == "active")
+                params.append({"b_id": i, "b_dpd": p, "b_oldest": o, "b_status": status})
+            table = Loan.__table__
+            s.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(
+                    dpd=bindparam("b_dpd"),
+                    oldest_unpaid_due=bindparam("b_oldest"),
+                    status=bindparam("b_status"),
+                ),
+                params,
+            )
+        uow.commit()
+    return StepResult(
+        items=len(unpaid),
+        details={"became_due": became_due, "overdue_instalments": overdue, "fell_overdue": fell},
+    )
+
+
+# ------------------------------------------------------------------ penalty interest
+
+
+def accrue_penalty(ctx: StepContext) -> StepResult:
+    day = ctx.business_date
+    items = 0
+    posted_total = 0
+    watermark = (Loan.last_penalty_date.is_(None)) | (Loan.last_penalty_date < day)
+    for lo, hi in _ranges(ctx, Loan.status == "overdue", watermark):
+        with ctx.uow() as uow:
+            s = uow.session
+            rows = s.execute(
+                select(
+                    Loan.id,
+                    _raw(func.sum(Instalment.principal - Instalment.paid_principal)),
+                    _raw(Loan.penalty_rate),
+                    Loan.day_count,
+                    Loan.penalty_carry,
+                    Loan.rounding,
+                )
+                .join(Instalment, Instalment.loan_id == Loan.id)
+                .where(
+                    Loan.id >= lo,
+                    Loan.id < hi,
+                    Loan.status == "overdue",
+                    watermark,
+                    Instalment.status == "overdue",
+                )
+                .group_by(Loan.id, Loan.penalty_rate, Loan.day_count, Loan.penalty_carry, Loan.rounding)
+            ).all()
+            if rows:
+                ids = np.array([r[0] for r in rows], dtype=np.int64)
+                principal = np.array([int(r[1] or 0) for r in rows], dtype=np.int64)
+                rate = np.array([int(r[2]) for r in rows], dtype=np.int64)
+                carry = np.array([int(r[4] or 0) for r in rows], dtype=np.int64)
+                year = np.array([365 if r[3] == "actual/365" else 360 for r in rows])
+                daily = np.zeros(len(rows), dtype=np.int64)
+                for y in (360, 365):
+                    sel = year == y
+                    if sel.any():
+                        daily[sel] = daily_interest_fen_scaled(principal[sel], rate[sel], y)
+                posted, new_carry = split_posted_fen(daily, carry)
+                nz = posted > 0
+                if nz.any():
+                    lines = [
+                        ledger.dr(ledger.PENALTY_RECEIVABLE, from_minor(int(a)), subledger=f"loan:{int(i)}")
+                        for i, a in zip(ids[nz], posted[nz], strict=True)
+                    ]
+                    total = int(posted[nz].sum())
+                    lines.append(ledger.cr(ledger.PENALTY_INCOME, from_minor(total)))
+                    ledger.post_many(
+                        s,
+                        [
+                            ledger.Entry(
+                                f"penalty:{day.isoformat()}:{lo}-{hi}", day, "Penalty interest", tuple(lines)
+                            )
+                        ],
+                        now=ctx.clock.now(),
+                    )
+                    posted_total += total
+                table = Loan.__table__
+                s.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("b_id"))
+                    .values(
+                        penalty_receivable=_raw(table.c.penalty_receivable)
+                        + bindparam("b_amt", type_=BigInteger),
+                        penalty_carry=bindparam("b_carry"),
+                        last_penalty_date=day,
+                    ),
+                    [
+                        {"b_id": int(i), "b_amt": int(a), "b_carry": int(c)}
+                        for i, a, c in zip(ids, posted, new_carry, strict=True)
+                    ],
+                )
+            uow.commit()
+            items += len(rows)
+    return StepResult(items=items, details={"penalty": str(from_minor(posted_total))})
+
+
+# ------------------------------------------------------------------ classification
+
+
+def classify(ctx: StepContext) -> StepResult:
+    day = ctx.business_date
+    month_end = (day + timedelta(days=1)).day == 1
+    policy = ctx.services.get("classification_policy") or ClassificationPolicy()
+    changed = 0
+    items = 0
+    for lo, hi in _ranges(ctx, Loan.status.in_(LIVE)):
+        with ctx.uow() as uow:
+            s = uow.session
+            rows = s.execute(
+                select(Loan.id, Loan.dpd, Loan.tier, Loan.months_current).where(
+                    Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE)
+                )
+            ).all()
+            if not rows:
+                continue
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            dpd = np.array([r[1] for r in rows], dtype=np.int64)
+            prev = np.array([_TIER_CODE.get(r[2], 0) for r in rows], dtype=np.int8)
+            months = np.array([r[3] for r in rows], dtype=np.int64)
+            if month_end:
+                months = np.where(dpd == 0, months + 1, 0)
+            new = classify_array(dpd=dpd, previous=prev, months_current=months, policy=policy)
+            moved = (new != prev) | month_end
+            if moved.any():
+                table = Loan.__table__
+                s.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("b_id"))
+                    .values(
+                        tier=bindparam("b_tier"),
+                        months_current=bindparam("b_months"),
+                        last_classified_date=day,
+                    ),
+                    [
+                        {"b_id": int(i), "b_tier": _TIERS[int(t)].value, "b_months": int(m)}
+                        for i, t, m in zip(ids[moved], new[moved], months[moved], strict=True)
+                    ],
+                )
+            changed += int((new != prev).sum())
+            items += len(rows)
+            uow.commit()
+    return StepResult(items=items, details={"tier_changes": changed})
+
+
+# ------------------------------------------------------------------ lines and the books
+
+
+def expire_lines(ctx: StepContext) -> StepResult:
+    with ctx.uow() as uow:
+        table = CreditLine.__table__
+        n = uow.session.execute(
+            update(table)
+            .where(table.c.status.in_(("active", "frozen")), table.c.expiry_date <= ctx.business_date)
+            .values(status="expired", version=table.c.version + 1)
+        ).rowcount
+        uow.commit()
+    return StepResult(items=n)
+
+
+def check_books(ctx: StepContext) -> StepResult:
+    """The day's journal balances, and the loans' balances agree with it (trial balance zero)."""
+    with ctx.uow() as uow:
+        tb = ledger.check_trial_balance(uow.session, as_of=ctx.business_date)
+    debits = sum((r.debit for r in tb.rows), Decimal("0"))
+    return StepResult(items=len(tb.rows), details={"trial_balance": "zero", "debits": str(debits)})
+
+
+STEPS = (
+    EodStep("servicing.accrue_interest", 10, accrue_interest, "Daily interest accrual"),
+    EodStep("servicing.mark_due", 20, mark_due, "Due and overdue instalments, days past due"),
+    EodStep("servicing.accrue_penalty", 30, accrue_penalty, "Penalty interest on overdue principal"),
+    EodStep("servicing.classify", 40, classify, "Five-tier classification"),
+    EodStep("servicing.expire_lines", 50, expire_lines, "Credit lines past expiry"),
+    EodStep("ledger.trial_balance", 90, check_books, "Trial balance is zero"),
+)
+
+
+def register() -> None:
+    for step in STEPS:
+        registry.register(step)

@@ -1,0 +1,534 @@
+"""Use cases of loan servicing: products, credit lines, drawdowns, repayments, write-offs.
+
+Every balance change posts a balanced journal entry through :mod:`creditfactory.ledger` in the
+same unit of work; every write is keyed (``source_key``/idempotency key) so that a repeat
+changes nothing. Services flush, the boundary commits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from creditfactory import ledger
+from creditfactory.clock import Clock, add_months
+from creditfactory.errors import Conflict, InvalidInput, NotFound
+from creditfactory.events import Event, append
+from creditfactory.money import to_decimal
+from creditfactory.servicing.model import (
+    CREDIT_LINE,
+    LOAN,
+    Component,
+    Due,
+    LoanProduct,
+    RepaymentMethod,
+    allocate_repayment,
+)
+from creditfactory.servicing.model.lifecycle import CreditLineEvent, CreditLineStatus, LoanEvent, LoanStatus
+from creditfactory.servicing.store import CreditLine, Instalment, Loan, LoanTransaction, Product
+
+ZERO = Decimal("0")
+_ONE_DAY = timedelta(days=1)
+
+
+class LimitExceeded(Conflict):
+    code = "limit_exceeded"
+    title = "Drawdown exceeds the available limit"
+
+
+class LineNotUsable(Conflict):
+    code = "line_not_usable"
+    title = "Credit line cannot be drawn"
+
+
+# ------------------------------------------------------------------ products
+
+
+def define_product(session: Session, product: LoanProduct, *, clock: Clock) -> Product:
+    """Create or update a product definition (a new version when it changes)."""
+    text = product.model_dump_json()
+    row = session.get(Product, product.code)
+    if row is None:
+        row = Product(code=product.code, definition=text, version=1, updated_at=clock.now())
+        session.add(row)
+    elif row.definition != text:
+        row.definition = text
+        row.version += 1
+        row.updated_at = clock.now()
+    session.flush()
+    return row
+
+
+def get_product(session: Session, code: str) -> LoanProduct:
+    row = session.get(Product, code)
+    if row is None:
+        raise NotFound(f"loan product {code!r} is not defined; load it with 'creditfactory products load'")
+    return LoanProduct.model_validate(json.loads(row.definition))
+
+
+def list_products(session: Session) -> list[LoanProduct]:
+    rows = session.scalars(select(Product).order_by(Product.code))
+    return [LoanProduct.model_validate(json.loads(r.definition)) for r in rows]
+
+
+# ------------------------------------------------------------------ credit lines
+
+
+def open_line(
+    session: Session,
+    *,
+    customer_id: str,
+    product_code: str,
+    limit: Decimal,
+    business_date: date,
+    clock: Clock,
+    annual_rate: Decimal | None = None,
+) -> CreditLine:
+    product = get_product(session, product_code)
+    limit = to_decimal(limit)
+    cap = product.line_limit or product.max_amount
+    if limit <= 0 or limit > cap:
+        raise InvalidInput(f"limit {limit} is outside the product's bounds (0, {cap}]", field="limit")
+    months = product.line_term_months or product.max_term
+    line = CreditLine(
+        customer_id=customer_id,
+        product_code=product.code,
+        limit_amount=limit,
+        used_amount=ZERO,
+        annual_rate=annual_rate if annual_rate is not None else product.annual_rate,
+        status=str(CREDIT_LINE.next_state(CreditLineStatus.PENDING, CreditLineEvent.ACTIVATE)),
+        opened_date=business_date,
+        expiry_date=add_months(business_date, months),
+        created_at=clock.now(),
+    )
+    session.add(line)
+    session.flush()
+    append(
+        session,
+        Event("servicing.line.opened", {"line_id": line.id, "customer_id": customer_id, "limit": str(limit)}),
+        now=clock.now(),
+    )
+    return line
+
+
+def change_line(
+    session: Session, *, line_id: int, event: str, business_date: date, clock: Clock
+) -> CreditLine:
+    """Freeze, unfreeze or close a line (the state machine refuses illegal moves)."""
+    line = session.get(CreditLine, line_id)
+    if line is None:
+        raise NotFound(f"credit line {line_id} does not exist")
+    new = CREDIT_LINE.next_state(CreditLineStatus(line.status), CreditLineEvent(event))
+    if event == "close" and line.used_amount > 0:
+        raise Conflict(f"line {line_id} still has {line.used_amount} drawn; it can be closed once repaid")
+    line.status = str(new)
+    if event == "close":
+        line.closed_date = business_date
+    session.flush()
+    append(session, Event(f"servicing.line.{_past(event)}", {"line_id": line_id}), now=clock.now())
+    return line
+
+
+def _past(event: str) -> str:
+    return {"freeze": "frozen", "unfreeze": "unfrozen", "close": "closed", "expire": "expired"}.get(
+        event, event + "d"
+    )
+
+
+# ------------------------------------------------------------------ drawdowns
+
+
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    loan: Loan
+    instalments: list[Instalment]
+
+
+def draw_down(
+    session: Session,
+    *,
+    line_id: int,
+    amount: Decimal,
+    term: int,
+    business_date: date,
+    clock: Clock,
+    method: RepaymentMethod | str | None = None,
+    key: str,
+) -> Drawn:
+    """Draw on a line and disburse to the customer's settlement account.
+
+    The line's used amount moves by one conditional UPDATE (``used + amount <= limit``), so
+    concurrent drawdowns can never exceed the limit on SQLite or PostgreSQL. ``key`` makes the
+    drawdown idempotent: the same key returns the loan it created.
+    """
+    source_key = f"drawdown:{key}"
+    done = session.scalars(select(LoanTransaction).where(LoanTransaction.source_key == source_key)).first()
+    if done is not None:
+        loan = session.get(Loan, done.loan_id)
+        assert loan is not None
+        return Drawn(loan, _instalments(session, loan.id))
+    amount = to_decimal(amount)
+    line = session.get(CreditLine, line_id)
+    if line is None:
+        raise NotFound(f"credit line {line_id} does not exist")
+    product = get_product(session, line.product_code)
+    chosen = RepaymentMethod(method) if method is not None else product.methods[0]
+    product.check_loan(amount=amount, term=term, method=chosen)
+    if line.status != "active":
+        raise LineNotUsable(f"line {line_id} is {line.status}; only an active line can be drawn")
+    if business_date >= line.expiry_date:
+        raise LineNotUsable(f"line {line_id} expired on {line.expiry_date.isoformat()}")
+    table = CreditLine.__table__
+    moved = session.execute(
+        update(table)
+        .where(
+            table.c.id == line_id,
+            table.c.status == "active",
+            table.c.used_amount + amount <= table.c.limit_amount,
+        )
+        .values(used_amount=table.c.used_amount + amount, version=table.c.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        session.expire(line)
+        available = line.limit_amount - line.used_amount
+        raise LimitExceeded(
+            f"drawdown of {amount} exceeds the available limit {available} of line {line_id}",
+            available=str(available),
+        )
+    session.expire(line)
+    schedule = product.schedule(principal=amount, term=term, start=business_date, method=chosen)
+    loan = Loan(
+        line_id=line_id,
+        customer_id=line.customer_id,
+        product_code=product.code,
+        method=str(chosen),
+        day_count=str(product.day_count),
+        rounding=str(product.rounding),
+        principal=amount,
+        annual_rate=line.annual_rate,
+        penalty_rate=product.penalty_rate
+        if product.penalty_rate is not None
+        else line.annual_rate * Decimal("1.5"),
+        grace_days=product.grace_days,
+        term=term,
+        start_date=business_date,
+        maturity_date=schedule.instalments[-1].due_date,
+        status=str(LOAN.next_state(LoanStatus.APPROVED, LoanEvent.DISBURSE)),
+        outstanding_principal=amount,
+        last_accrued_date=business_date - _ONE_DAY,
+        created_at=clock.now(),
+    )
+    session.add(loan)
+    session.flush()
+    rows = [
+        Instalment(
+            loan_id=loan.id,
+            number=i.number,
+            start_date=i.start_date,
+            due_date=i.due_date,
+            days=i.days,
+            principal=i.principal,
+            interest=i.interest,
+            status="pending",
+        )
+        for i in schedule.instalments
+    ]
+    session.add_all(rows)
+    session.add(
+        LoanTransaction(
+            loan_id=loan.id,
+            kind="disbursement",
+            value_date=business_date,
+            amount=amount,
+            principal=amount,
+            source_key=source_key,
+            created_at=clock.now(),
+        )
+    )
+    ledger.post(
+        session,
+        ledger.disbursement(
+            source_key=f"disburse:{loan.id}",
+            value_date=business_date,
+            subledger=f"loan:{loan.id}",
+            amount=amount,
+            paid_to_subledger=f"customer:{loan.customer_id}",
+        ),
+        now=clock.now(),
+    )
+    append(
+        session,
+        Event(
+            "servicing.loan.disbursed",
+            {"loan_id": loan.id, "line_id": line_id, "customer_id": loan.customer_id, "amount": str(amount)},
+            key=f"servicing.loan.disbursed:{loan.id}",
+        ),
+        now=clock.now(),
+    )
+    session.flush()
+    return Drawn(loan, rows)
+
+
+def _instalments(session: Session, loan_id: int) -> list[Instalment]:
+    return list(
+        session.scalars(select(Instalment).where(Instalment.loan_id == loan_id).order_by(Instalment.number))
+    )
+
+
+def get_loan(session: Session, loan_id: int) -> tuple[Loan, list[Instalment]]:
+    loan = session.get(Loan, loan_id)
+    if loan is None:
+        raise NotFound(f"loan {loan_id} does not exist")
+    return loan, _instalments(session, loan_id)
+
+
+# ------------------------------------------------------------------ repayments
+
+
+@dataclass(frozen=True, slots=True)
+class RepaymentResult:
+    loan: Loan
+    transaction: LoanTransaction
+    settled: bool
+
+
+def payoff_amount(session: Session, *, loan_id: int) -> Decimal:
+    """What settles the loan today: principal outstanding plus every accrued receivable."""
+    loan, _ = get_loan(session, loan_id)
+    return loan.outstanding_principal + loan.interest_receivable + loan.penalty_receivable
+
+
+def repay(
+    session: Session,
+    *,
+    loan_id: int,
+    amount: Decimal,
+    business_date: date,
+    clock: Clock,
+    key: str,
+) -> RepaymentResult:
+    """Apply a repayment through the product's waterfall.
+
+    Due and overdue instalments are paid oldest first (penalty, interest, principal); an amount
+    that covers the payoff settles the loan with interest to the payoff date; what is left after
+    the dues prepays principal of the coming instalments, last first (the term shortens). A repeat
+    with the same key returns the first result.
+    """
+    source_key = f"repayment:{key}"
+    done = session.scalars(select(LoanTransaction).where(LoanTransaction.source_key == source_key)).first()
+    if done is not None:
+        loan = session.get(Loan, done.loan_id)
+        assert loan is not None
+        return RepaymentResult(loan, done, loan.status == "settled")
+    amount = to_decimal(amount)
+    if amount <= 0:
+        raise InvalidInput("a repayment must be a positive amount", field="amount")
+    loan, instalments = get_loan(session, loan_id)
+    if loan.status not in ("active", "overdue"):
+        raise Conflict(f"loan {loan_id} is {loan.status}; it takes no repayments")
+    product = get_product(session, loan.product_code)
+    payoff = loan.outstanding_principal + loan.interest_receivable + loan.penalty_receivable
+    parts = {"principal": ZERO, "interest": ZERO, "penalty": ZERO}
+    excess = ZERO
+    if amount >= payoff:
+        parts = {
+            "principal": loan.outstanding_principal,
+            "interest": loan.interest_receivable,
+            "penalty": loan.penalty_receivable,
+        }
+        excess = amount - payoff
+        for inst in instalments:
+            inst.paid_principal = inst.principal
+            if inst.status != "paid":
+                inst.status = "paid"
+                inst.paid_date = business_date
+        settled = True
+    else:
+        dues = [
+            Due(
+                number=i.number,
+                due_date=i.due_date,
+                interest=max(min(i.interest - i.paid_interest, loan.interest_receivable), ZERO),
+                principal=i.principal - i.paid_principal,
+            )
+            for i in instalments
+            if i.status != "paid" and i.due_date <= business_date
+        ]
+        if loan.penalty_receivable > 0:
+            first = dues[0].due_date if dues else business_date
+            dues.insert(0, Due(number=0, due_date=first, penalty=loan.penalty_receivable))
+        allocation = allocate_repayment(amount, dues, order=product.allocation_order)
+        by_number = {i.number: i for i in instalments}
+        for line in allocation.lines:
+            if line.component is Component.PENALTY:
+                parts["penalty"] += line.amount
+                continue
+            inst = by_number[line.number]
+            if line.component is Component.INTEREST:
+                inst.paid_interest += line.amount
+                parts["interest"] += line.amount
+            elif line.component is Component.PRINCIPAL:
+                inst.paid_principal += line.amount
+                parts["principal"] += line.amount
+        for inst in instalments:
+            if (
+                inst.status != "paid"
+                and inst.due_date <= business_date
+                and inst.paid_principal == inst.principal
+                and inst.paid_interest >= inst.interest
+            ):
+                inst.status, inst.paid_date = "paid", business_date
+        # Prepayment: what is left reduces principal of the coming instalments, last first.
+        rest = allocation.excess
+        coming = (i for i in instalments if i.status == "pending" and i.due_date > business_date)
+        for inst in sorted(coming, key=lambda i: -i.number):
+            if rest <= 0:
+                break
+            take = min(rest, inst.principal - inst.paid_principal)
+            inst.paid_principal += take
+            parts["principal"] += take
+            rest -= take
+            if inst.paid_principal == inst.principal and inst.interest == inst.paid_interest:
+                inst.status, inst.paid_date = "paid", business_date
+        excess = rest
+        settled = False
+    loan.outstanding_principal -= parts["principal"]
+    loan.interest_receivable -= parts["interest"]
+    loan.penalty_receivable -= parts["penalty"]
+    if settled or (
+        loan.outstanding_principal == 0 and loan.interest_receivable == 0 and loan.penalty_receivable == 0
+    ):
+        loan.status = str(LOAN.next_state(LoanStatus(loan.status), LoanEvent.SETTLE))
+        loan.closed_date = business_date
+        settled = True
+    else:
+        unpaid_due = [i for i in instalments if i.status != "paid" and i.due_date <= business_date]
+        if not unpaid_due and loan.status == "overdue":
+            loan.status = str(LOAN.next_state(LoanStatus(loan.status), LoanEvent.CURE))
+            loan.dpd, loan.oldest_unpaid_due = 0, None
+    if loan.line_id is not None and parts["principal"] > 0:
+        table = CreditLine.__table__
+        session.execute(
+            update(table)
+            .where(table.c.id == loan.line_id)
+            .values(used_amount=table.c.used_amount - parts["principal"], version=table.c.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    txn = LoanTransaction(
+        loan_id=loan.id,
+        kind="repayment",
+        value_date=business_date,
+        amount=amount,
+        principal=parts["principal"],
+        interest=parts["interest"],
+        penalty=parts["penalty"],
+        excess=excess,
+        source_key=source_key,
+        created_at=clock.now(),
+    )
+    session.add(txn)
+    ledger.post(
+        session,
+        ledger.repayment(
+            source_key=source_key,
+            value_date=business_date,
+            subledger=f"loan:{loan.id}",
+            principal=parts["principal"],
+            interest=parts["interest"],
+            penalty=parts["penalty"],
+            overpayment=excess,
+            paid_from_subledger=f"customer:{loan.customer_id}",
+        ),
+        now=clock.now(),
+    )
+    append(
+        session,
+        Event(
+            "servicing.loan.repaid",
+            {"loan_id": loan.id, "amount": str(amount), "settled": settled},
+            key=f"servicing.loan.repaid:{source_key}",
+        ),
+        now=clock.now(),
+    )
+    session.flush()
+    return RepaymentResult(loan, txn, settled)
+
+
+def write_off(session: Session, *, loan_id: int, business_date: date, clock: Clock, reason: str) -> Loan:
+    """Write the loan off: principal and receivables move to loss; the loan stops accruing."""
+    loan, _ = get_loan(session, loan_id)
+    new = LOAN.next_state(LoanStatus(loan.status), LoanEvent.WRITE_OFF)
+    ledger.post(
+        session,
+        ledger.write_off(
+            source_key=f"write_off:{loan.id}",
+            value_date=business_date,
+            subledger=f"loan:{loan.id}",
+            principal=loan.outstanding_principal,
+            interest=loan.interest_receivable,
+            penalty=loan.penalty_receivable,
+            description=reason,
+        ),
+        now=clock.now(),
+    )
+    if loan.line_id is not None and loan.outstanding_principal > 0:
+        table = CreditLine.__table__
+        session.execute(
+            update(table)
+            .where(table.c.id == loan.line_id)
+            .values(used_amount=table.c.used_amount - loan.outstanding_principal)
+            .execution_options(synchronize_session=False)
+        )
+    loan.status = str(new)
+    loan.closed_date = business_date
+    session.flush()
+    append(
+        session, Event("servicing.loan.written_off", {"loan_id": loan.id, "reason": reason}), now=clock.now()
+    )
+    return loan
+
+
+# ------------------------------------------------------------------ portfolio
+
+
+def portfolio(session: Session) -> dict[str, Any]:
+    """Live loans by five-tier class and by DPD bucket, and the NPL ratio (substandard and worse)."""
+    from sqlalchemy import BigInteger, case, type_coerce
+
+    from creditfactory.money import from_minor
+
+    principal = func.coalesce(func.sum(type_coerce(Loan.outstanding_principal, BigInteger)), 0)
+    live = Loan.status.in_(("active", "overdue"))
+    by_tier = {
+        str(t): {"loans": int(n), "principal": from_minor(int(p))}
+        for t, n, p in session.execute(
+            select(Loan.tier, func.count(), principal).where(live).group_by(Loan.tier)
+        )
+    }
+    bucket = case(
+        (Loan.dpd == 0, "current"),
+        (Loan.dpd <= 30, "1-30"),
+        (Loan.dpd <= 60, "31-60"),
+        (Loan.dpd <= 90, "61-90"),
+        (Loan.dpd <= 180, "91-180"),
+        else_="181+",
+    )
+    by_bucket = {
+        str(b): {"loans": int(n), "principal": from_minor(int(p))}
+        for b, n, p in session.execute(select(bucket, func.count(), principal).where(live).group_by(bucket))
+    }
+    total = sum((v["principal"] for v in by_tier.values()), ZERO)
+    npl = sum((v["principal"] for k, v in by_tier.items() if k in ("substandard", "doubtful", "loss")), ZERO)
+    return {
+        "by_tier": by_tier,
+        "by_bucket": by_bucket,
+        "principal": total,
+        "npl_ratio": (npl / total) if total else ZERO,
+    }
