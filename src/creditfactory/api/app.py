@@ -101,7 +101,9 @@ def create_app(container: Container) -> FastAPI:
 
     from creditfactory.api import system
     from creditfactory.contract import api as contract_api
+    from creditfactory.servicing import api as servicing_api
 
     app.include_router(system.router)
     app.include_router(contract_api.router)
+    app.include_router(servicing_api.router)
     return app

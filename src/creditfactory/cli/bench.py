@@ -93,3 +93,37 @@ def bench_sandbox(
         console=st.err,
     )
     report(ctx, f"sandbox ({customers:,} customers)", result, json_out=json_out)
+
+
+@app.command("eod")
+def bench_eod(
+    ctx: typer.Context,
+    loans: Annotated[int, typer.Option(help="Active loans in the book.")] = 1_000_000,
+    sample: Annotated[int, typer.Option(help="Loans in the naive per-loan baseline.")] = 10_000,
+    postgres_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CREDITFACTORY_BENCH_POSTGRES_URL",
+            help="PostgreSQL server to also run on (a scratch database is created).",
+        ),
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    workdir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: DATA_DIR/bench/eod).")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
+    ] = False,
+) -> None:
+    """One end of day over a book of active loans, on SQLite and PostgreSQL, against a naive loop."""
+    st = state(ctx)
+    module = _load("eod")
+    settings = st.settings
+    assert settings is not None
+    result = module.run(
+        loans=loans,
+        sample=min(sample, loans),
+        workdir=workdir or settings.data_dir / "bench" / "eod",
+        postgres_url=postgres_url or None,
+        console=st.err,
+    )
+    report(ctx, f"eod ({loans:,} loans)", result, json_out=json_out)

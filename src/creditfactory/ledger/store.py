@@ -40,6 +40,7 @@ from sqlalchemy import (
     Connection,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     bindparam,
@@ -132,10 +133,12 @@ class LedgerEntryLine(Base):
     __tablename__ = "ledger_entry_line"
     __table_args__ = (
         CheckConstraint("(debit > 0 AND credit = 0) OR (debit = 0 AND credit > 0)", name="one_side"),
+        # (entry, line) order: an entry's lines and its last line are found without a scan.
+        Index("ix_ledger_entry_line_entry_id", "entry_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entry.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entry.id"))
     account_code: Mapped[str] = mapped_column(String(MAX_CODE), ForeignKey("ledger_account.code"), index=True)
     subledger: Mapped[str | None] = mapped_column(String(MAX_SUBLEDGER), index=True)
     currency: Mapped[str] = mapped_column(String(3))

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import BigInteger, and_, bindparam, func, select, type_coerce, update
+from sqlalchemy import BigInteger, and_, bindparam, func, select, text, type_coerce, update
 
 from creditfactory import ledger
 from creditfactory.jobs import EodStep, StepContext, StepResult, registry
@@ -75,8 +75,18 @@ def _dates(values: list[date]) -> np.ndarray:
 # ------------------------------------------------------------------ interest accrual
 
 
+def _fresh_statistics(ctx: StepContext) -> None:
+    """On PostgreSQL, refresh the planner's statistics of the servicing tables first: after a bulk
+    load they are stale, and a plan made for a handful of rows is ruinous for a million."""
+    with ctx.uow() as uow:
+        if uow.session.get_bind().dialect.name == "postgresql":
+            uow.session.execute(text("ANALYZE servicing_loan, servicing_instalment"))
+            uow.commit()
+
+
 def accrue_interest(ctx: StepContext) -> StepResult:
     day = ctx.business_date
+    _fresh_statistics(ctx)
     d = np.datetime64(day, "D")
     items = 0
     posted_total = 0

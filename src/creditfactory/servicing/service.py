@@ -29,6 +29,7 @@ from creditfactory.servicing.model import (
     LoanProduct,
     RepaymentMethod,
     allocate_repayment,
+    generate_schedule,
 )
 from creditfactory.servicing.model.lifecycle import CreditLineEvent, CreditLineStatus, LoanEvent, LoanStatus
 from creditfactory.servicing.store import CreditLine, Instalment, Loan, LoanTransaction, Product
@@ -117,6 +118,13 @@ def open_line(
     return line
 
 
+def get_line(session: Session, line_id: int) -> CreditLine:
+    line = session.get(CreditLine, line_id)
+    if line is None:
+        raise NotFound(f"credit line {line_id} does not exist")
+    return line
+
+
 def change_line(
     session: Session, *, line_id: int, event: str, business_date: date, clock: Clock
 ) -> CreditLine:
@@ -167,7 +175,7 @@ def draw_down(
     concurrent drawdowns can never exceed the limit on SQLite or PostgreSQL. ``key`` makes the
     drawdown idempotent: the same key returns the loan it created.
     """
-    source_key = f"drawdown:{key}"
+    source_key = f"drawdown:{line_id}:{key}"
     done = session.scalars(select(LoanTransaction).where(LoanTransaction.source_key == source_key)).first()
     if done is not None:
         loan = session.get(Loan, done.loan_id)
@@ -203,7 +211,20 @@ def draw_down(
             available=str(available),
         )
     session.expire(line)
-    schedule = product.schedule(principal=amount, term=term, start=business_date, method=chosen)
+    if product.max_drawdowns is not None:
+        taken = session.scalar(select(func.count()).select_from(Loan).where(Loan.line_id == line_id)) or 0
+        if taken >= product.max_drawdowns:
+            raise LineNotUsable(f"line {line_id} has had its {product.max_drawdowns} drawdowns")
+    schedule = generate_schedule(
+        principal=amount,
+        annual_rate=line.annual_rate,
+        term=term,
+        method=chosen,
+        start=business_date,
+        day_count=product.day_count,
+        policy=product.rounding_policy,
+        instalment_multiple=product.instalment_multiple,
+    )
     loan = Loan(
         line_id=line_id,
         customer_id=line.customer_id,
@@ -302,6 +323,8 @@ class RepaymentResult:
 def payoff_amount(session: Session, *, loan_id: int) -> Decimal:
     """What settles the loan today: principal outstanding plus every accrued receivable."""
     loan, _ = get_loan(session, loan_id)
+    if loan.status not in ("active", "overdue"):
+        raise Conflict(f"loan {loan_id} is {loan.status}; there is nothing to pay off")
     return loan.outstanding_principal + loan.interest_receivable + loan.penalty_receivable
 
 
@@ -321,7 +344,7 @@ def repay(
     the dues prepays principal of the coming instalments, last first (the term shortens). A repeat
     with the same key returns the first result.
     """
-    source_key = f"repayment:{key}"
+    source_key = f"repayment:{loan_id}:{key}"
     done = session.scalars(select(LoanTransaction).where(LoanTransaction.source_key == source_key)).first()
     if done is not None:
         loan = session.get(Loan, done.loan_id)
@@ -488,6 +511,8 @@ def write_off(session: Session, *, loan_id: int, business_date: date, clock: Clo
         )
     loan.status = str(new)
     loan.closed_date = business_date
+    # The balances moved to loss with the entry above; the loan's caches follow the journal.
+    loan.outstanding_principal = loan.interest_receivable = loan.penalty_receivable = ZERO
     session.flush()
     append(
         session, Event("servicing.loan.written_off", {"loan_id": loan.id, "reason": reason}), now=clock.now()

@@ -139,5 +139,5 @@ class LoanTransaction(Base):
     interest: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     penalty: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     excess: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
-    source_key: Mapped[str] = mapped_column(String(120), unique=True)
+    source_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

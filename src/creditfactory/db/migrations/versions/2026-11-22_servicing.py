@@ -171,7 +171,7 @@ def upgrade() -> None:
         sa.Column("interest", creditfactory.db.types.ScaledInt(), nullable=False),
         sa.Column("penalty", creditfactory.db.types.ScaledInt(), nullable=False),
         sa.Column("excess", creditfactory.db.types.ScaledInt(), nullable=False),
-        sa.Column("source_key", sa.String(length=120), nullable=False),
+        sa.Column("source_key", sa.String(length=200), nullable=False),
         sa.Column("created_at", creditfactory.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["loan_id"], ["servicing_loan.id"], name=op.f("fk_servicing_transaction_loan_id_servicing_loan")
