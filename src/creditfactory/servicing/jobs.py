@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, and_, bindparam, func, select, text, type_coerce, update
+from sqlalchemy import BigInteger, and_, func, select, text, type_coerce, update
 
 from creditfactory import ledger
 from creditfactory.jobs import EodStep, StepContext, StepResult, registry
@@ -66,6 +67,20 @@ def _reached(
     counted = np.where(thirty, _ordinal_30e(day) - _ordinal_30e(start), actual)
     counted = np.clip(counted, 0, days)
     return np.where(day >= end, days, counted)
+
+
+def _executemany(session: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """One statement for many rows through the driver's ``executemany`` (``?`` placeholders):
+    the batch's hot path, without per-row statement bookkeeping."""
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    elif any(isinstance(v, date) for v in rows[0]):
+        # SQLite keeps dates as ISO text, as SQLAlchemy's Date type writes them.
+        rows = [tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows]
+    conn.exec_driver_sql(sql, rows)
 
 
 def _dates(values: list[date]) -> np.ndarray:
@@ -144,15 +159,10 @@ def accrue_interest(ctx: StepContext) -> StepResult:
                         ],
                         now=ctx.clock.now(),
                     )
-                    table = Loan.__table__
-                    s.execute(
-                        update(table)
-                        .where(table.c.id == bindparam("b_id"))
-                        .values(
-                            interest_receivable=_raw(table.c.interest_receivable)
-                            + bindparam("b_amt", type_=BigInteger)
-                        ),
-                        [{"b_id": int(i), "b_amt": int(a)} for i, a in zip(ids[nz], amount[nz], strict=True)],
+                    _executemany(
+                        s,
+                        "UPDATE servicing_loan SET interest_receivable = interest_receivable + ? WHERE id = ?",
+                        list(zip(amount[nz].tolist(), ids[nz].tolist(), strict=True)),
                     )
                     posted_total += total
             s.execute(
@@ -208,16 +218,10 @@ def mark_due(ctx: StepContext) -> StepResult:
                 status = "overdue" if p > 0 else st
                 fell += int(status == "overdue" and st == "active")
                 params.append({"b_id": i, "b_dpd": p, "b_oldest": o, "b_status": status})
-            table = Loan.__table__
-            s.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(
-                    dpd=bindparam("b_dpd"),
-                    oldest_unpaid_due=bindparam("b_oldest"),
-                    status=bindparam("b_status"),
-                ),
-                params,
+            _executemany(
+                s,
+                "UPDATE servicing_loan SET dpd = ?, oldest_unpaid_due = ?, status = ? WHERE id = ?",
+                [(p["b_dpd"], p["b_oldest"], p["b_status"], p["b_id"]) for p in params],
             )
         uow.commit()
     return StepResult(
@@ -286,19 +290,13 @@ def accrue_penalty(ctx: StepContext) -> StepResult:
                         now=ctx.clock.now(),
                     )
                     posted_total += total
-                table = Loan.__table__
-                s.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("b_id"))
-                    .values(
-                        penalty_receivable=_raw(table.c.penalty_receivable)
-                        + bindparam("b_amt", type_=BigInteger),
-                        penalty_carry=bindparam("b_carry"),
-                        last_penalty_date=day,
-                    ),
+                _executemany(
+                    s,
+                    "UPDATE servicing_loan SET penalty_receivable = penalty_receivable + ?, penalty_carry = ?, "
+                    "last_penalty_date = ? WHERE id = ?",
                     [
-                        {"b_id": int(i), "b_amt": int(a), "b_carry": int(c)}
-                        for i, a, c in zip(ids, posted, new_carry, strict=True)
+                        (int(a), int(c), day, int(i))
+                        for i, a, c in zip(ids.tolist(), posted.tolist(), new_carry.tolist(), strict=True)
                     ],
                 )
             uow.commit()
@@ -334,18 +332,14 @@ def classify(ctx: StepContext) -> StepResult:
             new = classify_array(dpd=dpd, previous=prev, months_current=months, policy=policy)
             moved = (new != prev) | month_end
             if moved.any():
-                table = Loan.__table__
-                s.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("b_id"))
-                    .values(
-                        tier=bindparam("b_tier"),
-                        months_current=bindparam("b_months"),
-                        last_classified_date=day,
-                    ),
+                _executemany(
+                    s,
+                    "UPDATE servicing_loan SET tier = ?, months_current = ?, last_classified_date = ? WHERE id = ?",
                     [
-                        {"b_id": int(i), "b_tier": _TIERS[int(t)].value, "b_months": int(m)}
-                        for i, t, m in zip(ids[moved], new[moved], months[moved], strict=True)
+                        (_TIERS[int(t)].value, int(m), day, int(i))
+                        for i, t, m in zip(
+                            ids[moved].tolist(), new[moved].tolist(), months[moved].tolist(), strict=True
+                        )
                     ],
                 )
             changed += int((new != prev).sum())
