@@ -84,14 +84,21 @@ class TestSandboxAndIngest:
 
 class TestDemo:
     def test_demo_runs_end_to_end_and_ends_with_json(self, tmp_path: Path) -> None:
-        code, out = run("--data-dir", str(tmp_path / "var"), "demo", "--customers", "2000", "--json")
+        code, out = run("--data-dir", str(tmp_path / "var"), "demo", "--customers", "3000", "--days", "40", "--json")
         assert code == 0, out
         figures = last_json(out)
-        assert figures["customers"] == 2000
+        assert figures["customers"] == 3000
         assert figures["rejected"] == 0
-        assert figures["tables"]["customers"] == 2000
+        assert figures["tables"]["customers"] == 3000
         assert 0.0 < figures["true_bad_rate"] < 0.2
-        assert "Summary" in out
+        assert figures["loans"] > 0
+        assert sum(figures["by_tier"].values()) == figures["loans"]
+        assert "Summary" in out and "五级分类" in out
+        # a second run reuses the bank and the book and changes nothing
+        code, again = run("--data-dir", str(tmp_path / "var"), "demo", "--customers", "3000", "--days", "40", "--json")
+        assert code == 0, again
+        repeat = last_json(again)
+        assert (repeat["loaded"], repeat["loans"], repeat["outstanding"]) == (0, figures["loans"], figures["outstanding"])
 
 
 class TestContractDocs:

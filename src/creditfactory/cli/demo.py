@@ -17,9 +17,11 @@ from rich.panel import Panel
 from rich.table import Table as RichTable
 
 from creditfactory.cli.context import emit_json, state
+from creditfactory.cli.demo_book import run_book
 from creditfactory.contract import cli as contract_cli
 from creditfactory.contract import service as contract_service
 from creditfactory.sandbox.cli import run_generate
+from creditfactory.servicing import service as loan_service
 
 
 def _generate(ctx: typer.Context, *, customers: int, seed: int, out: Path) -> dict[str, Any]:
@@ -52,10 +54,40 @@ def _truth_summary(out: Path) -> pl.DataFrame:
     )
 
 
+def _print_portfolio(console: Any, book: dict[str, Any]) -> None:
+    from creditfactory.servicing.model import Tier
+
+    table = RichTable(title="Loan portfolio: five-tier classification (五级分类)", title_justify="left")
+    for col in ("class", "loans", "outstanding principal", "share"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    total = book["principal"] or 1
+    for tier in Tier:
+        row = book["by_tier"].get(tier.value, {"loans": 0, "principal": 0})
+        table.add_row(
+            f"{tier.label} {tier.value}",
+            f"{row['loans']:,}",
+            f"{row['principal']:,.2f}",
+            f"{row['principal'] / total:.2%}",
+        )
+    console.print(table)
+    dpd = RichTable(title="Days past due", title_justify="left")
+    for col in ("bucket", "loans", "outstanding principal"):
+        dpd.add_column(col, justify="left" if col == "bucket" else "right")
+    for bucket in ("current", "1-30", "31-60", "61-90", "91-180", "181+"):
+        row = book["by_bucket"].get(bucket, {"loans": 0, "principal": 0})
+        dpd.add_row(bucket, f"{row['loans']:,}", f"{row['principal']:,.2f}")
+    console.print(dpd)
+    console.print(f"NPL ratio (次级 + 可疑 + 损失): [bold]{book['npl_ratio']:.2%}[/]")
+
+
 def demo(
     ctx: typer.Context,
     customers: Annotated[int, typer.Option(help="Size of the sandbox bank.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same bank, byte for byte.")] = 7,
+    offers: Annotated[
+        int, typer.Option(help="Customers offered a credit line (a pre-screen of the extracts).")
+    ] = 4_000,
+    days: Annotated[int, typer.Option(help="Days of lending to run, each closed by an end of day.")] = 365,
     json_out: Annotated[bool, typer.Option("--json", help="End with one JSON line of the figures.")] = False,
 ) -> None:
     """Run the platform end to end on a synthetic county bank and print a banker's summary."""
@@ -111,12 +143,33 @@ def demo(
         lake.add_row(name, f"{n:,}")
     st.console.print(lake)
 
+    st.console.print(
+        f"\n[bold]3. Lending[/]: offers, a campaign, lines and drawdowns, then {days} ends of day"
+    )
+    from datetime import date
+
+    book = run_book(c, out, as_of=date(2025, 6, 30), offers=offers, days=days, console=st.err)
+    if book is None:
+        st.console.print("The loan book was simulated by an earlier run; its portfolio as it stands:")
+    with c.uow() as uow:
+        portfolio = loan_service.portfolio(uow.session)
+    _print_portfolio(st.console, portfolio)
+    if book is not None:
+        st.console.print(
+            f"{book.offers:,} offers → {book.responded:,} responded → {book.lines:,} lines opened → "
+            f"{book.loans:,} loans, {book.disbursed:,.2f} yuan disbursed; {book.repayments:,} repayments.\n"
+            f"Truth check: {book.defaulters_true:,} borrowers truly defaulted within the year; "
+            f"{book.defaulters_overdue:,} of them are overdue in the book now."
+        )
+
     seconds = perf_counter() - started
     st.console.print(
         Panel.fit(
             f"{total:,} customers of a county bank, {sum(counts.values()):,} rows of history loaded, "
             f"{result.rejected:,} rows rejected.\n"
-            f"In truth {bad:.2%} of the customers will default within 12 months; later stages must find them.\n"
+            f"In truth {bad:.2%} of the customers will default within 12 months.\n"
+            f"Loan book: {portfolio['principal']:,.2f} yuan outstanding, NPL ratio {portfolio['npl_ratio']:.2%}; "
+            f"the ledger's trial balance was zero after every end of day.\n"
             f"Finished in {seconds:.0f} s.",
             title="Summary",
         )
@@ -131,6 +184,10 @@ def demo(
                 "tables": counts,
                 "segments": {r["segment"]: r["customers"] for r in truth.iter_rows(named=True)},
                 "true_bad_rate": round(bad, 5),
+                "loans": sum(v["loans"] for v in portfolio["by_tier"].values()),
+                "outstanding": str(portfolio["principal"]),
+                "npl_ratio": round(float(portfolio["npl_ratio"]), 5),
+                "by_tier": {k: v["loans"] for k, v in portfolio["by_tier"].items()},
                 "seconds": round(seconds, 1),
             }
         )
