@@ -206,14 +206,16 @@ def _with_meta(frame: pl.DataFrame, name: str, first_row: int) -> pl.DataFrame:
 
 
 def _parquet_batches(path: Path, wanted: set[str], name: str, batch_rows: int) -> Iterator[pl.DataFrame]:
-    pf = pq.ParquetFile(path)
-    columns = [c for c in pf.schema_arrow.names if c in wanted]
-    offset = 1
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
-        yield _with_meta(frame, name, offset)
-        offset += frame.height
+    """Polars' own reader (multi-threaded, native decimals), a slice of rows at a time; the
+    slice is pushed down to the row groups, so a file larger than a batch is never read whole."""
+    meta = pq.ParquetFile(path)
+    columns = [c for c in meta.schema_arrow.names if c in wanted]
+    total = meta.metadata.num_rows
+    for offset in range(0, max(total, 1), batch_rows):
+        frame = pl.scan_parquet(path).select(columns).slice(offset, batch_rows).collect()
+        if frame.height == 0 and offset:
+            break
+        yield _with_meta(frame, name, offset + 1)
 
 
 def _csv_batches(path: Path, wanted: set[str], name: str, batch_rows: int) -> Iterator[pl.DataFrame]:
