@@ -84,7 +84,9 @@ class TestSandboxAndIngest:
 
 class TestDemo:
     def test_demo_runs_end_to_end_and_ends_with_json(self, tmp_path: Path) -> None:
-        code, out = run("--data-dir", str(tmp_path / "var"), "demo", "--customers", "3000", "--days", "40", "--json")
+        code, out = run(
+            "--data-dir", str(tmp_path / "var"), "demo", "--customers", "3000", "--days", "40", "--json"
+        )
         assert code == 0, out
         figures = last_json(out)
         assert figures["customers"] == 3000
@@ -95,10 +97,16 @@ class TestDemo:
         assert sum(figures["by_tier"].values()) == figures["loans"]
         assert "Summary" in out and "五级分类" in out
         # a second run reuses the bank and the book and changes nothing
-        code, again = run("--data-dir", str(tmp_path / "var"), "demo", "--customers", "3000", "--days", "40", "--json")
+        code, again = run(
+            "--data-dir", str(tmp_path / "var"), "demo", "--customers", "3000", "--days", "40", "--json"
+        )
         assert code == 0, again
         repeat = last_json(again)
-        assert (repeat["loaded"], repeat["loans"], repeat["outstanding"]) == (0, figures["loans"], figures["outstanding"])
+        assert (repeat["loaded"], repeat["loans"], repeat["outstanding"]) == (
+            0,
+            figures["loans"],
+            figures["outstanding"],
+        )
 
 
 class TestContractDocs:

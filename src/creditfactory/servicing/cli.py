@@ -460,6 +460,7 @@ def loan_show(ctx: typer.Context, loan_id: Annotated[int, typer.Argument(help="L
     try:
         with c.uow() as uow:
             loan, inst = service.get_loan(uow.session, loan_id)
+            uow.session.expunge_all()  # keep the loaded values once the unit of work ends
     except DomainError as exc:
         raise fail(st.err, exc) from None
     st.console.print(

@@ -38,6 +38,17 @@ ZERO = Decimal("0")
 _ONE_DAY = timedelta(days=1)
 
 
+def _money(value: Decimal | str | int, field: str) -> Decimal:
+    """An amount in yuan as given by a user: at most 2 places, kept at exactly 2."""
+    amount = to_decimal(value)
+    if amount != amount.quantize(_FEN):
+        raise InvalidInput(f"{field}: {value} has more than 2 decimal places", field=field)
+    return amount.quantize(_FEN)
+
+
+_FEN = Decimal("0.01")
+
+
 class LimitExceeded(Conflict):
     code = "limit_exceeded"
     title = "Drawdown exceeds the available limit"
@@ -92,7 +103,7 @@ def open_line(
     annual_rate: Decimal | None = None,
 ) -> CreditLine:
     product = get_product(session, product_code)
-    limit = to_decimal(limit)
+    limit = _money(limit, "limit")
     cap = product.line_limit or product.max_amount
     if limit <= 0 or limit > cap:
         raise InvalidInput(f"limit {limit} is outside the product's bounds (0, {cap}]", field="limit")
@@ -181,7 +192,7 @@ def draw_down(
         loan = session.get(Loan, done.loan_id)
         assert loan is not None
         return Drawn(loan, _instalments(session, loan.id))
-    amount = to_decimal(amount)
+    amount = _money(amount, "amount")
     line = session.get(CreditLine, line_id)
     if line is None:
         raise NotFound(f"credit line {line_id} does not exist")
@@ -350,7 +361,7 @@ def repay(
         loan = session.get(Loan, done.loan_id)
         assert loan is not None
         return RepaymentResult(loan, done, loan.status == "settled")
-    amount = to_decimal(amount)
+    amount = _money(amount, "amount")
     if amount <= 0:
         raise InvalidInput("a repayment must be a positive amount", field="amount")
     loan, instalments = get_loan(session, loan_id)

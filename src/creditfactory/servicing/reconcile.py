@@ -1,0 +1,265 @@
+"""Reconciliation of the balances servicing caches with the journal, the book of record.
+
+Each loan keeps three balances on its row (``outstanding_principal``, ``interest_receivable``,
+``penalty_receivable``) and each credit line its ``used_amount``; the journal holds the same
+balances as the subledger ``loan:<id>`` of the accounts ``LOAN_PRINCIPAL``,
+``INTEREST_RECEIVABLE`` and ``PENALTY_RECEIVABLE``. :func:`reconcile` compares them set-based:
+one ``GROUP BY`` over the journal lines per account (:func:`creditfactory.ledger.balances_by_subledger`),
+one query over the loans and one over the lines, whatever the size of the book. It checks:
+
+* every loan, whatever its status: each cached balance equals the journal balance of the
+  matching account in the loan's subledger (a settled or written-off loan therefore shows zero
+  on both sides);
+* every journal balance in a ``loan:<id>`` subledger of those accounts belongs to a loan;
+* every credit line: ``used_amount`` equals the outstanding principal of its live (active or
+  overdue) loans.
+
+:func:`register_step` adds the end-of-day step ``servicing.reconcile``, which stops the close
+of the business date with :class:`BooksDiffer` when anything differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from creditfactory import ledger
+from creditfactory.errors import DomainError
+from creditfactory.jobs import EodStep, StepContext, StepResult, registry
+from creditfactory.servicing.store import CreditLine, Loan
+
+__all__ = [
+    "BALANCES",
+    "LIVE",
+    "STEP",
+    "BooksDiffer",
+    "LineDifference",
+    "LoanDifference",
+    "Reconciliation",
+    "check_reconciliation",
+    "reconcile",
+    "register_step",
+]
+
+ZERO = Decimal("0")
+#: Loans whose principal counts towards their line's used amount.
+LIVE = ("active", "overdue")
+#: The cached balance on the loan row and the ledger account that holds it in the journal.
+BALANCES: tuple[tuple[str, ledger.Account], ...] = (
+    ("outstanding_principal", ledger.LOAN_PRINCIPAL),
+    ("interest_receivable", ledger.INTEREST_RECEIVABLE),
+    ("penalty_receivable", ledger.PENALTY_RECEIVABLE),
+)
+_PREFIX = "loan:"
+#: Differences listed by :meth:`Reconciliation.summary` and named by :class:`BooksDiffer`.
+SHOWN = 10
+
+
+class BooksDiffer(DomainError):
+    """Cached loan or line balances do not agree with the journal."""
+
+    code = "servicing_books_differ"
+    http_status = 500
+    title = "Loan balances differ from the journal"
+
+
+@dataclass(frozen=True, slots=True)
+class LoanDifference:
+    """One balance of one loan that differs from the journal.
+
+    ``loan_id`` is ``None`` and ``cached`` is ``None`` when the journal holds a balance in a
+    ``loan:`` subledger that names no loan (``subledger`` says which).
+    """
+
+    subledger: str
+    balance: str
+    """The loan row's column: ``outstanding_principal``, ``interest_receivable``, ``penalty_receivable``."""
+    account: str
+    cached: Decimal | None
+    journal: Decimal
+    loan_id: int | None = None
+
+    @property
+    def difference(self) -> Decimal:
+        """Cached minus journal (the cache counts as zero when there is no loan)."""
+        return (self.cached if self.cached is not None else ZERO) - self.journal
+
+    def describe(self) -> str:
+        what = self.balance.replace("_", " ")
+        if self.loan_id is None:
+            return (
+                f"journal subledger {self.subledger} holds {what} {self.journal} "
+                f"on account {self.account} but names no loan"
+            )
+        return (
+            f"loan {self.loan_id} {what}: cached {self.cached}, journal {self.journal} "
+            f"(account {self.account}, cached - journal {self.difference})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LineDifference:
+    """A credit line whose used amount is not the outstanding principal of its live loans."""
+
+    line_id: int
+    used_amount: Decimal
+    live_principal: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.used_amount - self.live_principal
+
+    def describe(self) -> str:
+        return (
+            f"credit line {self.line_id} used amount: cached {self.used_amount}, "
+            f"outstanding principal of its live loans {self.live_principal} "
+            f"(cached - loans {self.difference})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """What :func:`reconcile` compared and every difference it found, by loan then line id."""
+
+    loans_checked: int
+    lines_checked: int
+    loans: tuple[LoanDifference, ...] = field(default=())
+    lines: tuple[LineDifference, ...] = field(default=())
+
+    @property
+    def agrees(self) -> bool:
+        """True when every cached balance equals the journal."""
+        return not self.loans and not self.lines
+
+    @property
+    def differences(self) -> tuple[LoanDifference | LineDifference, ...]:
+        return (*self.loans, *self.lines)
+
+    @property
+    def differing_loan_ids(self) -> tuple[int, ...]:
+        """Loans with at least one difference, in id order."""
+        return tuple(sorted({d.loan_id for d in self.loans if d.loan_id is not None}))
+
+    def summary(self, limit: int = SHOWN) -> str:
+        """One line when the books agree; otherwise a count and the first ``limit`` differences."""
+        checked = f"{_count(self.loans_checked, 'loan')} and {_count(self.lines_checked, 'credit line')}"
+        if self.agrees:
+            return f"{checked} agree with the journal"
+        parts = []
+        if self.differing_loan_ids:
+            parts.append(_count(len(self.differing_loan_ids), "loan"))
+        orphans = sum(1 for d in self.loans if d.loan_id is None)
+        if orphans:
+            parts.append(f"{_count(orphans, 'journal balance')} of no loan")
+        if self.lines:
+            parts.append(_count(len(self.lines), "credit line"))
+        shown = self.differences[:limit]
+        text = [f"{checked} checked; cached balances differ from the journal for {', '.join(parts)}:"]
+        text.extend(f"  {d.describe()}" for d in shown)
+        rest = len(self.differences) - len(shown)
+        if rest:
+            text.append(f"  … and {rest} more {'difference' if rest == 1 else 'differences'}")
+        return "\n".join(text)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def reconcile(session: Session) -> Reconciliation:
+    """Compare every loan's and every credit line's cached balances with the journal.
+
+    The queries must see one snapshot: SQLite's write transaction gives it; on PostgreSQL run
+    this in a ``REPEATABLE READ`` transaction (as :func:`check_reconciliation` does), or a
+    repayment committed between two of the queries shows as a difference.
+    """
+    journal: dict[str, dict[str, Decimal]] = {
+        name: {
+            sub: amount
+            for sub, amount in ledger.balances_by_subledger(session, account).items()
+            if sub.startswith(_PREFIX)
+        }
+        for name, account in BALANCES
+    }
+    loans = session.execute(
+        select(
+            Loan.id,
+            Loan.line_id,
+            Loan.status,
+            Loan.outstanding_principal,
+            Loan.interest_receivable,
+            Loan.penalty_receivable,
+        ).order_by(Loan.id)
+    ).all()
+    known: set[str] = set()
+    live_principal: dict[int, Decimal] = {}
+    loan_differences: list[LoanDifference] = []
+    for loan_id, line_id, status, *cached in loans:
+        sub = f"{_PREFIX}{loan_id}"
+        known.add(sub)
+        for (name, account), value in zip(BALANCES, cached, strict=True):
+            booked = journal[name].get(sub, ZERO)
+            if value != booked:
+                loan_differences.append(LoanDifference(sub, name, account.code, value, booked, loan_id))
+        if line_id is not None and status in LIVE:
+            live_principal[line_id] = live_principal.get(line_id, ZERO) + cached[0]
+    loan_differences.extend(_orphans(journal, known))
+    lines = session.execute(select(CreditLine.id, CreditLine.used_amount).order_by(CreditLine.id)).all()
+    line_differences = [
+        LineDifference(line_id, used, live_principal.get(line_id, ZERO))
+        for line_id, used in lines
+        if used != live_principal.get(line_id, ZERO)
+    ]
+    return Reconciliation(
+        loans_checked=len(loans),
+        lines_checked=len(lines),
+        loans=tuple(loan_differences),
+        lines=tuple(line_differences),
+    )
+
+
+def _orphans(journal: dict[str, dict[str, Decimal]], known: set[str]) -> list[LoanDifference]:
+    found = []
+    accounts = dict(BALANCES)
+    for name, balances in journal.items():
+        for sub, amount in balances.items():
+            if sub not in known and amount != 0:
+                found.append(LoanDifference(sub, name, accounts[name].code, None, amount, None))
+    return sorted(found, key=lambda d: (d.subledger, d.balance))
+
+
+# ------------------------------------------------------------------ end of day
+
+
+def check_reconciliation(ctx: StepContext) -> StepResult:
+    """The end-of-day step: every loan and line agrees with the journal, or the close stops."""
+    with ctx.uow() as uow:
+        if uow.session.get_bind().dialect.name == "postgresql":
+            uow.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        result = reconcile(uow.session)
+    if not result.agrees:
+        first = result.differing_loan_ids[:SHOWN]
+        raise BooksDiffer(
+            f"business date {ctx.business_date.isoformat()}: {result.summary()}",
+            loans=list(first),
+            lines=[d.line_id for d in result.lines[:SHOWN]],
+            differences=len(result.differences),
+        )
+    return StepResult(
+        items=result.loans_checked + result.lines_checked,
+        details={"loans": result.loans_checked, "lines": result.lines_checked, "differences": 0},
+    )
+
+
+STEP = EodStep(
+    "servicing.reconcile", 80, check_reconciliation, "Loan and line balances agree with the journal"
+)
+
+
+def register_step() -> EodStep:
+    """Add ``servicing.reconcile`` to the end of day (after the servicing steps, before the
+    trial balance); registering again is a no-op."""
+    return registry.register(STEP)
