@@ -586,7 +586,7 @@ class _Writer:
             top = self.conn.exec_driver_sql("SELECT max(id) FROM ledger_entry").scalar()
             start = int(top or 0) + 1
             return list(range(start, start + count))
-        raise NotImplementedError(f"post_many supports SQLite and PostgreSQL, not {self.dialect}")
+        raise ValueError(f"post_many supports SQLite and PostgreSQL, not {self.dialect}")
 
     def write(self, entries: list[Entry], ids: list[int], targets: dict[str, int]) -> None:
         now = self.now

@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table as RichTable
@@ -260,6 +262,28 @@ def eod_status(
         emit_json({"business_date": day.isoformat(), "steps": out})
 
 
+@contextmanager
+def _work(ctx: typer.Context) -> Iterator[tuple[Any, Any, Any]]:
+    """One command's unit of work: (container, session, console); committed when the block ends
+    normally, and an anticipated error becomes one clear message with exit code 2."""
+    from creditfactory.errors import DomainError
+
+    c = _container(ctx)
+    st = state(ctx)
+    try:
+        with c.uow() as uow:
+            yield c, uow.session, st.console
+            uow.commit()
+    except (DomainError, ValueError) as exc:
+        raise fail(st.err, exc) from None
+
+
+def _today(session: Any) -> date:
+    from creditfactory.jobs import current_business_date
+
+    return current_business_date(session)
+
+
 @products_app.command("load")
 def products_load(
     ctx: typer.Context,
@@ -270,21 +294,13 @@ def products_load(
     """Define or update loan products from YAML."""
     from pathlib import Path
 
-    from creditfactory.errors import DomainError
     from creditfactory.servicing import service
     from creditfactory.servicing.model import load_products, sample_products_dir
 
-    c = _container(ctx)
-    st = state(ctx)
-    try:
-        products = load_products(Path(path) if path else sample_products_dir())
-        with c.uow() as uow:
-            for product in products.values():
-                row = service.define_product(uow.session, product, clock=c.clock)
-                st.console.print(f"{product.code}: {product.name} (version {row.version})")
-            uow.commit()
-    except DomainError as exc:
-        raise fail(st.err, exc) from None
+    with _work(ctx) as (c, session, out):
+        for product in load_products(Path(path) if path else sample_products_dir()).values():
+            row = service.define_product(session, product, clock=c.clock)
+            out.print(f"{product.code}: {product.name} (version {row.version})")
 
 
 @lines_app.command("open")
@@ -296,36 +312,26 @@ def line_open(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Open a credit line on the open business date."""
-    from creditfactory.errors import DomainError
-    from creditfactory.jobs import current_business_date
     from creditfactory.servicing import service
 
-    c = _container(ctx)
-    st = state(ctx)
-    try:
-        with c.uow() as uow:
-            line = service.open_line(
-                uow.session,
-                customer_id=customer,
-                product_code=product,
-                limit=_number(limit, "--limit"),
-                business_date=current_business_date(uow.session),
-                clock=c.clock,
+    with _work(ctx) as (c, session, out):
+        line = service.open_line(
+            session,
+            customer_id=customer,
+            product_code=product,
+            limit=_number(limit, "--limit"),
+            business_date=_today(session),
+            clock=c.clock,
+        )
+        out.print(f"line {line.id}: {line.limit_amount} for {customer}, expires {line.expiry_date}")
+        if json_out:
+            emit_json(
+                {
+                    "line_id": line.id,
+                    "limit": str(line.limit_amount),
+                    "expiry_date": line.expiry_date.isoformat(),
+                }
             )
-            uow.commit()
-            st.console.print(
-                f"line {line.id}: {line.limit_amount} for {customer}, expires {line.expiry_date}"
-            )
-            if json_out:
-                emit_json(
-                    {
-                        "line_id": line.id,
-                        "limit": str(line.limit_amount),
-                        "expiry_date": line.expiry_date.isoformat(),
-                    }
-                )
-    except DomainError as exc:
-        raise fail(st.err, exc) from None
 
 
 @lines_app.command("change")
@@ -335,25 +341,13 @@ def line_change(
     event: Annotated[str, typer.Argument(help="freeze, unfreeze or close.")],
 ) -> None:
     """Freeze, unfreeze or close a line."""
-    from creditfactory.errors import DomainError
-    from creditfactory.jobs import current_business_date
     from creditfactory.servicing import service
 
-    c = _container(ctx)
-    st = state(ctx)
-    try:
-        with c.uow() as uow:
-            line = service.change_line(
-                uow.session,
-                line_id=line_id,
-                event=event,
-                business_date=current_business_date(uow.session),
-                clock=c.clock,
-            )
-            uow.commit()
-            st.console.print(f"line {line_id} is {line.status}")
-    except (DomainError, ValueError) as exc:
-        raise fail(st.err, exc) from None
+    with _work(ctx) as (c, session, out):
+        line = service.change_line(
+            session, line_id=line_id, event=event, business_date=_today(session), clock=c.clock
+        )
+        out.print(f"line {line_id} is {line.status}")
 
 
 @loans_app.command("draw")
@@ -368,39 +362,26 @@ def loan_draw(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Draw down on a line and disburse; prints the schedule."""
-    from creditfactory.errors import DomainError
-    from creditfactory.jobs import current_business_date
+    """Draw down on a line and disburse."""
     from creditfactory.servicing import service
 
-    c = _container(ctx)
-    st = state(ctx)
-    try:
-        with c.uow() as uow:
-            drawn = service.draw_down(
-                uow.session,
-                line_id=line_id,
-                amount=_number(amount, "--amount"),
-                term=term,
-                business_date=current_business_date(uow.session),
-                clock=c.clock,
-                method=method,
-                key=key,
+    with _work(ctx) as (c, session, out):
+        drawn = service.draw_down(
+            session,
+            line_id=line_id,
+            amount=_number(amount, "--amount"),
+            term=term,
+            business_date=_today(session),
+            clock=c.clock,
+            method=method,
+            key=key,
+        )
+        loan = drawn.loan
+        out.print(f"loan {loan.id}: {loan.principal} disbursed, matures {loan.maturity_date}")
+        if json_out:
+            emit_json(
+                {"loan_id": loan.id, "principal": str(loan.principal), "instalments": len(drawn.instalments)}
             )
-            uow.commit()
-            st.console.print(
-                f"loan {drawn.loan.id}: {drawn.loan.principal} disbursed, matures {drawn.loan.maturity_date}"
-            )
-            if json_out:
-                emit_json(
-                    {
-                        "loan_id": drawn.loan.id,
-                        "principal": str(drawn.loan.principal),
-                        "instalments": len(drawn.instalments),
-                    }
-                )
-    except (DomainError, ValueError) as exc:
-        raise fail(st.err, exc) from None
 
 
 @loans_app.command("repay")
@@ -412,41 +393,33 @@ def loan_repay(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Apply a repayment through the waterfall (dues first, then prepayment; payoff settles)."""
-    from creditfactory.errors import DomainError
-    from creditfactory.jobs import current_business_date
     from creditfactory.servicing import service
 
-    c = _container(ctx)
-    st = state(ctx)
-    try:
-        with c.uow() as uow:
-            result = service.repay(
-                uow.session,
-                loan_id=loan_id,
-                amount=_number(amount, "--amount"),
-                business_date=current_business_date(uow.session),
-                clock=c.clock,
-                key=key,
+    with _work(ctx) as (c, session, out):
+        result = service.repay(
+            session,
+            loan_id=loan_id,
+            amount=_number(amount, "--amount"),
+            business_date=_today(session),
+            clock=c.clock,
+            key=key,
+        )
+        t = result.transaction
+        out.print(
+            f"loan {loan_id}: principal {t.principal}, interest {t.interest}, penalty {t.penalty}, excess {t.excess}"
+            + (" — settled" if result.settled else "")
+        )
+        if json_out:
+            emit_json(
+                {
+                    "loan_id": loan_id,
+                    "principal": str(t.principal),
+                    "interest": str(t.interest),
+                    "penalty": str(t.penalty),
+                    "excess": str(t.excess),
+                    "settled": result.settled,
+                }
             )
-            uow.commit()
-            t = result.transaction
-            st.console.print(
-                f"loan {loan_id}: principal {t.principal}, interest {t.interest}, penalty {t.penalty}, excess {t.excess}"
-                + (" — settled" if result.settled else "")
-            )
-            if json_out:
-                emit_json(
-                    {
-                        "loan_id": loan_id,
-                        "principal": str(t.principal),
-                        "interest": str(t.interest),
-                        "penalty": str(t.penalty),
-                        "excess": str(t.excess),
-                        "settled": result.settled,
-                    }
-                )
-    except (DomainError, ValueError) as exc:
-        raise fail(st.err, exc) from None
 
 
 @loans_app.command("show")
@@ -491,25 +464,13 @@ def loan_write_off(
     reason: Annotated[str, typer.Option(help="Why (kept with the entry).")],
 ) -> None:
     """Write a loan off: principal and receivables to loss."""
-    from creditfactory.errors import DomainError
-    from creditfactory.jobs import current_business_date
     from creditfactory.servicing import service
 
-    c = _container(ctx)
-    st = state(ctx)
-    try:
-        with c.uow() as uow:
-            service.write_off(
-                uow.session,
-                loan_id=loan_id,
-                business_date=current_business_date(uow.session),
-                clock=c.clock,
-                reason=reason,
-            )
-            uow.commit()
-    except DomainError as exc:
-        raise fail(st.err, exc) from None
-    st.console.print(f"loan {loan_id} written off")
+    with _work(ctx) as (c, session, out):
+        service.write_off(
+            session, loan_id=loan_id, business_date=_today(session), clock=c.clock, reason=reason
+        )
+        out.print(f"loan {loan_id} written off")
 
 
 @loans_app.command("portfolio")
