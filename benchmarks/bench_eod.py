@@ -166,6 +166,10 @@ def build_book(c: Container, loans: int, console: Any) -> None:
             ledger.post_many(s, entries, now=now)
             uow.commit()
         console.print(f"    book: {hi:,} loans ({time.perf_counter() - t0:.0f} s)")
+    with c.uow() as uow:  # fresh planner statistics after the bulk load (PostgreSQL)
+        if uow.session.get_bind().dialect.name == "postgresql":
+            uow.session.execute(text("ANALYZE"))
+            uow.commit()
     with c.uow() as uow:  # loans whose first instalment is overdue start the day overdue
         uow.session.execute(
             text(
