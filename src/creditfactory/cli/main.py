@@ -164,6 +164,7 @@ def _register() -> None:
     from creditfactory.contract import cli as contract_cli
     from creditfactory.sandbox import cli as sandbox_cli
     from creditfactory.servicing import cli as servicing_cli
+    from creditfactory.whitelist import cli as whitelist_cli
 
     app.add_typer(sandbox_cli.app, name="sandbox")
     app.add_typer(contract_cli.app, name="contract")
@@ -174,6 +175,7 @@ def _register() -> None:
     app.add_typer(servicing_cli.products_app, name="products")
     app.add_typer(servicing_cli.lines_app, name="lines")
     app.add_typer(servicing_cli.loans_app, name="loans")
+    app.add_typer(whitelist_cli.app, name="whitelist")
     app.add_typer(bench.app, name="bench")
 
 
