@@ -252,8 +252,10 @@ def _build_local(
         return time.perf_counter()
 
     t0 = step("customers", 0)
-    base = polars_engine.base_frame(lake, plan.base, at=at, present=present).collect(engine="streaming")
-    codes = polars_engine.customer_codes(base).collect().lazy()
+    base = polars_engine.customer_codes(
+        polars_engine.base_frame(lake, plan.base, at=at, present=present).collect(engine="streaming")
+    )
+    codes = base.lazy().select("customer_id", "_code")
     seconds["customers"] = time.perf_counter() - t0
     parts: list[pl.DataFrame] = []
     for i, sp in enumerate(plan.sources, start=1):
@@ -268,7 +270,7 @@ def _build_local(
     t0 = step("write", total - 1)
     for i, offset in enumerate(range(0, max(portrait.height, 1), part_rows)):
         portrait.slice(offset, part_rows).write_parquet(
-            staging / f"part-{i:05d}.parquet", compression="zstd", statistics=True
+            staging / f"part-{i:05d}.parquet", compression="zstd", compression_level=1, statistics=True
         )
     seconds["write"] = time.perf_counter() - t0
     return seconds
