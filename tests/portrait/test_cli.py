@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from creditfactory.cli.main import app
@@ -72,3 +73,16 @@ class TestPortraitCommands:
         assert code == 0 and "land_area_mu" in out and "balance_avg_3m" not in out
         code, out = run("portrait", "features", "--group", "nope")
         assert code == 2 and "groups:" in out
+
+
+@pytest.mark.slow
+class TestBenchmark:
+    def test_bench_portrait_on_an_existing_lake(self, tmp_path: Path) -> None:
+        lake = worked_lake(tmp_path / "lake")
+        code, out = run("--data-dir", str(tmp_path / "var"), "bench", "portrait", "--lake", str(lake))
+        assert code == 0, out
+        figures = last_json(out)
+        assert (figures["customers"], figures["features"], figures["engine"]) == (3, 111, "local")
+        assert figures["input_rows"] > 100 and figures["portrait_seconds"] > 0
+        assert figures["portrait_peak_mb"] > 0 and figures["baseline_rows_per_s"] > 0
+        assert "portrait vs baseline" in out

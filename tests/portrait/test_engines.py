@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import shutil
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -112,3 +113,15 @@ class TestSparkParity:
         first, second = _both(sandbox_copy, date(2025, 3, 31), spark)
         assert first.height > 500
         _assert_same(first, second)
+
+
+class TestSparkMissing:
+    def test_asking_for_spark_without_pyspark_is_a_clear_error(
+        self, worked_copy: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setitem(sys.modules, "pyspark", None)
+        monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+        with pytest.raises(portrait.EngineUnavailable, match="spark engine cannot start") as exc:
+            portrait.build(worked_copy, as_of=AS_OF, engine="spark")
+        assert exc.value.code == "portrait_engine_unavailable"
+        assert portrait.available(worked_copy) == []
