@@ -11,6 +11,7 @@ import pytest
 
 from creditfactory import portrait
 from creditfactory.contract import lake as contract_lake
+from creditfactory.errors import InvalidInput
 from tests.portrait.lakes import customer, flow, months, write_lake
 
 AS_OF = date(2024, 6, 30)
@@ -146,6 +147,11 @@ class TestObservability:
         assert (result.rows, result.observable, result.bad) == (8, 5, 3)
         assert result.bad_rate == pytest.approx(3 / 5)
         assert portrait.targets_available(lake) == [AS_OF]
+
+    def test_an_empty_outcome_window_is_refused(self, tmp_path: Path) -> None:
+        lake = target_lake(tmp_path / "lake")
+        with pytest.raises(InvalidInput, match="at least one month"):
+            portrait.build_targets(lake, as_of=AS_OF, horizon_months=0)
 
 
 class TestAgainstTheSandbox:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import polars as pl
 
 from creditfactory import contract
 from creditfactory.contract import lake as contract_lake
+from creditfactory.errors import InvalidInput
 from creditfactory.portrait import polars_engine, store
 from creditfactory.portrait.errors import (
     CustomerNotInPortrait,
@@ -142,7 +142,7 @@ def catalogue_fingerprint(plan: CataloguePlan) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _check_as_of(lake: Path, at: AsOf, present: frozenset[str]) -> None:
+def _check_as_of(lake: Path, at: AsOf) -> None:
     known = (
         contract.scan(lake, "customers")
         .filter(pl.col("opened_date") <= pl.lit(at.as_of, dtype=pl.Date))
@@ -196,7 +196,7 @@ def build(
     plan = catalogue_plan()
     present = _present_tables(lake, plan)
     at = AsOf.at(as_of)
-    _check_as_of(lake, at, present)
+    _check_as_of(lake, at)
     fingerprint = input_fingerprint(lake, tuple(t for t in plan.tables if t in present))
     store.clean_leftovers(lake, store.PORTRAIT)
     staging = store.stage(lake, store.PORTRAIT)
@@ -369,13 +369,13 @@ def build_targets(
 ) -> TargetResult:
     """Compute the performance target at ``as_of`` into ``LAKE/portrait_target/as_of=<date>/``."""
     if horizon_months < 1:
-        raise NoDataAtAsOf(f"the outcome window must be at least one month, not {horizon_months}")
+        raise InvalidInput(f"the outcome window must be at least one month, not {horizon_months}")
     started = time.perf_counter()
     lake = Path(lake)
     plan = catalogue_plan()
     present = _present_tables(lake, plan)
     at = AsOf.at(as_of)
-    _check_as_of(lake, at, present)
+    _check_as_of(lake, at)
     if progress:
         progress("targets", 0, 2)
     frame, last = target_frame(lake, at=at, horizon_months=horizon_months, present=present)
@@ -496,8 +496,3 @@ def customer(lake: Path, *, as_of: date, customer_id: str) -> dict[str, Any]:
             as_of=as_of.isoformat(),
         )
     return rows.row(0, named=True)
-
-
-def describe(lake: Path, *, as_of: date) -> str:
-    """The manifest as indented JSON (for people)."""
-    return json.dumps(manifest(lake, as_of=as_of), ensure_ascii=False, indent=2)
