@@ -3,8 +3,8 @@
 Each source becomes one query: scan the table (newest row per key), keep the rows known at the
 as-of date, reach the customer through the source's link, compute its columns, combine several
 rows of one customer-month when the source says so, and reduce to one row per customer with one
-expression per feature. The base (customers known at the as-of date) is then joined with every
-source's result, missing values filled, formulas evaluated, and types set.
+expression per feature. The sources' results are then laid beside the base (customers known at
+the as-of date), missing values filled, formulas evaluated, and types set.
 
 Sums are taken over integers (fen, counts; squares in 128 bits), so the result does not depend
 on the order in which rows are added up.
