@@ -127,3 +127,43 @@ def bench_eod(
         console=st.err,
     )
     report(ctx, f"eod ({loans:,} loans)", result, json_out=json_out)
+
+
+@app.command("portrait")
+def bench_portrait(
+    ctx: typer.Context,
+    customers: Annotated[
+        int, typer.Option(help="Customers in the sandbox bank (24 months of flows).")
+    ] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Sandbox seed.")] = 7,
+    as_of: Annotated[str, typer.Option("--as-of", help="As-of date of the portrait.")] = "2025-06-30",
+    engine: Annotated[str, typer.Option(help="local or spark.")] = "local",
+    lake: Annotated[
+        Path | None, typer.Option(help="Benchmark this existing lake instead of generating one.")
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: DATA_DIR/bench/portrait).")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the generated files and lake afterwards.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
+    ] = False,
+) -> None:
+    """Build the customer portrait of a sandbox bank: seconds, rows per second and peak memory,
+    beside a plain Polars scan and collect of the same input tables."""
+    st = state(ctx)
+    module = _load("portrait")
+    settings = st.settings
+    assert settings is not None
+    result = module.run(
+        customers=customers,
+        seed=seed,
+        workdir=workdir or settings.data_dir / "bench" / "portrait",
+        keep=keep,
+        lake=lake,
+        as_of=as_of,
+        engine=engine,
+        console=st.err,
+    )
+    title = f"portrait ({result['figures']['customers']:,} customers)"
+    report(ctx, title, result, json_out=json_out)

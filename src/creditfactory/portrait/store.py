@@ -1,0 +1,107 @@
+"""Where portraits live in the lake, and how they are published.
+
+Layout::
+
+    LAKE/portrait/as_of=2025-06-30/part-00000.parquet ... _manifest.json
+    LAKE/portrait_target/as_of=2025-06-30/part-00000.parquet ... _manifest.json
+
+A build writes into a staging folder beside them (``_staging-<token>``) and publishes it with a
+rename, so a reader sees either the previous complete portrait or the new complete one, and a
+build that dies leaves nothing visible. A rebuild moves the old folder aside, renames the new
+one into place and removes the old one. A folder counts as built only when it holds its
+``_manifest.json`` (written last, inside the staging folder).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+PORTRAIT = "portrait"
+TARGETS = "portrait_target"
+MANIFEST = "_manifest.json"
+_FOLDER = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
+
+
+def root(lake: Path, kind: str) -> Path:
+    return lake / kind
+
+
+def folder(lake: Path, kind: str, as_of: date) -> Path:
+    return root(lake, kind) / f"as_of={as_of.isoformat()}"
+
+
+def parts(path: Path) -> list[Path]:
+    """The Parquet parts of a published folder, in order."""
+    return sorted(p for p in path.glob("part-*.parquet") if p.is_file())
+
+
+def stage(lake: Path, kind: str) -> Path:
+    """A fresh, empty staging folder (invisible to readers)."""
+    base = root(lake, kind)
+    base.mkdir(parents=True, exist_ok=True)
+    path = base / f"_staging-{secrets.token_hex(6)}"
+    path.mkdir()
+    return path
+
+
+def discard(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def clean_leftovers(lake: Path, kind: str) -> list[Path]:
+    """Remove staging and replaced folders left by builds that did not finish."""
+    base = root(lake, kind)
+    if not base.is_dir():
+        return []
+    removed: list[Path] = []
+    for path in base.iterdir():
+        if path.is_dir() and (path.name.startswith("_staging-") or path.name.startswith("_replaced-")):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Move a complete staging folder into place, replacing what was there."""
+    if not (staging / MANIFEST).is_file():
+        raise RuntimeError(f"{staging} has no manifest; refusing to publish an incomplete build")
+    old: Path | None = None
+    if target.exists():
+        old = target.parent / f"_replaced-{secrets.token_hex(6)}"
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    tmp = path / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path / MANIFEST)
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return data
+
+
+def built_dates(lake: Path, kind: str) -> list[date]:
+    """As-of dates with a published folder, oldest first."""
+    base = root(lake, kind)
+    if not base.is_dir():
+        return []
+    out: list[date] = []
+    for path in base.iterdir():
+        match = _FOLDER.match(path.name)
+        if match and (path / MANIFEST).is_file():
+            out.append(date.fromisoformat(match.group(1)))
+    return sorted(out)
