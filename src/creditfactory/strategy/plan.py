@@ -549,7 +549,7 @@ def _convert(value: Any, t: Type) -> tuple[Any, str | None]:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             return None, f"expected a number, got {type(value).__name__}"
         number = float(value)
-        return (None if math.isnan(number) else number), None
+        return (number if math.isfinite(number) else None), None
     if t == Type.STRING:
         return (
             (value, None) if isinstance(value, str) else (None, f"expected text, got {type(value).__name__}")

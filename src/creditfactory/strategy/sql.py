@@ -27,9 +27,10 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from creditfactory.strategy.ir import Call, Col, Lit, Node, Op, Type
+from creditfactory.strategy.backends.python import compile_node
+from creditfactory.strategy.ir import Call, Col, Lit, Node, Op, Type, walk
 
-__all__ = ["FUNCTIONS", "Issue", "lower", "parse", "round_half_up"]
+__all__ = ["FUNCTIONS", "Issue", "fold", "lower", "parse", "round_half_up"]
 
 #: Supported functions: name -> (what it does, argument types, result type).
 FUNCTIONS: dict[str, str] = {
@@ -44,7 +45,8 @@ FUNCTIONS: dict[str, str] = {
     "CEIL(x) / CEILING(x)": "smallest whole number >= x",
     "LN(x)": "natural logarithm; NULL for x <= 0",
     "EXP(x)": "e to the power x; NULL when not finite",
-    "POWER(x, y) / POW(x, y)": "x to the power y; NULL when not a finite number",
+    "POWER(x, y) / POW(x, y)": "x to the power y; NULL when not a finite number; a constant whole y "
+    "from -8 to 8 multiplies (x·x·…), y = 0.5 is SQRT(x)",
     "SQRT(x)": "square root; NULL for x < 0",
     "DAYS_BETWEEN(start, end)": "end - start in days (dates)",
     "MONTHS_BETWEEN(start, end)": "whole months from start to end (dates)",
@@ -438,9 +440,22 @@ def _unary_number(op: Op, name: str) -> Callable[[_Lowering, exp.Expression], No
 def _power(lw: _Lowering, e: exp.Expression) -> Node:
     base, exponent = lw.each([e.this, e.expression])
     what = "each argument of POWER"
-    return Call(
-        Op.POWER, (lw.want(base, Type.NUMBER, what, e), lw.want(exponent, Type.NUMBER, what, e)), Type.NUMBER
-    )
+    base = lw.want(base, Type.NUMBER, what, e)
+    exponent = lw.want(exponent, Type.NUMBER, what, e)
+    if isinstance(exponent, Lit) and isinstance(exponent.value, float):
+        n = exponent.value
+        if n == 0.5:
+            return Call(Op.SQRT, (base,), Type.NUMBER)
+        if n.is_integer() and 1 <= abs(n) <= 8:
+            # x·x·…·x, so that every engine does the same multiplications (maths libraries and
+            # Polars' own integer powers differ from one another in the last binary place)
+            product: Node = base
+            for _ in range(int(abs(n)) - 1):
+                product = Call(Op.MUL, (product, base), Type.NUMBER)
+            if n < 0:
+                product = Call(Op.DIV, (Lit(1.0, Type.NUMBER), product), Type.NUMBER)
+            return product
+    return Call(Op.POWER, (base, exponent), Type.NUMBER)
 
 
 def _round(lw: _Lowering, e: exp.Expression) -> Node:
@@ -579,4 +594,17 @@ def lower(text: str, env: Mapping[str, Type | None]) -> tuple[Node | None, list[
         return None, lw.issues
     if lw.issues:
         return None, lw.issues
-    return node, []
+    return fold(node), []
+
+
+def fold(node: Node) -> Node:
+    """Replace every sub-expression that reads no column by its value.
+
+    The value is computed by the Python backend, whose rules are the language's; the engines then
+    see only literals there (and Polars never divides one constant by another).
+    """
+    if not isinstance(node, Call):
+        return node
+    if not any(isinstance(n, Col) for n in walk(node)):
+        return Lit(compile_node(node)({}), node.type)
+    return Call(node.op, tuple(fold(a) for a in node.args), node.type)

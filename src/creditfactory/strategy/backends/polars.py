@@ -1,7 +1,7 @@
 """Compile the typed tree to Polars expressions (vectorised, no Python per row).
 
 Input columns are read through ``refs``: the plan builds one expression per input column that
-brings it to the strategy's type (numbers to Float64 with NaN as NULL, categoricals to text,
+brings it to the strategy's type (numbers to Float64, with NaN and infinities as NULL; categoricals to text,
 datetimes to dates), so that the translation below sees only four types. Variables and the
 plan's own intermediate columns are plain ``pl.col`` references.
 """
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from creditfactory.strategy.ir import Call, Col, Lit, Node, Op, Type, like_regex
+from creditfactory.strategy.ir import Call, Col, Lit, Node, Op, Type, columns, like_regex
 
 __all__ = ["DTYPES", "compile_node", "input_ref"]
 
@@ -46,9 +46,10 @@ def input_ref(name: str, want: Type, dtype: pl.DataType) -> pl.Expr | str:
         return col.cast(DTYPES[want])
     if want == Type.NUMBER:
         if dtype == pl.Float64:
-            return col.fill_nan(None)
+            return pl.when(col.is_finite()).then(col)
         if dtype == pl.Float32:
-            return col.cast(pl.Float64).fill_nan(None)
+            as64 = col.cast(pl.Float64)
+            return pl.when(as64.is_finite()).then(as64)
         if isinstance(dtype, _NUMERIC) or dtype in _NUMERIC:
             return col.cast(pl.Float64)
     elif want == Type.STRING:
@@ -100,8 +101,15 @@ def _months_between(start: pl.Expr, end: pl.Expr) -> pl.Expr:
     return pl.when(end >= start).then(_forward_months(start, end)).otherwise(-_forward_months(end, start))
 
 
+_MIRROR = {Op.EQ: Op.EQ, Op.NE: Op.NE, Op.LT: Op.GT, Op.LE: Op.GE, Op.GT: Op.LT, Op.GE: Op.LE}
+
+
 def _call(node: Call, refs: Mapping[str, pl.Expr]) -> pl.Expr:
     op = node.op
+    if op in _MIRROR and not columns(node.args[0]) and columns(node.args[1]):
+        # ``3 < x`` is written ``x > 3``: with a constant on the left, Polars (2.1) gives a result
+        # of length 1 when the right side is a CASE whose branches are all constant in the frame.
+        return _call(Call(_MIRROR[op], (node.args[1], node.args[0]), node.type), refs)
     a = [compile_node(arg, refs) for arg in node.args]
     match op:
         case Op.AND:
@@ -130,7 +138,10 @@ def _call(node: Call, refs: Mapping[str, pl.Expr]) -> pl.Expr:
             return a[0] * a[1]
         case Op.DIV:
             if _nonzero_constant(node.args[1]):
-                return a[0] / a[1]
+                # Polars divides by a scalar by multiplying with its reciprocal, which can be one
+                # unit in the last place away from the true quotient; ``a * 0 + c`` makes the
+                # divisor a column, so that the division is IEEE division as on Spark and Python.
+                return a[0] / (a[0] * 0.0 + a[1])
             return pl.when(a[1] != 0).then(a[0] / a[1]).otherwise(_typed_null(Type.NUMBER))
         case Op.NEG:
             return -a[0]
@@ -152,7 +163,8 @@ def _call(node: Call, refs: Mapping[str, pl.Expr]) -> pl.Expr:
         case Op.COALESCE:
             return pl.coalesce(a)
         case Op.NULLIF:
-            return pl.when(a[0] == a[1]).then(_typed_null(node.type)).otherwise(a[0])
+            same = _call(Call(Op.EQ, node.args, Type.BOOL), refs)
+            return pl.when(same).then(_typed_null(node.type)).otherwise(a[0])
         case Op.LEAST:
             return pl.min_horizontal(a)
         case Op.GREATEST:

@@ -2,7 +2,7 @@
 
 Numbers are DOUBLE everywhere (input columns are cast, literals written as ``1.5D``), so that
 Spark does the same IEEE arithmetic as Polars and Python rather than DECIMAL arithmetic. Input
-numbers pass through ``nanvl`` so that NaN is NULL, as in the other backends. Every guard the
+numbers that are NaN or infinite are read as NULL, as in the other backends. Every guard the
 other backends apply (division by zero, LN and SQRT outside their domain, results that are not
 finite) is written out as a ``CASE``, so the text does not depend on Spark's ANSI setting.
 """
@@ -64,10 +64,10 @@ def _lit(node: Lit) -> exp.Expression:
 
 
 def input_column(name: str, t: Type) -> exp.Expression:
-    """An input column read as the strategy's type (numbers as DOUBLE, NaN as NULL)."""
+    """An input column read as the strategy's type (numbers as DOUBLE; NaN and infinities as NULL)."""
     col = exp.column(name, quoted=True)
     if t == Type.NUMBER:
-        return _fn("nanvl", _cast(col, "DOUBLE"), _cast(exp.Null(), "DOUBLE"))
+        return _finite(_cast(col, "DOUBLE"))
     if t == Type.DATE:
         return _cast(col, "DATE")
     return col
