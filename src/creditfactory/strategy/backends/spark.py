@@ -36,11 +36,28 @@ def _fn(name: str, *args: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
+_SELF_CONTAINED = (
+    exp.Column,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.Cast,
+    exp.Case,
+    exp.Anonymous,
+    exp.Abs,
+    exp.Ln,
+    exp.Exp,
+    exp.Sqrt,
+    exp.Coalesce,
+    exp.Nullif,
+)
+
+
 def _p(e: exp.Expression) -> exp.Expression:
-    """Parenthesise a compound operand (sqlglot prints the tree as built)."""
-    if isinstance(e, exp.Column | exp.Literal | exp.Boolean | exp.Null | exp.Paren | exp.Cast | exp.Func):
-        return e
-    return exp.Paren(this=e)
+    """Parenthesise an operand unless it prints as an atom or a call (sqlglot prints the tree as
+    built, so ``NOT (a AND b)`` needs its parentheses in the tree)."""
+    return e if isinstance(e, _SELF_CONTAINED) else exp.Paren(this=e)
 
 
 def _double(value: float) -> exp.Expression:
@@ -202,7 +219,7 @@ def _call(node: Call, inputs: Mapping[str, Type], inline: Mapping[str, Node] | N
         case Op.EXP:
             return _finite(exp.Exp(this=a[0]))
         case Op.POWER:
-            return _finite(exp.Pow(this=a[0], expression=a[1]))
+            return _finite(_fn("POWER", a[0], a[1]))
         case Op.DAYS_BETWEEN:
             return _cast(_fn("DATEDIFF", a[1], a[0]), "DOUBLE")
         case Op.MONTHS_BETWEEN:
