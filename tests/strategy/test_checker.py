@@ -54,12 +54,13 @@ class TestExpressions:
         assert (p.code, p.line, p.rule, p.column) == (
             "unknown_column",
             line_of(text, "curent_dpd"),
-            "rule overdue",
+            "overdue",
             "curent_dpd",
         )
         assert "did you mean current_dpd" in p.message
         assert p.file == "<text>"
-        assert str(p).startswith(f"<text>:{p.line} (rule overdue, column curent_dpd): ")
+        assert str(p) == f"<text>:{p.line}: {p.message} [unknown_column]"
+        assert p.message == "rule overdue: unknown column curent_dpd (did you mean current_dpd?)"
 
     def test_unknown_function(self) -> None:
         text = edit("annual_income_est / 12", "SOFTMAX(annual_income_est)")
@@ -77,7 +78,7 @@ class TestExpressions:
     def test_comparing_a_number_with_text(self) -> None:
         text = edit("age NOT BETWEEN 18 AND 60", "age = 'x'")
         [p] = problems(text)
-        assert (p.code, p.rule, p.column) == ("type_mismatch", "rule age_window", "age")
+        assert (p.code, p.rule, p.column) == ("type_mismatch", "age_window", "age")
         assert "column age (number)" in p.message
 
     def test_and_on_a_number(self) -> None:
@@ -89,7 +90,7 @@ class TestExpressions:
     def test_a_condition_must_be_a_truth_value(self) -> None:
         text = edit("current_dpd > 0", "current_dpd + 1")
         [p] = problems(text)
-        assert (p.code, p.rule, p.column) == ("not_boolean", "rule overdue", "current_dpd")
+        assert (p.code, p.rule, p.column) == ("not_boolean", "overdue", "current_dpd")
 
     def test_comparison_with_null(self) -> None:
         text = edit("current_dpd > 0", "current_dpd = NULL")
@@ -235,6 +236,10 @@ class TestSections:
             "limit.max 4000 is below limit.min 5500",
             "limit.min 5500 is not a multiple of limit.multiple 1000",
         ]
+
+    def test_limit_needs_a_product_maximum(self) -> None:
+        [p] = problems(edit("  max: 100000\n", ""))
+        assert (p.code, p.rule) == ("missing_field", "limit.max")
 
     def test_prices(self) -> None:
         text = edit("price: {A: 0.05, B: 0.06, C: 0.08}", "price: {A: 4.35, B: 0.06, Z: 0.08}")

@@ -282,3 +282,52 @@ class TestManyRules:
             one = plan.evaluate_one(row)
             assert one.hit_mask == (got["hit_mask"], got["hit_mask_2"])
             assert (one.outcome, one.reason_code) == (got["outcome"], got["reason_code"])
+
+
+class TestLimitRounding:
+    """Limits are whole yuan: the amount is rounded half up to the fen, then to the multiple."""
+
+    @staticmethod
+    def plan(rounding: str, multiple: int = 1000, caps: bool = True) -> Plan:
+        text = WORKED.replace("  multiple: 1000\n", f"  multiple: {multiple}\n  rounding: {rounding}\n")
+        text = text.replace("  min: 5000\n", f"  min: {multiple * 5}\n")
+        if not caps:
+            text = text.replace("  caps:\n    - 200000 - COALESCE(bureau_total_exposure, 0)\n", "")
+        return strategy.compile(strategy.load(text), SCHEMA)
+
+    @pytest.mark.parametrize(
+        ("rounding", "income", "limit"),
+        [
+            ("down", 123457.0, 61000),  # 61,728.50
+            ("up", 123457.0, 62000),
+            ("nearest", 123457.0, 62000),
+            ("nearest", 121000.0, 61000),  # 60,500.00: a half goes up
+            ("nearest", 120998.0, 60000),  # 60,499.00
+            ("down", 122000.0, 61000),  # exactly a multiple stays
+            ("up", 122000.0, 61000),
+            ("down", 60000.006, 30000),  # 30,000.003: fen first, so no 29,000
+        ],
+    )
+    def test_modes(self, rounding: str, income: float, limit: int) -> None:
+        plan = self.plan(rounding)
+        row = {**BASE, "annual_income_est": income}
+        assert plan.evaluate_one(row).limit == Decimal(limit)
+        assert plan.apply(pl.DataFrame([row])).collect()["limit"].item() == limit
+
+    def test_to_the_fen_before_the_multiple(self) -> None:
+        # 0.3 * 100000 is 29999.999999999996 in binary; the limit is still 30,000 (multiple of 10,000)
+        text = WORKED.replace("formula: annual_income_est * 0.5", "formula: annual_income_est * 0.3")
+        text = text.replace("  multiple: 1000\n", "  multiple: 10000\n").replace("min: 5000", "min: 10000")
+        plan = strategy.compile(strategy.load(text), SCHEMA)
+        row = {**BASE, "annual_income_est": 100000.0}
+        assert plan.evaluate_one(row).limit == Decimal(30000)
+        assert plan.apply(pl.DataFrame([row])).collect()["limit"].item() == 30000
+
+    def test_an_unknown_formula_never_becomes_the_maximum(self) -> None:
+        plan = self.plan("down", caps=False)
+        result = plan.evaluate_one({**BASE, "annual_income_est": None})
+        assert (result.outcome, result.reason_code, result.limit) == ("decline", "D_LIMIT", None)
+
+    def test_one_yuan_multiples(self) -> None:
+        plan = self.plan("down", multiple=1)
+        assert plan.evaluate_one({**BASE, "annual_income_est": 12345.678}).limit == Decimal(6172)

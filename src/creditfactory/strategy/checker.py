@@ -90,14 +90,17 @@ class _Checker:
     ) -> None:
         self.a.problems.append(Problem(self.s.source, line, rule, column, code, message))
 
-    def expr(self, sql: SqlText | None, where: str, want: Type | None) -> Node | None:
-        """Lower one expression; report its issues under ``where``; check its type."""
+    def expr(
+        self, sql: SqlText | None, where: str, want: Type | None, *, rule: str | None = None
+    ) -> Node | None:
+        """Lower one expression; report its issues under ``where`` (and ``rule``); check its type."""
         if sql is None:
             return None
+        rule = rule or where
         node, issues = lower(sql.text, self.a.env)
         for issue in issues:
             line = sql.line + issue.line_offset if sql.block else sql.line
-            self.problem(line, issue.code, f"{where}: {issue.message}", rule=where, column=issue.column)
+            self.problem(line, issue.code, f"{where}: {issue.message}", rule=rule, column=issue.column)
         if node is None:
             return None
         if want is not None and node.type not in (want, Type.NULL):
@@ -107,7 +110,7 @@ class _Checker:
                 sql.line,
                 code,
                 f"{where}: {sql.text!r} must give {noun}, but it gives {node.type.value}",
-                rule=where,
+                rule=rule,
                 column=ir.columns(node)[0] if ir.columns(node) else None,
             )
             return None
@@ -229,7 +232,7 @@ class _Checker:
                     f"(use {', '.join(a.value for a in kind.actions)})",
                     rule=where,
                 )
-            node = self.expr(rule.when, f"rule {where}", Type.BOOL)
+            node = self.expr(rule.when, f"rule {where}", Type.BOOL, rule=where)
             if stopper is not None:
                 self.problem(
                     rule.line,

@@ -33,9 +33,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        parts = [p for p in (self.rule and f"{self.rule}", self.column and f"column {self.column}") if p]
-        context = f" ({', '.join(parts)})" if parts else ""
-        return f"{where}{context}: {self.message} [{self.code}]"
+        rule = f"{self.rule}: " if self.rule and self.rule not in self.message else ""
+        column = f" (column {self.column})" if self.column and self.column not in self.message else ""
+        return f"{where}: {rule}{self.message}{column} [{self.code}]"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -59,6 +59,10 @@ class Op(StrEnum):
     MONTHS_BETWEEN = "months_between"
     YEARS_BETWEEN = "years_between"
     ADD_DAYS = "add_days"  # args: date, constant whole days (used for offer expiry)
+    # args: yuan amount, constant multiple (whole yuan), constant mode "down" | "nearest" | "up".
+    # The amount is first rounded half up to the fen; the result is whole yuan. Used for limits,
+    # whose amounts the plan keeps between -1 and the product maximum.
+    ROUND_MULTIPLE = "round_multiple"
 
 
 @dataclass(frozen=True, slots=True)

@@ -510,7 +510,7 @@ def _limit(r: _Reader, y: _Y | None) -> Limit | None:
     return Limit(
         formula=r.sql(m, "formula", "limit", line=y.line),
         caps=tuple(caps),
-        maximum=r.decimal(m.get("max"), "limit.max", line=y.line, required=False),
+        maximum=r.decimal(m.get("max"), "limit.max", line=y.line, required=True),
         minimum=minimum if minimum is not None else Decimal(0),
         multiple=r.integer(m, "multiple", "limit", line=y.line, required=False) or 1,
         rounding=Rounding(rounding or "down"),

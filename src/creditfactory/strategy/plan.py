@@ -35,7 +35,7 @@ from creditfactory.strategy.backends import spark as sb
 from creditfactory.strategy.checker import AS_OF, Analysis
 from creditfactory.strategy.errors import FactsError
 from creditfactory.strategy.ir import Call, Col, Lit, Node, Op, Type, columns, is_true
-from creditfactory.strategy.spec import Action, Kind, Limit, Reason, Rounding, Strategy
+from creditfactory.strategy.spec import Action, Kind, Limit, Reason, Strategy
 
 __all__ = ["WORD_BITS", "Outcome", "Plan", "PlanRule", "RuleHit", "build"]
 
@@ -576,25 +576,22 @@ def _convert(value: Any, t: Type) -> tuple[Any, str | None]:
 
 
 def _limit_node(limit: Limit, formula: Node, caps: Sequence[Node]) -> Node:
-    """LEAST(formula, caps…, max) — NULL if any part is NULL — in fen, then to the multiple."""
+    """The limit in whole yuan: LEAST(formula, caps…, max), NULL if any part is NULL, then kept
+    at -1 or more (NULL becomes -1: below every minimum), rounded to the fen and to the multiple."""
     n = Type.NUMBER
+    assert limit.maximum is not None
     parts = [formula, *caps]
-    least_args = [*parts] + ([Lit(float(limit.maximum), n)] if limit.maximum is not None else [])
-    raw: Node = Call(Op.LEAST, tuple(least_args), n) if len(least_args) > 1 else formula
-    if caps:
-        any_null: Node = Call(Op.IS_NULL, (parts[0],), Type.BOOL)
-        for part in parts[1:]:
-            any_null = Call(Op.OR, (any_null, Call(Op.IS_NULL, (part,), Type.BOOL)), Type.BOOL)
-        raw = Call(Op.CASE, (any_null, Lit(None, n), raw), n)
-    fen = Call(Op.FLOOR, (Call(Op.ADD, (Call(Op.MUL, (raw, Lit(100.0, n)), n), Lit(0.5, n)), n),), n)
-    units = Call(Op.DIV, (fen, Lit(float(limit.multiple * 100), n)), n)
-    if limit.rounding is Rounding.DOWN:
-        whole: Node = Call(Op.FLOOR, (units,), n)
-    elif limit.rounding is Rounding.UP:
-        whole = Call(Op.CEIL, (units,), n)
-    else:
-        whole = Call(Op.FLOOR, (Call(Op.ADD, (units, Lit(0.5, n)), n),), n)
-    return Call(Op.MUL, (whole, Lit(float(limit.multiple), n)), n)
+    any_null: Node = Call(Op.IS_NULL, (parts[0],), Type.BOOL)
+    for part in parts[1:]:
+        any_null = Call(Op.OR, (any_null, Call(Op.IS_NULL, (part,), Type.BOOL)), Type.BOOL)
+    least = Call(Op.LEAST, (*parts, Lit(float(limit.maximum), n)), n)
+    raw = Call(Op.CASE, (any_null, Lit(None, n), least), n)
+    kept = Call(Op.GREATEST, (raw, Lit(-1.0, n)), n)
+    return Call(
+        Op.ROUND_MULTIPLE,
+        (kept, Lit(float(limit.multiple), n), Lit(limit.rounding.value, Type.STRING)),
+        n,
+    )
 
 
 def build(analysis: Analysis) -> Plan:

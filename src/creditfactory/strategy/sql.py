@@ -148,7 +148,7 @@ class _Lowering:
             described = ", ".join(f"{_describe(n)} ({n.type})" for n in nodes if n.type != Type.NULL)
             raise self.fail(
                 "type_mismatch",
-                f"{e.sql()!r}: {what} must all have one type, got {described}",
+                f"{e.sql()!r}: {what} must have the same type, got {described}",
                 next((c for c in map(_column, nodes) if c), None),
             )
         if not types:
@@ -171,7 +171,9 @@ def _describe(node: Node) -> str:
     if isinstance(node, Col):
         return f"column {node.name}"
     if isinstance(node, Lit):
-        return f"{node.value!r}" if node.type != Type.NULL else "NULL"
+        if node.type == Type.NULL:
+            return "NULL"
+        return f"{node.value:g}" if isinstance(node.value, float) else repr(node.value)
     return f"the {node.op.value.upper()} result"
 
 

@@ -192,6 +192,19 @@ def _call(node: Call, refs: Mapping[str, pl.Expr]) -> pl.Expr:
         case Op.YEARS_BETWEEN:
             m = _months_between(a[0], a[1])
             return pl.when(m >= 0).then((m / 12).floor()).otherwise(-((-m) / 12).floor())
+        case Op.ROUND_MULTIPLE:
+            multiple, mode = node.args[1], node.args[2]
+            assert isinstance(multiple, Lit) and isinstance(multiple.value, float) and isinstance(mode, Lit)
+            m = int(multiple.value)
+            step = m * 100
+            fen = (a[0] * 100.0 + 0.5).floor().cast(pl.Int64)
+            if mode.value == "down":
+                units = fen // step
+            elif mode.value == "up":
+                units = -((-fen) // step)
+            else:
+                units = (fen * 2 + step) // (2 * step)
+            return (units * m).cast(pl.Float64)
         case Op.ADD_DAYS:
             days = node.args[1]
             assert isinstance(days, Lit) and isinstance(days.value, float)

@@ -93,6 +93,12 @@ _UNARY: dict[Op, Callable[[Any], Any]] = {
     Op.EXP: _exp,
 }
 
+_UNITS: dict[str, Callable[[int, int], int]] = {
+    "down": lambda fen, step: fen // step,
+    "up": lambda fen, step: -(-fen // step),
+    "nearest": lambda fen, step: (2 * fen + step) // (2 * step),
+}
+
 _DATES: dict[Op, Callable[[date, date], float]] = {
     Op.DAYS_BETWEEN: lambda a, b: float((b - a).days),
     Op.MONTHS_BETWEEN: months_between,
@@ -237,6 +243,22 @@ def _call(node: Call) -> Fn:
             return None if a is None or b is None else fd(a, b)
 
         return between
+    if op is Op.ROUND_MULTIPLE:
+        fa = args[0]
+        multiple, mode = node.args[1], node.args[2]
+        assert isinstance(multiple, Lit) and isinstance(multiple.value, float) and isinstance(mode, Lit)
+        m = int(multiple.value)
+        step = m * 100
+        units = _UNITS[str(mode.value)]
+
+        def round_multiple(row: Mapping[str, Any]) -> float | None:
+            a = fa(row)
+            if a is None:
+                return None
+            fen = math.floor(a * 100.0 + 0.5)
+            return float(units(fen, step) * m)
+
+        return round_multiple
     if op is Op.ADD_DAYS:
         fa = args[0]
         days = node.args[1]

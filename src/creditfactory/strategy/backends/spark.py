@@ -110,13 +110,16 @@ def to_sql(e: exp.Expression) -> str:
     return e.sql(dialect="spark")
 
 
-def _guard(cond: exp.Expression, value: exp.Expression) -> exp.Expression:
-    return exp.Case(ifs=[exp.If(this=cond, true=value)], default=_cast(exp.Null(), "DOUBLE"))
+def _null_double() -> exp.Expression:
+    return _cast(exp.Null(), "DOUBLE")
 
 
 def _finite(value: exp.Expression) -> exp.Expression:
-    infinity = _cast(exp.Literal.string("Infinity"), "DOUBLE")
-    return _guard(exp.LT(this=exp.Abs(this=value), expression=infinity), value)
+    """NULL for NaN and ±infinity, the value otherwise (the value is written once)."""
+    not_nan = _fn("NANVL", value, _null_double())
+    for text in ("Infinity", "-Infinity"):
+        not_nan = exp.Nullif(this=not_nan, expression=_cast(exp.Literal.string(text), "DOUBLE"))
+    return not_nan
 
 
 def _whole(name: str, x: exp.Expression) -> exp.Expression:
@@ -179,16 +182,10 @@ def _call(node: Call, inputs: Mapping[str, Type], inline: Mapping[str, Node] | N
         case Op.NEG:
             return exp.Neg(this=a[0])
         case Op.DIV:
-            quotient = exp.Div(this=a[0], expression=a[1])
             divisor = node.args[1]
             if isinstance(divisor, Lit) and isinstance(divisor.value, float) and divisor.value != 0:
-                return quotient
-            return exp.Case(
-                ifs=[
-                    exp.If(this=exp.EQ(this=a[1], expression=_double(0.0)), true=_cast(exp.Null(), "DOUBLE"))
-                ],
-                default=quotient,
-            )
+                return exp.Div(this=a[0], expression=a[1])
+            return exp.Div(this=a[0], expression=exp.Nullif(this=a[1], expression=_double(0.0)))
         case Op.IS_NULL:
             return exp.Is(this=a[0], expression=exp.Null())
         case Op.IN:
@@ -213,9 +210,9 @@ def _call(node: Call, inputs: Mapping[str, Type], inline: Mapping[str, Node] | N
         case Op.CEIL:
             return _whole("CEIL", a[0])
         case Op.LN:
-            return _guard(exp.GT(this=a[0], expression=_double(0.0)), exp.Ln(this=a[0]))
+            return exp.Ln(this=a[0])  # NULL for x <= 0 on Spark, with or without ANSI mode
         case Op.SQRT:
-            return _guard(exp.GTE(this=a[0], expression=_double(0.0)), exp.Sqrt(this=a[0]))
+            return _fn("NANVL", exp.Sqrt(this=a[0]), _null_double())
         case Op.EXP:
             return _finite(exp.Exp(this=a[0]))
         case Op.POWER:
@@ -236,6 +233,28 @@ def _call(node: Call, inputs: Mapping[str, Type], inline: Mapping[str, Node] | N
             return exp.Case(
                 ifs=[exp.If(this=exp.GTE(this=m, expression=_double(0.0)), true=up)], default=down
             )
+        case Op.ROUND_MULTIPLE:
+            multiple, mode = node.args[1], node.args[2]
+            assert isinstance(multiple, Lit) and isinstance(multiple.value, float) and isinstance(mode, Lit)
+            m = int(multiple.value)
+            step = _double(float(m * 100))
+            fen = _cast(
+                _fn(
+                    "FLOOR",
+                    exp.Add(this=exp.Mul(this=a[0], expression=_double(100.0)), expression=_double(0.5)),
+                ),
+                "DOUBLE",
+            )
+            if mode.value == "down":
+                units = _fn("FLOOR", exp.Div(this=fen, expression=step))
+            elif mode.value == "up":
+                units = _fn("CEIL", exp.Div(this=fen, expression=step))
+            else:
+                doubled = exp.Add(this=exp.Mul(this=_double(2.0), expression=fen), expression=step)
+                units = _fn(
+                    "FLOOR", exp.Div(this=exp.Paren(this=doubled), expression=_double(float(2 * m * 100)))
+                )
+            return _cast(exp.Mul(this=units, expression=exp.Literal.number(m)), "DOUBLE")
         case Op.ADD_DAYS:
             days = node.args[1]
             assert isinstance(days, Lit) and isinstance(days.value, float)
