@@ -166,16 +166,18 @@ class Plan:
             *self.hit_columns,
             "outcome",
             "reason_code",
-            *extra,
             "grade",
             "limit",
             "price",
             "expires_on",
+            *extra,
         )
 
     def decode(self, hit_mask: Sequence[int]) -> tuple[PlanRule, ...]:
         """The rules whose bits are set in ``hit_mask`` (one int per word), in order."""
-        return tuple(r for r in self.rules if hit_mask[r.word] & r.mask)
+        if not any(hit_mask):
+            return ()
+        return tuple(r for r in self.rules if hit_mask[r.bit // WORD_BITS] & (1 << (r.bit % WORD_BITS)))
 
     def _severities(self) -> list[tuple[str, list[PlanRule]]]:
         """(outcome, its rules) from the most severe action down."""
@@ -196,8 +198,9 @@ class Plan:
     def apply(self, lf: pl.LazyFrame | pl.DataFrame, *, reason_codes: bool = False) -> pl.LazyFrame:
         """Add the variables and the outcome columns to a frame (see :meth:`outputs`).
 
-        ``reason_codes=True`` also adds ``reason_codes``, every hit rule's code as a list; it
-        costs a list per row, so batch jobs usually keep ``hit_mask`` and :meth:`decode` it.
+        ``reason_codes=True`` also adds ``reason_codes``, the codes of every rule hit, as a list
+        (decoded once per distinct ``hit_mask`` and joined back). Batch jobs that only count
+        reasons can keep ``hit_mask`` and :meth:`decode` its distinct values instead.
         Raises :class:`FactsError` when a column the plan reads is missing or of the wrong type.
         """
         frame = lf.lazy()
@@ -243,13 +246,10 @@ class Plan:
             outcome = (pl.when(hit) if outcome is None else outcome.when(hit)).then(pl.lit(label))
             firsts.append(self._first_code(rules))
         positive = pl.lit(self.kind.positive)
-        new = [
+        frame = frame.with_columns(
             (outcome.otherwise(positive) if outcome is not None else positive).alias("outcome"),
             (pl.coalesce(firsts) if firsts else pl.lit(None, pl.String)).alias("reason_code"),
-        ]
-        if reason_codes:
-            new.append(self._reason_codes_polars())
-        frame = frame.with_columns(new)
+        )
         offered = pl.col("outcome") != pl.lit(self.kind.hard_action.outcome)
         grade = pl.when(offered).then(pl.col(_GRADE))
         frame = frame.with_columns(
@@ -267,7 +267,14 @@ class Plan:
                 else pl.lit(None, pl.Date)
             ).alias("expires_on"),
         )
-        return frame.drop(_GRADE, _LIMIT)
+        frame = frame.drop(_GRADE, _LIMIT)
+        if reason_codes:
+            # decoded once per distinct mask (a few hundred), then joined back: no list is built
+            # row by row
+            keys = list(self.hit_columns)
+            decoded = frame.select(keys).unique().with_columns(self._reason_codes_polars())
+            frame = frame.join(decoded, on=keys, how="left", maintain_order="left")
+        return frame
 
     def _first_code(self, rules: Sequence[PlanRule]) -> pl.Expr:
         """The code of the first of ``rules`` whose bit is set: lowest set bit, word by word."""
@@ -381,12 +388,6 @@ class Plan:
         out.append(
             ("reason_code", sb.to_sql(exp.Case(ifs=code_ifs, default=null_text) if code_ifs else null_text))
         )
-        if reason_codes:
-            items = ", ".join(
-                sb.to_sql(exp.Case(ifs=[exp.If(this=has([r]), true=exp.Literal.string(r.reason.code))]))
-                for r in self.rules
-            )
-            out.append(("reason_codes", f"array_distinct(filter(array({items}), x -> x IS NOT NULL))"))
         offered = exp.NEQ(
             this=exp.column("outcome", quoted=True),
             expression=exp.Literal.string(self.kind.hard_action.outcome or ""),
@@ -422,6 +423,12 @@ class Plan:
             out.append(("expires_on", when_offered(sql(_add_days(self.expiry_days)), "DATE")))
         else:
             out.append(("expires_on", "CAST(NULL AS DATE)"))
+        if reason_codes:
+            items = ", ".join(
+                sb.to_sql(exp.Case(ifs=[exp.If(this=has([r]), true=exp.Literal.string(r.reason.code))]))
+                for r in self.rules
+            )
+            out.append(("reason_codes", f"array_distinct(filter(array({items}), x -> x IS NOT NULL))"))
         return out
 
     def apply_spark(self, df: Any, *, reason_codes: bool = False) -> Any:
@@ -457,59 +464,124 @@ class _PythonPlan:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.converters = _converters(plan)
         self.variables = [(name, py.compile_node(node)) for name, node in plan.variables]
         self.grade = py.compile_node(plan.grade_node)
         self.limit = py.compile_node(plan.limit_node)
-        self.rules = [(r, py.compile_node(r.condition)) for r in plan.rules]
+        self.rules = [(r.word, r.mask, py.compile_node(r.condition)) for r in plan.rules]
+        self.severities = [
+            (label, [(r.word, r.mask, r.reason.code) for r in rules]) for label, rules in plan._severities()
+        ]
         self.expiry = py.compile_node(_add_days(plan.expiry_days)) if plan.expiry_days is not None else None
+        self.hard = plan.kind.hard_action.outcome
+        self.positive = plan.kind.positive
+        self.words = plan.words
 
     @staticmethod
     def prepare(plan: Plan, facts: Mapping[str, Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        problems = []
-        for name, t in plan.input_types.items():
-            if name not in facts:
-                problems.append(f"{name} ({t.value}) is missing")
-                continue
-            value, bad = _convert(facts[name], t)
-            if bad:
-                problems.append(f"{name}: {bad}")
-            row[name] = value
-        if problems:
-            raise FactsError(problems, strategy=plan.strategy.label)
-        return row
+        return _prepare(plan, _converters(plan), facts)
 
     def evaluate(self, facts: Mapping[str, Any]) -> Outcome:
         plan = self.plan
-        row = self.prepare(plan, facts)
+        row = _prepare(plan, self.converters, facts)
         for name, fn in self.variables:
             row[name] = fn(row)
         row[_GRADE] = self.grade(row)
         row[_LIMIT] = self.limit(row)
-        masks = [0] * plan.words
-        for rule, cond in self.rules:
+        masks = [0] * self.words
+        for word, mask, cond in self.rules:
             if cond(row) is True:
-                masks[rule.word] |= rule.mask
-        outcome = plan.kind.positive
+                masks[word] |= mask
+        outcome = self.positive
         code = None
-        for label, rules in plan._severities():
-            first = next((r for r in rules if masks[r.word] & r.mask), None)
-            if first is not None:
-                outcome, code = label, first.reason.code
+        for label, rules in self.severities:
+            for word, mask, reason in rules:
+                if masks[word] & mask:
+                    outcome, code = label, reason
+                    break
+            if code is not None:
                 break
-        offered = outcome != plan.kind.hard_action.outcome
-        expires = self.expiry(row) if self.expiry is not None and offered else None
+        offered = outcome != self.hard
         limit = row[_LIMIT]
         return _outcome(
             plan,
             outcome,
             code,
             tuple(masks),
-            {name: row[name] for name, _ in plan.variables},
+            {name: row[name] for name, _ in self.variables},
             row[_GRADE] if offered else None,
             int(limit) if offered and limit is not None else None,
-            expires,
+            self.expiry(row) if self.expiry is not None and offered else None,
         )
+
+
+class _BadFact(ValueError):
+    pass
+
+
+def _number(value: Any) -> float | None:
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if value is None:
+        return None
+    if kind is not bool and isinstance(value, int | float | Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    raise _BadFact(f"expected a number, got {kind.__name__}")
+
+
+def _text(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value  # type: ignore[no-any-return]
+    raise _BadFact(f"expected text, got {type(value).__name__}")
+
+
+def _truth(value: Any) -> bool | None:
+    if value is None or type(value) is bool:
+        return value  # type: ignore[no-any-return]
+    raise _BadFact(f"expected true/false, got {type(value).__name__}")
+
+
+def _day(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise _BadFact(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    raise _BadFact(f"expected a date, got {type(value).__name__}")
+
+
+_CONVERTERS: dict[Type, Any] = {Type.NUMBER: _number, Type.STRING: _text, Type.BOOL: _truth, Type.DATE: _day}
+
+
+def _converters(plan: Plan) -> list[tuple[str, Any, Type]]:
+    return [(name, _CONVERTERS[t], t) for name, t in plan.input_types.items()]
+
+
+def _prepare(
+    plan: Plan, converters: Sequence[tuple[str, Any, Type]], facts: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The row of input values in the strategy's types; every missing or mistyped fact is named."""
+    row: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, convert, t in converters:
+        if name not in facts:
+            problems.append(f"{name} ({t.value}) is missing")
+            continue
+        try:
+            row[name] = convert(facts[name])
+        except _BadFact as bad:
+            problems.append(f"{name}: {bad}")
+    if problems:
+        raise FactsError(problems, strategy=plan.strategy.label)
+    return row
 
 
 def _outcome(
@@ -540,36 +612,6 @@ def _outcome(
         strategy=plan.strategy.label,
         fingerprint=plan.strategy.fingerprint,
     )
-
-
-def _convert(value: Any, t: Type) -> tuple[Any, str | None]:
-    if value is None:
-        return None, None
-    if t == Type.NUMBER:
-        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-            return None, f"expected a number, got {type(value).__name__}"
-        number = float(value)
-        return (number if math.isfinite(number) else None), None
-    if t == Type.STRING:
-        return (
-            (value, None) if isinstance(value, str) else (None, f"expected text, got {type(value).__name__}")
-        )
-    if t == Type.BOOL:
-        return (
-            (value, None)
-            if isinstance(value, bool)
-            else (None, f"expected true/false, got {type(value).__name__}")
-        )
-    if isinstance(value, datetime):
-        return value.date(), None
-    if isinstance(value, date):
-        return value, None
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value), None
-        except ValueError:
-            return None, f"{value!r} is not a date (YYYY-MM-DD)"
-    return None, f"expected a date, got {type(value).__name__}"
 
 
 # ---------------------------------------------------------------------- building

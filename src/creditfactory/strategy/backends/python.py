@@ -152,6 +152,16 @@ def _call(node: Call) -> Fn:
     if op in _COMPARE or op in _ARITH:
         fn = _COMPARE.get(op) or _ARITH[op]
         fa, fb = args
+        left, right = node.args
+        if isinstance(left, Col) and isinstance(right, Lit) and right.value is not None:
+            # the commonest shape (``age > 60``), without a call per side
+            name, constant = left.name, right.value
+
+            def column_constant(row: Mapping[str, Any]) -> Any:
+                a = row[name]
+                return None if a is None else fn(a, constant)
+
+            return column_constant
 
         def binary(row: Mapping[str, Any]) -> Any:
             a = fa(row)
