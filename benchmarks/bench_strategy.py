@@ -3,7 +3,7 @@
 Batch: the shipped mining strategy over ``rows`` scored, portrait-shaped customers (a realistic
 mix: most eligible, some excluded by each rule, NULLs in the optional facts).
 
-* ``apply, in memory`` — ``plan.apply`` on a DataFrame already in memory, collected;
+* ``apply, in memory`` — ``plan.apply`` on a DataFrame already in memory, collected (best of two);
 * ``apply + reason lists`` — the same with ``reason_codes=True`` (a list per row);
 * ``Parquet → apply → Parquet`` — end to end on the streaming engine: scan the scored portrait,
   apply the plan, write the whitelist columns;
@@ -92,10 +92,12 @@ def batch(rows: int, workdir: Path, console: Any) -> list[dict[str, Any]]:
     frame = portrait(rows)
     out: list[dict[str, Any]] = []
 
-    def timed(what: str, fn: Any) -> Any:
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = fn()
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    def timed(what: str, fn: Any, runs: int = 1) -> Any:
+        seconds = cpu = float("inf")
+        for _ in range(runs):  # the best of the runs: the first pays for touching fresh memory
+            t0, c0 = time.perf_counter(), time.process_time()
+            result = fn()
+            seconds, cpu = min(seconds, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
         out.append(
             {
                 "what": what,

@@ -325,6 +325,12 @@ class TestLoading:
         codes = sorted(p.code for p in problems(text))
         assert codes == ["grade_gap", "missing_cutoff", "missing_reason", "unknown_column", "unknown_segment"]
 
+    def test_a_path_given_as_text(self, tmp_path: Path) -> None:
+        path = tmp_path / "policy.txt"
+        path.write_text(WORKED, encoding="utf-8")
+        assert strategy.load(str(path)).source == str(path)
+        assert strategy.load(WORKED).source == "<text>"
+
     def test_fingerprint_follows_the_text(self) -> None:
         a = strategy.load(WORKED)
         b = strategy.load(WORKED + "\n# a comment\n")

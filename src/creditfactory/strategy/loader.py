@@ -252,11 +252,11 @@ class _Reader:
 def read_source(source: str | Path) -> tuple[str, str]:
     """``(file label, text)`` for a path or YAML text.
 
-    A :class:`~pathlib.Path`, or a one-line string ending in ``.yaml``/``.yml``, names a file;
-    any other string is the YAML itself.
+    A :class:`~pathlib.Path`, or a one-line string that ends in ``.yaml``/``.yml`` or names an
+    existing file, names a file; any other string is the YAML itself.
     """
     if isinstance(source, Path) or (
-        "\n" not in source and source.strip().lower().endswith((".yaml", ".yml"))
+        "\n" not in source and (source.strip().lower().endswith((".yaml", ".yml")) or Path(source).is_file())
     ):
         path = Path(source)
         try:
