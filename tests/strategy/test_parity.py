@@ -246,3 +246,11 @@ def test_a_single_rule_that_fires_nowhere() -> None:
     plan = strategy.compile(strategy.load(text), strategy.default_schema())
     out = plan.apply(frame_of(plan, [GOOD, GOOD])).collect()
     assert out["hit_mask"].to_list() == [0, 0] and out["outcome"].to_list() == ["eligible", "eligible"]
+
+
+def test_reason_lists_with_few_distinct_masks() -> None:
+    plan = PLANS["mining.yaml"]
+    rows = [GOOD, GOOD, {**GOOD, "age": 70.0}, GOOD, {**GOOD, "age": 70.0, "on_negative_list": True}]
+    out = plan.apply(frame_of(plan, rows), reason_codes=True).collect()
+    assert out["reason_codes"].to_list() == [[], [], ["X_AGE"], [], ["X_AGE", "X_NEGATIVE_LIST"]]
+    assert out.columns[-1] == "reason_codes"
