@@ -167,3 +167,36 @@ def bench_portrait(
     )
     title = f"portrait ({result['figures']['customers']:,} customers)"
     report(ctx, title, result, json_out=json_out)
+
+
+@app.command("strategy")
+def bench_strategy(
+    ctx: typer.Context,
+    rows: Annotated[int, typer.Option(help="Customers in the batch.")] = 10_000_000,
+    calls: Annotated[int, typer.Option(help="One-row decisions to time.")] = 20_000,
+    polars_calls: Annotated[int, typer.Option(help="One-row decisions through a Polars frame.")] = 500,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: DATA_DIR/bench/strategy).")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the Parquet files afterwards.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
+    ] = False,
+) -> None:
+    """The strategy language: a mining plan over a batch, a decision plan on one row at a time.
+
+    The baseline is a plain Parquet read and write of the same scored customers in the same run.
+    """
+    st = state(ctx)
+    module = _load("strategy")
+    settings = st.settings
+    assert settings is not None
+    result = module.run(
+        rows=rows,
+        calls=calls,
+        polars_calls=polars_calls,
+        workdir=workdir or settings.data_dir / "bench" / "strategy",
+        keep=keep,
+        console=st.err,
+    )
+    report(ctx, f"strategy ({rows:,} customers)", result, json_out=json_out)

@@ -161,6 +161,7 @@ def events_dispatch(ctx: typer.Context, json_out: Annotated[bool, typer.Option("
 
 def _register() -> None:
     from creditfactory.cli import bench, demo
+    from creditfactory.cli import strategy as strategy_cli
     from creditfactory.contract import cli as contract_cli
     from creditfactory.portrait import cli as portrait_cli
     from creditfactory.sandbox import cli as sandbox_cli
@@ -179,6 +180,7 @@ def _register() -> None:
     app.add_typer(portrait_cli.app, name="portrait")
     app.add_typer(whitelist_cli.app, name="whitelist")
     app.add_typer(bench.app, name="bench")
+    app.add_typer(strategy_cli.app, name="strategy")
 
 
 _register()
