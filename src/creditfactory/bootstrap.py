@@ -45,6 +45,11 @@ class Container:
         return self.settings.resolved_lake_dir
 
     @property
+    def models_dir(self) -> Path:
+        """Registered model versions (``models/<name>/v<n>/``)."""
+        return self.settings.data_dir / "models"
+
+    @property
     def reject_dir(self) -> Path:
         return self.settings.data_dir / "rejects"
 

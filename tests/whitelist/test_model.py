@@ -140,3 +140,24 @@ class TestImportBounds:
     def test_inconsistent_bounds_are_refused(self) -> None:
         with pytest.raises(ValueError, match="min_limit"):
             ImportBounds(min_limit=Decimal(5000), max_limit=Decimal(1000))
+
+
+class TestDecodeMasks:
+    def test_each_fired_rule_in_order_across_both_words(self) -> None:
+        import polars as pl
+
+        from creditfactory.whitelist.model import RuleInfo, decode_masks
+
+        rules = [
+            RuleInfo(0, "age", "exclude", "X_AGE", "Age", "年龄"),
+            RuleInfo(2, "kyc", "exclude", "X_KYC", "KYC", "身份"),
+            RuleInfo(64, "watch", "flag", "F_THIN", "Thin file", "白户"),
+        ]
+        frame = pl.DataFrame({"hit_mask": [0, 1, 5, 4, 0], "hit_mask_2": [0, 0, 2, 0, None]})
+        assert decode_masks(frame, rules).to_list() == [
+            [],
+            ["X_AGE"],
+            ["X_AGE", "X_KYC", "F_THIN"],
+            ["X_KYC"],
+            [],
+        ]

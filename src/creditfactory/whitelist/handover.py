@@ -245,13 +245,12 @@ def import_list(
             "branch_id": [p["customer"].branch_id for p in good],
             "outcome": [Outcome.ELIGIBLE.value] * len(good),
             "reason": [None] * len(good),
-            "reasons": [[] for _ in good],
             "grade": [p["values"]["grade"] for p in good],
             "limit_fen": [to_minor(p["values"]["limit"]) for p in good],
             "annual_rate_e8": [to_scaled(p["values"]["annual_rate"], 8) for p in good],
             "expiry_date": [p["values"]["expiry_date"] for p in good],
         },
-        schema_overrides={"reasons": pl.List(pl.String), "reason": pl.String, "grade": pl.String},
+        schema_overrides={"reason": pl.String, "grade": pl.String},
     ).sort("customer_id")
     spec = service.VersionSpec(
         identity=identity,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -35,6 +35,8 @@ from creditfactory.errors import Conflict
 __all__ = [
     "LINE_SCHEMA",
     "DiffResult",
+    "RuleInfo",
+    "decode_masks",
     "EntryEvent",
     "EntryStatus",
     "IllegalEntryTransition",
@@ -163,14 +165,18 @@ def version_identity(
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-#: The columns of a version's lines in the lake, in order.
+#: The columns of a version's lines in the lake, in order. ``reason`` is the decisive reason code
+#: (the first rule, in the strategy's order, with the outcome's action); ``hit_mask`` and
+#: ``hit_mask_2`` have bit *i* set when rule *i* fired (up to 126 rules), decoded to reason codes
+#: with the version's ``rules.json`` (:func:`decode_masks`).
 LINE_SCHEMA: Mapping[str, pl.DataType] = {
     "customer_id": pl.String(),
     "segment": pl.String(),
     "branch_id": pl.String(),
     "outcome": pl.String(),
     "reason": pl.String(),
-    "reasons": pl.List(pl.String()),
+    "hit_mask": pl.Int64(),
+    "hit_mask_2": pl.Int64(),
     "score": pl.Float64(),
     "pd": pl.Float64(),
     "grade": pl.String(),
@@ -188,9 +194,43 @@ def conform_lines(frame: pl.DataFrame) -> pl.DataFrame:
             cols.append(pl.col(name).cast(dtype))
         elif name in ("customer_id", "outcome"):
             raise ValueError(f"whitelist lines need a {name!r} column")
+        elif name.startswith("hit_mask"):
+            cols.append(pl.lit(0, dtype=dtype).alias(name))
         else:
             cols.append(pl.lit(None, dtype=dtype).alias(name))
     return frame.select(cols)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """One rule of the strategy that made a version: its bit, id, action and reason."""
+
+    bit: int
+    id: str
+    action: str
+    code: str
+    en: str
+    zh: str
+
+
+def decode_masks(frame: pl.DataFrame, rules: Sequence[RuleInfo]) -> pl.Series:
+    """Every fired rule's reason code per line, in rule order (a list per row).
+
+    Lines share few distinct masks, so each distinct mask is decoded once and joined back.
+    """
+    if frame.height == 0:
+        return pl.Series("reasons", [], dtype=pl.List(pl.String))
+    masks = frame.select(pl.col("hit_mask").fill_null(0), pl.col("hit_mask_2").fill_null(0)).with_row_index(
+        "_i"
+    )
+    distinct = masks.select("hit_mask", "hit_mask_2").unique()
+    words = (distinct["hit_mask"].to_list(), distinct["hit_mask_2"].to_list())
+    decoded = [
+        [r.code for r in rules if (words[r.bit // 63][k] >> (r.bit % 63)) & 1] for k in range(distinct.height)
+    ]
+    table = distinct.with_columns(pl.Series("reasons", decoded, dtype=pl.List(pl.String)))
+    joined = masks.join(table, on=["hit_mask", "hit_mask_2"], how="left").sort("_i")
+    return joined["reasons"]
 
 
 # ------------------------------------------------------------------ diff
@@ -217,11 +257,7 @@ class DiffResult:
 
 
 def _why_excluded() -> pl.Expr:
-    return (
-        pl.when(pl.col("reasons").list.len() > 0)
-        .then(pl.col("reasons").list.join(" "))
-        .otherwise(pl.col("reason"))
-    )
+    return pl.col("reason").fill_null("")
 
 
 def diff_lines(old: pl.DataFrame, new: pl.DataFrame) -> DiffResult:
@@ -233,7 +269,7 @@ def diff_lines(old: pl.DataFrame, new: pl.DataFrame) -> DiffResult:
     * **changed**: eligible in both with another limit, price or grade — with both values and
       the score move.
     """
-    keep = ["customer_id", "outcome", "reason", "reasons", "score", "grade", "limit_fen", "annual_rate_e8"]
+    keep = ["customer_id", "outcome", "reason", "score", "grade", "limit_fen", "annual_rate_e8"]
     o = old.select(keep).with_columns(_why_excluded().alias("why"))
     n = new.select(keep).with_columns(_why_excluded().alias("why"))
     joined = o.join(n, on="customer_id", how="full", suffix="_new", coalesce=True)

@@ -39,8 +39,10 @@ from creditfactory.whitelist.model import (
     EntryEvent,
     EntryStatus,
     Outcome,
+    RuleInfo,
     VersionStatus,
     conform_lines,
+    decode_masks,
     diff_lines,
     next_status,
     sources_for,
@@ -48,6 +50,8 @@ from creditfactory.whitelist.model import (
 from creditfactory.whitelist.store import WhitelistEntry, WhitelistVersion
 
 RATE_SCALE = 8
+RULES_FILE = "rules.json"
+STRATEGY_FILE = "strategy.yaml"
 
 
 class VersionNotFound(NotFound):
@@ -232,10 +236,26 @@ class PublishResult:
     superseded: list[int]
 
 
+def read_rules(lake: Path, version_id: int) -> list[RuleInfo]:
+    """The rules of the strategy that made a version (empty for an imported list)."""
+    path = version_dir(lake, version_id) / RULES_FILE
+    if not path.exists():
+        return []
+    return [RuleInfo(**r) for r in json.loads(path.read_text(encoding="utf-8"))]
+
+
+def write_rules(staging: Path, rules: Sequence[RuleInfo]) -> None:
+    payload = [
+        {"bit": r.bit, "id": r.id, "action": r.action, "code": r.code, "en": r.en, "zh": r.zh} for r in rules
+    ]
+    (staging / RULES_FILE).write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
 def _entry_rows(
-    lines: pl.DataFrame, *, version_id: int, on: date, batch: int = 100_000
+    lines: pl.DataFrame, *, version_id: int, on: date, rules: Sequence[RuleInfo], batch: int = 100_000
 ) -> Iterator[tuple[Any, ...]]:
     eligible = lines.filter(pl.col("outcome") == Outcome.ELIGIBLE.value)
+    eligible = eligible.with_columns(decode_masks(eligible, rules).list.join(" ").alias("reasons"))
     bad = eligible.filter(
         pl.col("limit_fen").is_null() | pl.col("annual_rate_e8").is_null() | pl.col("expiry_date").is_null()
     )
@@ -256,7 +276,7 @@ def _entry_rows(
             "limit_fen",
             "annual_rate_e8",
             "expiry_date",
-            pl.col("reasons").list.join(" ").alias("reasons"),
+            "reasons",
         )
         for cid, seg, branch, grade, score, limit, rate, expiry, reasons in part.iter_rows():
             yield (
@@ -308,7 +328,10 @@ def publish_version(
             version_id=version_id,
         )
     session.execute(WhitelistEntry.__table__.delete().where(WhitelistEntry.version_id == version_id))
-    eligible = store.add_entries(session, _entry_rows(lines, version_id=version_id, on=business_date))
+    eligible = store.add_entries(
+        session,
+        _entry_rows(lines, version_id=version_id, on=business_date, rules=read_rules(lake, version_id)),
+    )
 
     superseded = list(
         session.scalars(
