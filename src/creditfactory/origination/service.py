@@ -50,8 +50,10 @@ from creditfactory.origination.model import (
 )
 from creditfactory.origination.ports import ProductCatalogue
 from creditfactory.origination.store import Application, ApplicationContact, ApplicationTransition
-from creditfactory.security import idcard, phone
+from creditfactory.security import idcard, masking, phone
+from creditfactory.security.audit import record_access
 from creditfactory.security.pii import PiiVault
+from creditfactory.security.roles import Permission, Principal, require
 
 #: Days an approval may be signed, counted from the business date of the decision.
 APPROVAL_VALID_DAYS = 30
@@ -970,3 +972,59 @@ def velocity(
                 session, column=column, value=value, since=app.submitted_at - span, until=app.submitted_at
             )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewDetails:
+    """A reviewer's view of an application's applicant: identity masked by role, and the facts."""
+
+    name: str
+    id_number: str
+    phone: str
+    masked: bool
+    facts: dict[str, Any]
+
+
+def review_details(
+    uow: UnitOfWork,
+    *,
+    application_id: int,
+    vault: PiiVault,
+    principal: Principal,
+    purpose: str,
+    now: datetime,
+    request_id: str | None = None,
+) -> ReviewDetails:
+    """The applicant's identity for staff: in full only for a role that may see personal data,
+    masked otherwise; every read is written to the staff-access audit in the same transaction."""
+    require(principal, Permission.APPLICATION_REVIEW)
+    app = load(uow.session, application_id)
+    unmasked = principal.can(Permission.CUSTOMER_READ_PII)
+    name = vault.decrypt(app.applicant_name_enc)
+    number = vault.decrypt(app.id_number_enc)
+    mobile = vault.decrypt(app.phone_enc)
+    if not unmasked:
+        name, number, mobile = (
+            masking.mask_name(name),
+            masking.mask_id_number(number),
+            masking.mask_phone(mobile),
+        )
+    record_access(
+        uow.session,
+        principal=principal,
+        action="application.read",
+        subject_type="application",
+        subject_id=str(app.id),
+        fields=("name", "id_number", "phone"),
+        unmasked=unmasked,
+        purpose=purpose,
+        now=now,
+        request_id=request_id,
+    )
+    return ReviewDetails(
+        name=name,
+        id_number=number,
+        phone=mobile,
+        masked=not unmasked,
+        facts=application_facts(uow, application_id=application_id),
+    )
