@@ -10,6 +10,7 @@ outcome with :func:`record_decision`, and servicing reports the credit line it o
 from creditfactory.origination import events
 from creditfactory.origination.consents import (
     ConsentNotGiven,
+    ConsentRecord,
     ConsentState,
     ConsentText,
     ConsentTextChanged,
@@ -115,6 +116,7 @@ __all__ = [
     "ConsentAction",
     "ConsentKind",
     "ConsentNotGiven",
+    "ConsentRecord",
     "ConsentRequired",
     "ConsentState",
     "ConsentText",

@@ -80,6 +80,23 @@ class ConsentState:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """One consent act as recorded."""
+
+    customer_id: str
+    kind: ConsentKind
+    action: ConsentAction
+    version: str
+    language: str
+    text_sha256: str
+    channel: Channel
+    ip: str | None
+    actor: str
+    business_date: date
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class WithdrawResult:
     state: ConsentState
     cancelled_application_id: int | None
@@ -303,9 +320,24 @@ def current_consents(uow: UnitOfWork, *, customer_id: str) -> list[ConsentState]
     return [_state(customer_id, kind, latest.get(kind)) for kind in ConsentKind]
 
 
-def consent_history(uow: UnitOfWork, *, customer_id: str) -> list[Consent]:
+def consent_history(uow: UnitOfWork, *, customer_id: str) -> list[ConsentRecord]:
     """Every consent act of the customer, oldest first."""
-    return list(store.list_consents(uow.session, customer_id))
+    return [
+        ConsentRecord(
+            customer_id=r.customer_id,
+            kind=r.kind,
+            action=r.action,
+            version=r.text_version,
+            language=r.language,
+            text_sha256=r.text_sha256,
+            channel=r.channel,
+            ip=r.ip,
+            actor=r.actor,
+            business_date=r.business_date,
+            at=r.at,
+        )
+        for r in store.list_consents(uow.session, customer_id)
+    ]
 
 
 def has_consent(uow: UnitOfWork, *, customer_id: str, kind: ConsentKind | str) -> bool:

@@ -223,7 +223,7 @@ def accept_contract(
         reason=f"contract {shown.template} accepted ({shown.sha256[:12]})",
         payload={
             "limit": str(app.approved_limit),
-            "annual_rate": str(app.approved_rate),
+            "annual_rate": service.rate_text(app.approved_rate),
             "term_months": app.term_months,
             "repayment_method": app.repayment_method,
             "offer_version_id": app.offer_version_id,

@@ -337,6 +337,11 @@ def _record(session: Session, app: Application, transition: Transition, *, now: 
     )
 
 
+def rate_text(rate: Decimal) -> str:
+    """A rate as event payloads carry it: ``"0.0435"`` (no trailing zeros, never exponent form)."""
+    return format(rate.normalize(), "f") if rate else "0"
+
+
 def _payload(app: Application, transition: Transition, **extra: Any) -> dict[str, Any]:
     return {
         "application_id": app.id,
@@ -744,7 +749,7 @@ def record_decision(
         texts = [DEFAULT_CUSTOMER_REASONS[chosen]]
     app.decision_id = decision_id
     app.decision_outcome = chosen.value
-    app.approved_limit = limit
+    app.approved_limit = None if limit is None else limit.quantize(Decimal("0.01"))
     app.approved_rate = annual_rate
     app.decision_reasons = json.dumps(codes, ensure_ascii=False)
     app.customer_reasons = json.dumps([{"zh": zh, "en": en} for zh, en in texts], ensure_ascii=False)
@@ -765,8 +770,8 @@ def record_decision(
         payload={
             "decision_id": decision_id,
             "outcome": chosen.value,
-            "limit": None if limit is None else str(limit),
-            "annual_rate": None if annual_rate is None else str(annual_rate),
+            "limit": None if limit is None else f"{limit:.2f}",
+            "annual_rate": None if annual_rate is None else rate_text(annual_rate),
             "reasons": codes,
             "decided_by": decided_by,
             "approval_expiry_date": app.approval_expiry_date.isoformat()
