@@ -424,3 +424,22 @@ class TestVelocity:
             "ip_24h": 1,
             "ip_30d": 1,
         }
+
+
+class TestEndOfDay:
+    def test_the_step_expires_approvals_of_the_business_date(self, world: World) -> None:
+        from creditfactory.jobs import StepContext
+        from creditfactory.origination import jobs as origination_jobs
+
+        world.consent("C0001")
+        app = world.submit("C0001")
+        world.decide(app.id, "approve")
+        assert [s.name for s in origination_jobs.STEPS] == ["origination.expire_approvals"]
+        ctx = StepContext(
+            sessions=world.container.sessions,
+            clock=world.container.clock,
+            business_date=ON + timedelta(days=31),
+        )
+        assert origination_jobs.expire_approvals(ctx).items == 1
+        assert origination_jobs.expire_approvals(ctx).items == 0  # a re-run finds nothing
+        assert world.application(app.id).status is origination.ApplicationStatus.EXPIRED
