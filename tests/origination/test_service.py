@@ -338,6 +338,7 @@ class TestDecisions:
         world.consent("C0001")
         app = world.submit("C0001")
         before = world.counts()
+        changes = dict(changes)  # the parameter is shared by the runs on both databases
         outcome = changes.pop("outcome", "approve")
         with pytest.raises(error):
             world.decide(app.id, outcome, **changes)
