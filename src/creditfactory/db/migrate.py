@@ -27,6 +27,7 @@ TABLE_MODULES = (
     "creditfactory.jobs.store",
     "creditfactory.servicing.store",
     "creditfactory.whitelist.store",
+    "creditfactory.origination.store",
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
