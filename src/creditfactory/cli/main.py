@@ -162,6 +162,7 @@ def events_dispatch(ctx: typer.Context, json_out: Annotated[bool, typer.Option("
 def _register() -> None:
     from creditfactory.cli import bench, demo
     from creditfactory.contract import cli as contract_cli
+    from creditfactory.modeling import cli as modeling_cli
     from creditfactory.sandbox import cli as sandbox_cli
     from creditfactory.servicing import cli as servicing_cli
 
@@ -174,6 +175,7 @@ def _register() -> None:
     app.add_typer(servicing_cli.products_app, name="products")
     app.add_typer(servicing_cli.lines_app, name="lines")
     app.add_typer(servicing_cli.loans_app, name="loans")
+    app.add_typer(modeling_cli.app, name="model")
     app.add_typer(bench.app, name="bench")
 
 
