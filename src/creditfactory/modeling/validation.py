@@ -132,7 +132,7 @@ def validate(
     decile_tables = {k: metrics.deciles(s.y, s.pd) for k, s in scored.items()}
     edges = metrics.band_edges(train.score)
     band_tables = {k: metrics.bands(s.y, s.pd, s.score, edges) for k, s in scored.items()}
-    hl = {k: metrics.hosmer_lemeshow(s.y, s.pd) for k, s in scored.items()}
+    hl = {k: metrics.hosmer_lemeshow(s.y, s.pd, fitted=k == "train") for k, s in scored.items()}
     score_psi = {
         k: metrics.psi_of_values(train.score, s.score, edges) for k, s in scored.items() if k != "train"
     }

@@ -84,7 +84,10 @@ def require_columns(df: pl.DataFrame, columns: Iterable[str], *, what: str = "th
 def feature_types(
     df: pl.DataFrame, features: Sequence[str], *, categorical: Iterable[str] = ()
 ) -> dict[str, str]:
-    """Each feature's type; ``categorical`` forces numeric codes to be treated as categories."""
+    """Each feature's column type (number, string or bool); refuses dates and other types.
+
+    ``categorical`` names features to be binned as categories; they keep their column type here.
+    """
     require_columns(df, features)
     forced = set(categorical)
     unknown = forced - set(features)
@@ -96,8 +99,6 @@ def feature_types(
     out: dict[str, str] = {}
     for name in features:
         kind = type_of(df.schema[name])
-        if name in forced and kind in (NUMBER, BOOL, STRING):
-            kind = STRING
         if kind not in FEATURE_TYPES:
             raise TrainingDataError(
                 f"feature {name!r} is a {df.schema[name]} column; a model takes numbers, text or "

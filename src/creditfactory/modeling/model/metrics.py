@@ -182,8 +182,12 @@ def bands(y: Any, p: Any, score: Any, edges: Sequence[float]) -> pl.DataFrame:
     ).with_columns(pl.col("bad_rate").fill_nan(None), pl.col("mean_pd").fill_nan(None))
 
 
-def hosmer_lemeshow(y: Any, p: Any, groups: int = 10) -> dict[str, float]:
-    """Hosmer-Lemeshow test over deciles of predicted PD: statistic, degrees of freedom, p-value."""
+def hosmer_lemeshow(y: Any, p: Any, groups: int = 10, *, fitted: bool = False) -> dict[str, float]:
+    """Hosmer-Lemeshow test over deciles of predicted PD: statistic, degrees of freedom, p-value.
+
+    On the sample the model was fitted on the statistic has ``groups - 2`` degrees of freedom; on
+    any other sample (in-time test, out of time) nothing was estimated from it: ``groups``.
+    """
     from scipy.stats import chi2
 
     table = deciles(y, p, groups)
@@ -192,7 +196,7 @@ def hosmer_lemeshow(y: Any, p: Any, groups: int = 10) -> dict[str, float]:
         expected = rows * mean_pd
         if 0 < expected < rows:
             stat += (bads - expected) ** 2 / (expected * (1 - mean_pd))
-    dof = max(table.height - 2, 1)
+    dof = max(table.height - 2, 1) if fitted else table.height
     return {"statistic": float(stat), "dof": float(dof), "p_value": float(chi2.sf(stat, dof))}
 
 

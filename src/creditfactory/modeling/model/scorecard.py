@@ -176,8 +176,9 @@ class ScorecardModel(BaseEstimator):  # type: ignore[misc]
             candidates = candidates[: self.max_features]
         if not candidates:
             raise TrainingDataError(
-                "no feature passes selection (every IV is below "
-                f"{self.min_iv}); the data hold no signal for this target"
+                f"no feature passes selection (each has a single bin or an IV below {self.min_iv}): "
+                "the data hold no signal for this target",
+                dropped=dropped,
             )
 
         if self.selection == "stepwise":
