@@ -228,14 +228,18 @@ class FeatureBinning:
         return idx
 
     def _category_codes(self, column: pl.Series) -> np.ndarray:
+        return pl.select(self.code_expr(pl.lit(column))).to_series().to_numpy()
+
+    def code_expr(self, source: pl.Expr | None = None) -> pl.Expr:
+        """A categorical feature's bin index as a Polars expression (Int32)."""
         missing = self.position(BinKind.MISSING)
         other = self.position(BinKind.OTHER)
-        text = string_values(column)
-        codes = text.replace_strict(self._category_index, default=other, return_dtype=pl.Int32)
+        text = (pl.col(self.name) if source is None else source).cast(pl.String)
         return (
-            pl.select(pl.when(text.is_null()).then(pl.lit(missing, pl.Int32)).otherwise(codes))
-            .to_series()
-            .to_numpy()
+            pl.when(text.is_null())
+            .then(pl.lit(missing, pl.Int32))
+            .otherwise(text.replace_strict(self._category_index, default=other, return_dtype=pl.Int32))
+            .alias(self.name)
         )
 
     def woe_of(self, column: pl.Series) -> np.ndarray:

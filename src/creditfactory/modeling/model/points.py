@@ -131,43 +131,66 @@ class PointsTable:
     # ------------------------------------------------------------------ scoring
 
     def _lookup(self, X: pl.DataFrame, tables: Sequence[np.ndarray]) -> np.ndarray:
-        """Sum over features of ``table_j[bin of row i]``, chunked to stay in cache."""
+        """Sum over features of ``table_j[bin of row i]``.
+
+        Polars turns the columns into bin codes (categories) and float arrays (numbers) in one
+        parallel ``select``; NumPy then finds each number's interval by comparing with the few
+        cut points, a cache-sized chunk of rows at a time.
+        """
         require_columns(X, self.names, what="the data to score")
         n = X.height
         out = np.zeros(n, dtype=np.float64)
+        exprs = []
+        for feature in self.features:
+            if feature.binning.dtype == STRING:
+                exprs.append(feature.binning.code_expr())
+            else:
+                exprs.append(pl.col(feature.name).cast(pl.Float64).fill_null(np.nan))
+        prepared = X.select(exprs)
         numeric: list[tuple[np.ndarray, FeatureBinning, np.ndarray]] = []
         for feature, table in zip(self.features, tables, strict=True):
+            column = prepared[feature.name].to_numpy()
             if feature.binning.dtype == STRING:
-                out += table[feature.binning.codes(X[feature.name])]
+                out += table[column]
             else:
-                numeric.append((numeric_values(X[feature.name]), feature.binning, table))
+                numeric.append((column, feature.binning, table))
         if not numeric:
             return out
-        idx = np.empty(min(n, _CHUNK), dtype=np.intp)
-        mask = np.empty(min(n, _CHUNK), dtype=bool)
+        size = min(n, _CHUNK)
+        idx = np.empty(size, dtype=np.intp)
+        mask = np.empty(size, dtype=bool)
+        plans = [
+            (
+                values,
+                binning.splits,
+                np.asarray(binning.specials, dtype=np.float64) if binning.specials else None,
+                binning.position(BinKind.SPECIAL),
+                binning.position(BinKind.MISSING),
+                table,
+            )
+            for values, binning, table in numeric
+        ]
         for lo in range(0, n, _CHUNK):
             hi = min(lo + _CHUNK, n)
             m = hi - lo
             acc = out[lo:hi]
-            for values, binning, table in numeric:
+            ix = idx[:m]
+            flag = mask[:m]
+            for values, splits, specials, special_at, missing_at, table in plans:
                 x = values[lo:hi]
-                splits = binning.splits
                 if splits.size <= 24:
-                    ix = idx[:m]
                     ix.fill(0)
-                    flag = mask[:m]
                     for s in splits:
                         np.greater_equal(x, s, out=flag)
                         ix += flag
+                    codes = ix
                 else:
-                    ix = np.searchsorted(splits, x, side="right")
-                specials = binning.specials
-                if specials:
-                    ix[np.isin(x, np.asarray(specials, dtype=np.float64))] = binning.position(BinKind.SPECIAL)
-                flag = mask[:m]
+                    codes = np.searchsorted(splits, x, side="right")
+                if specials is not None:
+                    codes[np.isin(x, specials)] = special_at
                 np.isnan(x, out=flag)
-                ix[flag] = binning.position(BinKind.MISSING)
-                acc += table[ix]
+                codes[flag] = missing_at
+                acc += table[codes]
         return out
 
     def score(self, X: Any) -> np.ndarray:
