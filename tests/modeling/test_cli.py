@@ -224,3 +224,30 @@ class TestRegistryCommands:
         assert code == 2 and "points.json: content does not match the manifest" in out
         code, out = run(*home, "model", "show", "nothing")
         assert code == 2 and "no model named 'nothing'" in out
+
+
+class TestScorecardOptions:
+    def test_trend_and_special_codes(self, home: list[str], german_csv: Path, tmp_path: Path) -> None:
+        code, out = run(
+            *home, "model", "train", "--data", str(german_csv), "--target", "class", "--name", "credit",
+            "--trend", "age=descending", "--special", "existing_credits=4", "--selection", "none", "--json",
+        )  # fmt: skip
+        assert code == 0, out
+        points = json.loads((Path(last_json(out)["path"]) / "points.json").read_text())
+        by_name = {f["name"]: f for f in points["features"]}
+        age_rates = [b["bads"] / b["count"] for b in by_name["age"]["bins"] if b["kind"] == "interval"]
+        assert age_rates == sorted(age_rates, reverse=True)
+        special = [b for b in by_name["existing_credits"]["bins"] if b["kind"] == "special"]
+        assert special and special[0]["values"] == [4.0] and special[0]["count"] > 0
+
+    @pytest.mark.parametrize(
+        ("option", "message"),
+        [
+            (["--trend", "age=sideways"], "--trend age=sideways: use one of"),
+            (["--special", "age=old"], "codes must be numbers"),
+            (["--trend", "salary=ascending"], "trend given for unknown feature(s): salary"),
+        ],
+    )
+    def test_bad_values(self, home: list[str], german_csv: Path, option: list[str], message: str) -> None:
+        code, out = run(*home, "model", "train", "--data", str(german_csv), "--target", "class", *option)
+        assert code == 2 and message in out, out

@@ -83,6 +83,40 @@ def _monotone(items: list[str]) -> dict[str, int]:
     return out
 
 
+TRENDS = ("ascending", "descending", "peak", "valley", "auto", "auto_asc_desc", "convex", "concave")
+
+
+def _pairs(items: list[str], option: str, what: str) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise TrainingDataError(f"{option} {item!r}: write COLUMN={what}")
+        out.append((name.strip(), value.strip()))
+    return out
+
+
+def _trends(items: list[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name, value in _pairs(items, "--trend", "ascending"):
+        if value not in (*TRENDS, "none"):
+            raise TrainingDataError(f"--trend {name}={value}: use one of {', '.join(TRENDS)} or none")
+        out[name] = None if value == "none" else value
+    return out
+
+
+def _specials(items: list[str]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for name, value in _pairs(items, "--special", "-1,96,98"):
+        try:
+            out[name] = [float(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            raise TrainingDataError(
+                f"--special {name}={value}: codes must be numbers separated by commas"
+            ) from None
+    return out
+
+
 def _f(v: Any, places: int = 4) -> str:
     return "–" if v is None else f"{float(v):.{places}f}"
 
@@ -119,6 +153,19 @@ def train(
     selection: Annotated[
         str | None, typer.Option("--selection", help="Scorecard feature selection: iv, stepwise or none.")
     ] = None,
+    trend: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trend",
+            help="Scorecard: COLUMN=ascending|descending|peak|valley|auto for a numeric column's bad rate (repeatable).",
+        ),
+    ] = None,
+    special: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--special", help="Scorecard: COLUMN=-1,96,98 codes that get a bin of their own (repeatable)."
+        ),
+    ] = None,
     base_score: Annotated[float, typer.Option(help="Points at the base odds.")] = 600.0,
     base_odds: Annotated[float, typer.Option(help="Good:bad odds at the base score.")] = 50.0,
     pdo: Annotated[float, typer.Option(help="Points to double the odds.")] = 20.0,
@@ -133,13 +180,17 @@ def train(
         if kind == "scorecard":
             if selection is not None:
                 params["selection"] = selection
+            if trend:
+                params["monotonic_trend"] = _trends(trend)
+            if special:
+                params["special_codes"] = _specials(special)
             if monotone:
                 raise TrainingDataError(
                     "--monotone applies to lightgbm; a scorecard's bins follow the best monotonic trend"
                 )
         elif kind == "lightgbm":
-            if selection is not None:
-                raise TrainingDataError("--selection applies to scorecards")
+            if selection is not None or trend or special:
+                raise TrainingDataError("--selection, --trend and --special apply to scorecards")
             if monotone:
                 params["monotone_constraints"] = _monotone(monotone)
         else:

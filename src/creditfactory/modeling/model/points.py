@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from creditfactory.modeling.model.binning import BinKind, FeatureBinning
-from creditfactory.modeling.model.data import BOOL, NUMBER, STRING, as_frame, numeric_values, require_columns
+from creditfactory.modeling.model.data import BOOL, NUMBER, STRING, as_frame, require_columns
 
 FORMAT = "creditfactory.scorecard/1"
 _CHUNK = 1 << 16

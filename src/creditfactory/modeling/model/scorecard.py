@@ -134,6 +134,10 @@ class ScorecardModel(BaseEstimator):  # type: ignore[misc]
                 f"special codes given for unknown feature(s): {', '.join(sorted(unknown))}"
             )
         trends = self.monotonic_trend if isinstance(self.monotonic_trend, Mapping) else {}
+        if set(trends) - set(names):
+            raise TrainingDataError(
+                f"trend given for unknown feature(s): {', '.join(sorted(set(trends) - set(names)))}"
+            )
         default_trend = "auto_asc_desc" if isinstance(self.monotonic_trend, Mapping) else self.monotonic_trend
 
         binnings: dict[str, FeatureBinning] = {}
