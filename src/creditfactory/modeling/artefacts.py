@@ -151,13 +151,15 @@ def build_estimator(path: Path, manifest: Mapping[str, Any]) -> ScorecardModel |
     raise ModelArtefactError(f"{path / MANIFEST}: unknown model kind {kind!r}", path=str(path))
 
 
-def check_schema(features: Mapping[str, str], schema: Mapping[str, str]) -> list[str]:
-    """Problems that stop a model with ``features`` from scoring data with ``schema`` (empty = fits).
+def check_schema(manifest: Mapping[str, Any], schema: Mapping[str, str]) -> list[str]:
+    """Problems that stop a model from scoring data with ``schema`` (an empty list: it fits).
 
-    Both map a column to ``number``, ``string``, ``bool`` or ``date``. A categorical feature
-    binned from numeric codes still reads the column as it is, so its manifest type is the
+    ``manifest`` is a version's manifest (its ``features``) or the features mapping itself; both
+    it and ``schema`` map a column to ``number``, ``string``, ``bool`` or ``date``. A categorical
+    feature binned from numeric codes still reads the column as it is, so its type is the
     column's own.
     """
+    features = manifest["features"] if isinstance(manifest.get("features"), Mapping) else manifest
     problems = []
     for name, kind in features.items():
         if name not in schema:
