@@ -163,6 +163,15 @@ class TestBadInput:
                 german_split.X_test.drop("age")
             )
 
+    def test_text_where_a_number_is_expected(
+        self, german_scorecard: ScorecardModel, german_split: Split
+    ) -> None:
+        X = german_split.X_test.with_columns(pl.col("duration_months").cast(pl.String))
+        with pytest.raises(
+            TrainingDataError, match="'duration_months' must hold numbers, but the data has a String"
+        ):
+            german_scorecard.score(X)
+
     def test_a_date_column(self) -> None:
         from datetime import date
 

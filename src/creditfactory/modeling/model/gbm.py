@@ -212,6 +212,11 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
                 codes = text.replace_strict(index, default=None, return_dtype=pl.Float64)
                 columns.append(codes.fill_null(np.nan).to_numpy())
             else:
+                dtype = frame.schema[name]
+                if not (dtype.is_numeric() or dtype in (pl.Boolean, pl.Null)):
+                    raise TrainingDataError(
+                        f"feature {name!r} must hold numbers, but the data has a {dtype} column", column=name
+                    )
                 columns.append(numeric_values(frame[name]))
         return np.column_stack(columns) if columns else np.empty((frame.height, 0))
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from creditfactory.modeling.errors import TrainingDataError
 from creditfactory.modeling.model.binning import BinKind, FeatureBinning
 from creditfactory.modeling.model.data import BOOL, NUMBER, STRING, as_frame, require_columns
 
@@ -145,6 +146,12 @@ class PointsTable:
             if feature.binning.dtype == STRING:
                 exprs.append(feature.binning.code_expr())
             else:
+                dtype = X.schema[feature.name]
+                if not (dtype.is_numeric() or dtype in (pl.Boolean, pl.Null)):
+                    raise TrainingDataError(
+                        f"feature {feature.name!r} must hold numbers, but the data has a {dtype} column",
+                        column=feature.name,
+                    )
                 exprs.append(pl.col(feature.name).cast(pl.Float64).fill_null(np.nan))
         prepared = X.select(exprs)
         numeric: list[tuple[np.ndarray, FeatureBinning, np.ndarray]] = []
