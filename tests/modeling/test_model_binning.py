@@ -85,6 +85,31 @@ class TestAssignment:
         )
         assert b.codes(pl.Series(["b", "c", None, "zz"])).tolist() == [0, 1, 2, 3]
 
+    @pytest.mark.parametrize("categories", [3, 40, 200])
+    def test_hashed_lookup_agrees_with_a_dictionary(self, categories: int) -> None:
+        rng = np.random.default_rng(categories)
+        known = [f"C{i:03d}" for i in range(categories)]
+        groups = [tuple(known[i::3]) for i in range(3)]
+        b = FeatureBinning(
+            name="c",
+            dtype="string",
+            source_dtype="string",
+            bins=(
+                *(Bin(kind=BinKind.CATEGORIES, values=g) for g in groups),
+                Bin(kind=BinKind.MISSING),
+                Bin(kind=BinKind.OTHER),
+            ),
+        )
+        assert (b.category_table() is None) == (categories > 64)
+        values = rng.choice([*known, "unseen", "C", "", None], 20_000).tolist()
+        expected = []
+        for v in values:
+            if v is None:
+                expected.append(3)
+            else:
+                expected.append(next((i for i, g in enumerate(groups) if v in g), 4))
+        assert b.codes(pl.Series(values, dtype=pl.String)).tolist() == expected
+
     def test_malformed_bins_are_refused(self) -> None:
         good = numeric_binning([1.0, 2.0]).to_dict()
         good["bins"][1]["lower"] = 1.5  # a gap between [-inf, 1) and [1.5, 2)

@@ -140,6 +140,22 @@ class TestScoringPaths:
             assert row == expected
 
 
+class TestManyCategories:
+    def test_a_feature_with_more_categories_than_the_hash_table_takes(self) -> None:
+        rng = np.random.default_rng(4)
+        n = 6000
+        region = rng.integers(0, 120, n)
+        y = (rng.random(n) < 0.1 + 0.4 * (region % 3 == 0)).astype(np.int8)
+        X = pl.DataFrame({"region": [f"R{r:03d}" for r in region], "noise": rng.normal(size=n)})
+        model = ScorecardModel(features=["region"]).fit(X, y)
+        assert model.binning_["region"].category_table() is None
+        fresh = X.head(50).with_columns(pl.lit("R999").alias("region"))
+        np.testing.assert_allclose(model.score(X), X.select(model.score_expr()).to_series().to_numpy())
+        np.testing.assert_allclose(
+            model.score(fresh), fresh.select(model.score_expr()).to_series().to_numpy()
+        )
+
+
 class TestSerialisation:
     def test_json_alone_rebuilds_the_same_scorecard(
         self, german_scorecard: ScorecardModel, german_split: Split

@@ -228,7 +228,23 @@ class FeatureBinning:
         return idx
 
     def _category_codes(self, column: pl.Series) -> np.ndarray:
-        return pl.select(self.code_expr(pl.lit(column))).to_series().to_numpy()
+        table = self.category_table()
+        if table is None:
+            return pl.select(self.code_expr(pl.lit(column))).to_series().to_numpy()
+        text = string_values(column)
+        codes = table.codes(category_hashes(text))
+        codes[text.is_null().to_numpy()] = self.position(BinKind.MISSING)
+        return codes
+
+    def category_table(self) -> CategoryTable | None:
+        """The hashed look-up of this feature's categories (None above 64 categories)."""
+        if self.dtype != STRING:
+            return None
+        cached = self.__dict__.get("_table", False)
+        if cached is False:
+            cached = CategoryTable.build(self._category_index, other=self.position(BinKind.OTHER))  # type: ignore[arg-type]
+            object.__setattr__(self, "_table", cached)
+        return cached  # type: ignore[return-value]
 
     def code_expr(self, source: pl.Expr | None = None) -> pl.Expr:
         """A categorical feature's bin index as a Polars expression (Int32)."""
@@ -314,6 +330,73 @@ class FeatureBinning:
                 raise ValueError(f"feature {self.name!r}: a categorical feature has no intervals")
         else:
             raise ValueError(f"feature {self.name!r}: unknown binning type {self.dtype!r}")
+
+
+def category_hashes(text: pl.Series) -> np.ndarray:
+    """64-bit hashes of text values (Polars' hash, stable within one Polars version and process)."""
+    return text.hash(seed=0).to_numpy()
+
+
+@dataclass(frozen=True)
+class CategoryTable:
+    """A collision-free hash table from category text to bin code, for fast lookups.
+
+    A value's 64-bit hash is multiplied by an odd constant and shifted to a slot of a table with
+    about k² slots for k categories, the constant chosen so that no two known categories share a
+    slot; a value is a known category when the slot holds exactly its hash, else it is ``other``.
+    Hashing a million short strings costs a few milliseconds where a string hash map costs tens.
+    """
+
+    multiplier: np.uint64
+    shift: np.uint64
+    keys: np.ndarray
+    codes_by_slot: np.ndarray
+    other: int
+
+    @classmethod
+    def build(cls, index: Mapping[str, int], *, other: int, limit: int = 64) -> CategoryTable | None:
+        if not index or len(index) > limit:
+            return None
+        names = list(index)
+        hashes = category_hashes(pl.Series(names, dtype=pl.String))
+        if len(np.unique(hashes)) != len(hashes):
+            return None
+        bits = max(1, int(np.ceil(np.log2(max(2, len(names)) ** 2))))
+        rng = np.random.default_rng(20250701)
+        for attempt in range(200):
+            multiplier = np.uint64(int(rng.integers(1, 2**62)) * 2 + 1)
+            shift = np.uint64(64 - bits)
+            slots = (hashes * multiplier) >> shift
+            if len(np.unique(slots)) == len(slots):
+                keys = np.zeros(1 << bits, dtype=np.uint64)
+                codes = np.full(1 << bits, other, dtype=np.int32)
+                keys[slots] = hashes
+                codes[slots] = [index[n] for n in names]
+                # an empty slot must never match: give it a key no known category has
+                spare = np.uint64(0) if 0 not in hashes else np.uint64(1)
+                while spare in hashes:
+                    spare += np.uint64(1)
+                empty = np.ones(1 << bits, dtype=bool)
+                empty[slots] = False
+                keys[empty] = spare
+                codes[empty] = other
+                return cls(multiplier=multiplier, shift=shift, keys=keys, codes_by_slot=codes, other=other)
+            if attempt % 50 == 49:
+                bits += 1
+        return None
+
+    def slots(self, hashes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            slot = np.multiply(hashes, self.multiplier, out=out)
+        np.right_shift(slot, self.shift, out=slot)
+        return slot.view(np.int64)
+
+    def codes(self, hashes: np.ndarray) -> np.ndarray:
+        """Bin code of every hash (``other`` for unknown values; nulls are the caller's)."""
+        slot = self.slots(hashes)
+        codes = self.codes_by_slot.take(slot)
+        codes[self.keys.take(slot) != hashes] = self.other
+        return codes
 
 
 @dataclass(frozen=True)

@@ -134,17 +134,28 @@ class PointsTable:
     def _lookup(self, X: pl.DataFrame, tables: Sequence[np.ndarray]) -> np.ndarray:
         """Sum over features of ``table_j[bin of row i]``.
 
-        Polars turns the columns into bin codes (categories) and float arrays (numbers) in one
-        parallel ``select``; NumPy then finds each number's interval by comparing with the few
-        cut points, a cache-sized chunk of rows at a time.
+        Polars turns number columns into float arrays and text columns into 64-bit hashes in one
+        parallel ``select``; NumPy then, a cache-sized chunk of rows at a time, finds each
+        number's interval by comparing it with the few cut points and each text value's bin in a
+        collision-free hash table (:class:`~creditfactory.modeling.model.binning.CategoryTable`),
+        and adds up the table values.
         """
         require_columns(X, self.names, what="the data to score")
         n = X.height
         out = np.zeros(n, dtype=np.float64)
-        exprs = []
-        for feature in self.features:
-            if feature.binning.dtype == STRING:
-                exprs.append(feature.binning.code_expr())
+        exprs: list[pl.Expr] = []
+        hashed: list[tuple[ScoredFeature, np.ndarray]] = []
+        for feature, table in zip(self.features, tables, strict=True):
+            binning = feature.binning
+            col = pl.col(feature.name)
+            if binning.dtype == STRING:
+                if binning.category_table() is None:
+                    exprs.append(binning.code_expr())
+                else:
+                    text = col.cast(pl.String)
+                    exprs.append(text.hash(seed=0).alias(feature.name))
+                    exprs.append(text.is_null().alias(f"{feature.name}\x00null"))
+                    hashed.append((feature, table))
             else:
                 dtype = X.schema[feature.name]
                 if not (dtype.is_numeric() or dtype in (pl.Boolean, pl.Null)):
@@ -152,39 +163,55 @@ class PointsTable:
                         f"feature {feature.name!r} must hold numbers, but the data has a {dtype} column",
                         column=feature.name,
                     )
-                exprs.append(pl.col(feature.name).cast(pl.Float64).fill_null(np.nan))
+                exprs.append(col.cast(pl.Float64).fill_null(np.nan))
         prepared = X.select(exprs)
-        numeric: list[tuple[np.ndarray, FeatureBinning, np.ndarray]] = []
+        numeric = []
+        categories = []
         for feature, table in zip(self.features, tables, strict=True):
+            binning = feature.binning
             column = prepared[feature.name].to_numpy()
-            if feature.binning.dtype == STRING:
+            if binning.dtype != STRING:
+                numeric.append(
+                    (
+                        column,
+                        binning.splits,
+                        np.asarray(binning.specials, dtype=np.float64) if binning.specials else None,
+                        binning.position(BinKind.SPECIAL),
+                        binning.position(BinKind.MISSING),
+                        table,
+                    )
+                )
+            elif binning.category_table() is None:
                 out += table[column]
             else:
-                numeric.append((column, feature.binning, table))
-        if not numeric:
+                lookup = binning.category_table()
+                assert lookup is not None
+                nulls = prepared[f"{feature.name}\x00null"].to_numpy()
+                categories.append(
+                    (
+                        column,
+                        nulls,
+                        lookup,
+                        table[lookup.codes_by_slot],
+                        float(table[binning.position(BinKind.MISSING)]),
+                        float(table[lookup.other]),
+                    )
+                )
+        if not numeric and not categories:
             return out
         size = min(n, _CHUNK)
         idx = np.empty(size, dtype=np.intp)
         mask = np.empty(size, dtype=bool)
-        plans = [
-            (
-                values,
-                binning.splits,
-                np.asarray(binning.specials, dtype=np.float64) if binning.specials else None,
-                binning.position(BinKind.SPECIAL),
-                binning.position(BinKind.MISSING),
-                table,
-            )
-            for values, binning, table in numeric
-        ]
+        slots = np.empty(size, dtype=np.uint64)
+        values = np.empty(size, dtype=np.float64)
         for lo in range(0, n, _CHUNK):
             hi = min(lo + _CHUNK, n)
             m = hi - lo
             acc = out[lo:hi]
             ix = idx[:m]
             flag = mask[:m]
-            for values, splits, specials, special_at, missing_at, table in plans:
-                x = values[lo:hi]
+            for x_all, splits, specials, special_at, missing_at, table in numeric:
+                x = x_all[lo:hi]
                 if splits.size <= 24:
                     ix.fill(0)
                     for s in splits:
@@ -198,6 +225,15 @@ class PointsTable:
                 np.isnan(x, out=flag)
                 codes[flag] = missing_at
                 acc += table[codes]
+            for hashes_all, nulls_all, lookup, by_slot, missing_value, other_value in categories:
+                h = hashes_all[lo:hi]
+                slot = lookup.slots(h, out=slots[:m])
+                v = values[:m]
+                np.take(by_slot, slot, out=v)
+                np.not_equal(lookup.keys.take(slot), h, out=flag)
+                v[flag] = other_value
+                v[nulls_all[lo:hi]] = missing_value
+                acc += v
         return out
 
     def score(self, X: Any) -> np.ndarray:
