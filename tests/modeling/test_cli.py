@@ -72,6 +72,22 @@ class TestTrain:
         manifest = json.loads((Path(result["path"]) / "manifest.json").read_text())
         assert manifest["lightgbm"]["monotone_constraints"] == {"duration_months": 1}
 
+    def test_an_out_of_time_file(self, home: list[str], tmp_path: Path) -> None:
+        frame = read_table(GERMAN)
+        frame[:700].write_csv(tmp_path / "dev.csv")
+        frame[700:].write_parquet(tmp_path / "later.parquet")
+        code, out = run(
+            *home, "model", "train", "--data", str(tmp_path / "dev.csv"), "--oot", str(tmp_path / "later.parquet"),
+            "--target", "class", "--kind", "lightgbm", "--json",
+        )  # fmt: skip
+        assert code == 0, out
+        result = last_json(out)
+        assert 0.65 < result["oot_auc"] < 0.95 and "out-of-time AUC" in out
+        manifest = json.loads((Path(result["path"]) / "manifest.json").read_text())
+        assert manifest["split"]["rows"]["oot"] == 300 and manifest["metrics"]["headline"] == "oot"
+        code, out = run(*home, "model", "show", "dev", "1")
+        assert code == 0 and "gain importance" in out
+
     def test_the_split_is_sklearns_stratified_split(self, home: list[str], german_csv: Path) -> None:
         code, out = run(
             *home,

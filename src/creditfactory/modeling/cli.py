@@ -127,6 +127,10 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="CSV or Parquet table, one row per case.")],
     target: Annotated[str, typer.Option("--target", help="Column holding the outcome.")],
     kind: Annotated[str, typer.Option("--kind", help="scorecard or lightgbm.")] = "scorecard",
+    oot: Annotated[
+        Path | None,
+        typer.Option("--oot", help="An out-of-time sample (same columns), validated beside the test split."),
+    ] = None,
     test_size: Annotated[
         float, typer.Option("--test-size", help="Share held out for the test sample.")
     ] = 0.3,
@@ -209,7 +213,7 @@ def train(
                 kind=kind,
                 segment=segment,
                 dev=frame,
-                oot=None,
+                oot=read_table(oot) if oot is not None else None,
                 target=target,
                 features=None,
                 trained_by=by or _default_staff(),
@@ -220,10 +224,19 @@ def train(
                 categorical=categorical or (),
                 exclude=drop or (),
                 params=params,
-                source={"source": str(data), "file_sha256": file_sha256(data)},
+                source={
+                    "source": str(data),
+                    "file_sha256": file_sha256(data),
+                    **(
+                        {"oot_source": str(oot), "oot_file_sha256": file_sha256(oot)}
+                        if oot is not None
+                        else {}
+                    ),
+                },
             )
             uow.commit()
     test = result.test
+    oot_figures = result.validation.summary.get("oot")
     used = len(result.validation.features)
     offered = len(result.manifest["offered_features"])
     st.console.print(
@@ -233,6 +246,11 @@ def train(
         f"test AUC [bold]{_f(test['auc'])}[/]  KS [bold]{_f(test['ks'])}[/]  Gini [bold]{_f(test['gini'])}[/]  "
         f"({test['rows']:,} rows, {test['bads']:,} bad; stratified {test_size:g} test split, seed {seed})"
     )
+    if oot_figures is not None:
+        st.console.print(
+            f"out-of-time AUC [bold]{_f(oot_figures['auc'])}[/]  KS [bold]{_f(oot_figures['ks'])}[/]  "
+            f"Gini [bold]{_f(oot_figures['gini'])}[/]  ({oot_figures['rows']:,} rows, {oot_figures['bads']:,} bad)"
+        )
     st.console.print(f"features: {used} of {offered} used")
     for column, why in result.excluded.items():
         st.console.print(f"  column {column} not used: {why}")
@@ -250,6 +268,15 @@ def train(
                 "rows": test["rows"],
                 "bads": test["bads"],
                 "features": used,
+                **(
+                    {
+                        "oot_auc": oot_figures["auc"],
+                        "oot_ks": oot_figures["ks"],
+                        "oot_gini": oot_figures["gini"],
+                    }
+                    if oot_figures is not None
+                    else {}
+                ),
                 "path": str(result.path),
                 "report": str(result.report_path),
             }
@@ -383,6 +410,15 @@ def show(
             )
             previous = r["feature"]
         st.console.print(ptable)
+    else:
+        importance = loaded.estimator.feature_importance().head(15)  # type: ignore[union-attr]
+        itable = RichTable(title="gain importance (top 15)", title_justify="left")
+        itable.add_column("feature")
+        itable.add_column("gain share", justify="right")
+        itable.add_column("splits", justify="right")
+        for r in importance.iter_rows(named=True):
+            itable.add_row(r["feature"], f"{r['gain_share']:.1%}", f"{r['splits']:,}")
+        st.console.print(itable)
     st.console.print(f"artefacts: {c.data_dir / 'models' / record['path']}")
     if json_out:
         emit_json({**record, "features": manifest["features"], "metrics": manifest.get("metrics")})
