@@ -23,10 +23,10 @@ from rich.table import Table as RichTable
 from creditfactory.bootstrap import Container
 from creditfactory.cli.context import emit_json, fail, state
 from creditfactory.errors import DomainError
-from creditfactory.modeling import service
-from creditfactory.modeling.artefacts import parse_schema
 from creditfactory.modeling.errors import DataFileError, ModelNotFound, TrainingDataError
-from creditfactory.modeling.model.data import encode_target, file_sha256, read_table, require_columns
+
+# The model code (scikit-learn, LightGBM, optbinning) is imported inside the commands, so that
+# starting the CLI for anything else stays quick.
 
 app = typer.Typer(
     help="Model studio: train, validate, register and approve risk models.", no_args_is_help=True
@@ -177,6 +177,9 @@ def train(
     json_out: JsonOut = False,
 ) -> None:
     """Train a scorecard or LightGBM model on a table, validate it, and register a draft version."""
+    from creditfactory.modeling import service
+    from creditfactory.modeling.model.data import file_sha256, read_table
+
     st = state(ctx)
     with _errors(ctx):
         frame = read_table(data)
@@ -310,6 +313,8 @@ def list_(
     json_out: JsonOut = False,
 ) -> None:
     """Registered model versions with their status and headline figures."""
+    from creditfactory.modeling import service
+
     st = state(ctx)
     c = st.container
     with c.uow() as uow:
@@ -363,6 +368,8 @@ def show(
     json_out: JsonOut = False,
 ) -> None:
     """A version's registry record, figures, features and (scorecards) points table."""
+    from creditfactory.modeling import service
+
     st = state(ctx)
     c = st.container
     with _errors(ctx), c.uow() as uow:
@@ -433,6 +440,8 @@ def report_cmd(
     json_out: JsonOut = False,
 ) -> None:
     """Where a version's validation report is (checked against the registry), or a copy of it."""
+    from creditfactory.modeling import service
+
     st = state(ctx)
     c = st.container
     with _errors(ctx), c.uow() as uow:
@@ -449,6 +458,8 @@ def report_cmd(
 
 
 def _read_schema(path: Path) -> dict[str, str]:
+    from creditfactory.modeling.artefacts import parse_schema
+
     try:
         data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
@@ -474,6 +485,8 @@ def approve(
     json_out: JsonOut = False,
 ) -> None:
     """Approve a draft version (the approver must not be the trainer)."""
+    from creditfactory.modeling import service
+
     st = state(ctx)
     c = st.container
     with _errors(ctx), c.uow() as uow:
@@ -502,6 +515,8 @@ def retire(
     json_out: JsonOut = False,
 ) -> None:
     """Retire a version: it can no longer be loaded for production use."""
+    from creditfactory.modeling import service
+
     st = state(ctx)
     c = st.container
     with _errors(ctx), c.uow() as uow:
@@ -545,6 +560,9 @@ def compare(
     json_out: JsonOut = False,
 ) -> None:
     """Score the same data with several versions and put their figures side by side."""
+    from creditfactory.modeling import service
+    from creditfactory.modeling.model.data import encode_target, read_table, require_columns
+
     st = state(ctx)
     c = st.container
     with _errors(ctx):
