@@ -46,7 +46,10 @@ def report(ctx: typer.Context, title: str, result: dict[str, Any], *, json_out: 
     table = RichTable(title=title, title_justify="left")
     columns = list(rows[0]) if rows else []
     for col in columns:
-        table.add_column(col, justify="left" if col in ("stage", "what", "table") else "right")
+        table.add_column(
+            col,
+            justify="left" if col in ("stage", "what", "table", "dataset", "pipeline", "note") else "right",
+        )
     for row in rows:
         table.add_row(
             *[
@@ -200,3 +203,50 @@ def bench_strategy(
         console=st.err,
     )
     report(ctx, f"strategy ({rows:,} customers)", result, json_out=json_out)
+
+
+@app.command("models")
+def bench_models(
+    ctx: typer.Context,
+    datasets: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the public data sets (default: ../shared/datasets from the project root)."
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only this data set (repeatable): german_credit, hmeq, ..."),
+    ] = None,
+    external: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pipeline",
+            help="External pipeline to compare (repeatable; default: optbinning, toad, scorecardpy).",
+        ),
+    ] = None,
+    scoring_rows: Annotated[
+        int, typer.Option(help="Rows for the scoring-speed measurement (0: skip).")
+    ] = 1_000_000,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(help="Scratch folder and scorecardpy's environment (default: DATA_DIR/bench)."),
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
+    ] = False,
+) -> None:
+    """Our scorecard and LightGBM against optbinning, toad and scorecardpy on the same splits; scoring speed."""
+    st = state(ctx)
+    module = _load("models")
+    settings = st.settings
+    assert settings is not None
+    result = module.run(
+        datasets_dir=datasets or BENCH_DIR.parent.parent / "shared" / "datasets",
+        workdir=workdir or settings.data_dir / "bench",
+        scoring_rows=scoring_rows,
+        external=tuple(external) if external else module.EXTERNAL,
+        only=tuple(only or ()),
+        console=st.err,
+    )
+    report(ctx, "models (test AUC and KS on a stratified 70/30 split, seed 42)", result, json_out=json_out)

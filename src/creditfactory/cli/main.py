@@ -163,6 +163,7 @@ def _register() -> None:
     from creditfactory.cli import bench, demo
     from creditfactory.cli import strategy as strategy_cli
     from creditfactory.contract import cli as contract_cli
+    from creditfactory.modeling import cli as modeling_cli
     from creditfactory.origination import cli as origination_cli
     from creditfactory.portrait import cli as portrait_cli
     from creditfactory.sandbox import cli as sandbox_cli
@@ -179,6 +180,7 @@ def _register() -> None:
     app.add_typer(servicing_cli.lines_app, name="lines")
     app.add_typer(servicing_cli.loans_app, name="loans")
     app.add_typer(portrait_cli.app, name="portrait")
+    app.add_typer(modeling_cli.app, name="model")
     app.add_typer(whitelist_cli.app, name="whitelist")
     app.add_typer(origination_cli.app, name="applications")
     app.add_typer(bench.app, name="bench")

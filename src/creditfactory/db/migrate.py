@@ -26,6 +26,7 @@ TABLE_MODULES = (
     "creditfactory.ledger.store",
     "creditfactory.jobs.store",
     "creditfactory.servicing.store",
+    "creditfactory.modeling.store",
     "creditfactory.whitelist.store",
     "creditfactory.origination.store",
 )

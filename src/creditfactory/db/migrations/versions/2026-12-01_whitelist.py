@@ -1,7 +1,7 @@
 """whitelist: versions and their published entries (offers)
 
 Revision ID: 20261201_whitelist
-Revises: 20261122_servicing
+Revises: 20261201_modeling
 Create Date: 2026-12-01 13:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import creditfactory.db.types
 
 revision = "20261201_whitelist"
-down_revision = "20261122_servicing"
+down_revision = "20261201_modeling"
 branch_labels = None
 depends_on = None
 
