@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +69,19 @@ class LoadedModel:
     def check_schema(self, schema: Mapping[str, str]) -> list[str]:
         """Problems scoring data with this column schema (empty when the model fits the data)."""
         return check_schema(self.features, schema)
+
+    def scaling(self) -> tuple[float, float]:
+        """``(offset, factor)`` of the points scaling: score = offset + factor * ln(odds good:bad),
+        so that the probability of bad is ``1 / (1 + exp((score - offset) / factor))``."""
+        est = self.estimator
+        factor = float(est.pdo) / math.log(2.0)
+        return float(est.base_score) - factor * math.log(float(est.base_odds)), factor
+
+    @property
+    def manifest_sha256(self) -> str:
+        """Digest of the manifest's content (ties a scored result to exactly this version)."""
+        text = json.dumps(dict(self.manifest), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def metrics(self) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def print_summary(console: Any, version: Any) -> None:
         table = RichTable(title="Excluded, by the first rule that excluded them", title_justify="left")
         table.add_column("reason")
         table.add_column("customers", justify="right")
-        for reason, n in exclusions.items():
+        for reason, n in sorted(exclusions.items(), key=lambda kv: (-kv[1], kv[0])):
             table.add_row(str(reason), f"{n:,}")
         console.print(table)
 
