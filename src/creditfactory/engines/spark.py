@@ -38,7 +38,7 @@ def session(*, master: str = "local[2]", app: str = "creditfactory", memory: str
             "the Spark engine needs PySpark and Java: pip install 'creditfactory[spark]'"
         ) from exc
     try:
-        return (
+        spark = (
             SparkSession.builder.master(master)
             .appName(app)
             .config("spark.ui.enabled", "false")
@@ -49,6 +49,8 @@ def session(*, master: str = "local[2]", app: str = "creditfactory", memory: str
             .config("spark.sql.parquet.compression.codec", "lz4")
             .getOrCreate()
         )
+        spark.sparkContext.setLogLevel("ERROR")
+        return spark
     except Exception as exc:  # no Java, or the JVM would not start
         raise SparkUnavailable(f"Spark could not start ({type(exc).__name__}: {exc})") from exc
 

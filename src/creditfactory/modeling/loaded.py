@@ -58,9 +58,10 @@ class LoadedModel:
         """The points as one Polars expression over the feature columns (named ``score``)."""
         return self._scorecard("a points expression").score_expr()
 
-    def sql_case(self, *, quote: str = '"') -> str:
-        """The points as a SQL expression (one CASE per feature, added up)."""
-        return self._scorecard("a SQL CASE expression").sql_case(quote=quote)
+    def sql_case(self, *, quote: str = '"', dialect: str = "ansi") -> str:
+        """The points as a SQL expression (one CASE per feature, added up); ``dialect="spark"``
+        writes double literals."""
+        return self._scorecard("a SQL CASE expression").sql_case(quote=quote, dialect=dialect)
 
     def reasons(self, df: Any, top: int = 3) -> list[list[str]]:
         """Per row, up to ``top`` features pushing the score down, the strongest first."""

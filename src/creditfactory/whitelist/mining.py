@@ -80,8 +80,8 @@ def scoring_for(model: modeling.LoadedModel, segment: str) -> Scoring:
             features=features,
             score_expr=model.score_expr(),
             pd_expr=1.0 / (1.0 + ((score - offset) / factor).exp()),
-            score_sql=model.sql_case(quote="`"),
-            pd_sql=f"1.0D / (1.0D + EXP((score - ({offset!r})) / ({factor!r})))",
+            score_sql=model.sql_case(quote="`", dialect="spark"),
+            pd_sql=f"1.0D / (1.0D + EXP((score - {offset!r}D) / {factor!r}D))",
         )
 
     def predict(frame: pl.DataFrame) -> tuple[Any, Any]:
