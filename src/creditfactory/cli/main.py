@@ -49,6 +49,8 @@ def root(
     st.settings = Settings(**overrides)  # type: ignore[arg-type]
     ctx.call_on_close(st.close)
     logging.basicConfig(level=st.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Schema migrations report every connection at INFO; a command's output is about its work.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @app.command()
