@@ -53,7 +53,12 @@ def _kind(file: Path) -> str | None:
 
 
 def _schema(
-    schema: Path | None, features: Path | None, *, file: Path, as_of: str | None = None, lake: Path | None = None
+    schema: Path | None,
+    features: Path | None,
+    *,
+    file: Path,
+    as_of: str | None = None,
+    lake: Path | None = None,
 ) -> tuple[dict[str, str], str]:
     """The columns a strategy is checked against: a schema file, a Parquet file's columns, the
     portrait built at ``as_of``, or (by default) the catalogue a strategy of its kind may use."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from creditfactory import modeling, portrait, strategy
@@ -68,7 +69,14 @@ def catalogue_schema() -> dict[str, str]:
     return {**out, **FACT_TYPES}
 
 
-def scoring_for(model: modeling.LoadedModel, segment: str) -> Scoring:
+#: Batches at least this large compile a tree model's trees to machine code first (when lleaves
+#: is installed): compiling costs seconds, so it pays off on big runs only (or once cached).
+COMPILE_ROWS = 2_000_000
+
+
+def scoring_for(
+    model: modeling.LoadedModel, segment: str, *, rows: int = 0, cache_dir: Path | None = None
+) -> Scoring:
     """The engines' view of a registered model: expressions for a scorecard, predict otherwise."""
     features = tuple(model.features)
     if model.kind == "scorecard":
@@ -84,8 +92,29 @@ def scoring_for(model: modeling.LoadedModel, segment: str) -> Scoring:
             pd_sql=f"1.0D / (1.0D + EXP((score - {offset!r}D) / {factor!r}D))",
         )
 
+    estimator = model.estimator
+    if not isinstance(estimator, modeling.LightGBMModel):
+
+        def predict_any(frame: pl.DataFrame) -> tuple[Any, Any]:
+            return model.score(frame), model.predict_proba(frame)
+
+        return Scoring(
+            segment=segment, ref=f"{model.name}@{model.version}", features=features, predict=predict_any
+        )
+    gbm = estimator
+    scaling = gbm.scaling
+    compiled = None
+    if cache_dir is not None:
+        cache = cache_dir / f"{model.name}-v{model.version}-{model.manifest_sha256[:16]}.so"
+        if rows >= COMPILE_ROWS or cache.exists():
+            compiled = gbm.compiled(cache)
+
     def predict(frame: pl.DataFrame) -> tuple[Any, Any]:
-        return model.score(frame), model.predict_proba(frame)
+        # one pass through the trees: the score and the PD both follow from the log-odds
+        logit = (
+            compiled(gbm.matrix(frame, order="c")) if compiled is not None else gbm.logit(frame, threads=0)
+        )
+        return scaling.score_of_logit(logit), 0.5 * (1.0 + np.tanh(0.5 * logit))
 
     return Scoring(segment=segment, ref=f"{model.name}@{model.version}", features=features, predict=predict)
 
@@ -191,6 +220,7 @@ def prepare(
     scorings: list[Scoring] = []
     models: dict[str, str] = {}
     needed: set[str] = set()
+    rows = int(portrait.manifest(lake, as_of=as_of).get("rows") or 0)
     for segment, (name, version) in sorted(plan.model_refs.items()):
         model = modeling.load_version(uow, models_dir=models_dir, name=name, version=version)
         problems = model.check_schema(schema)
@@ -201,7 +231,7 @@ def prepare(
                 model=model.name,
                 version=model.version,
             )
-        scorings.append(scoring_for(model, segment))
+        scorings.append(scoring_for(model, segment, rows=rows, cache_dir=models_dir / "_compiled"))
         models[segment] = f"{model.name}@{model.version}:{model.manifest_sha256[:16]}"
         needed.update(model.features)
     if facts is None:
