@@ -36,7 +36,6 @@ from creditfactory.modeling.model.data import (
     as_frame,
     binary_labels,
     feature_types,
-    numeric_values,
     require_columns,
     string_values,
 )
