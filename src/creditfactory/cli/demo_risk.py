@@ -7,6 +7,7 @@ itself never sees. Stages already done by an earlier run (same bank) are found a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -80,53 +81,81 @@ def _auc(test: dict[str, Any] | None) -> float | None:
     return None if not test else test.get("auc")
 
 
+#: A segment gets a scorecard of its own only with this many bad outcomes in the development
+#: window (and a third of it out of time); smaller segments share a general scorecard trained on
+#: every segment, as small banks do.
+MIN_BADS = 30
+GENERAL = "general_scorecard"
+
+
+def _bads(frame: pl.DataFrame) -> int:
+    return int(frame[TARGET].sum() or 0) if frame.height else 0
+
+
+def _train_one(
+    c: Container, *, name: str, segment: str | None, dev: pl.DataFrame, oot: pl.DataFrame | None
+) -> None:
+    with c.uow() as uow:
+        result = modeling.train_and_register(
+            uow,
+            models_dir=c.models_dir,
+            name=name,
+            kind="scorecard",
+            segment=segment,
+            dev=dev,
+            oot=oot,
+            target=TARGET,
+            features=None,
+            trained_by=TRAINER,
+            seed=42,
+            clock=c.clock,
+            exclude=modeling.portrait_exclusions(dev, target=TARGET),
+            params={"max_features": 12, "C": 0.5},
+            windows={"train_as_of": DEV.isoformat(), "oot_as_of": OOT.isoformat()},
+            source={"source": "portrait", "train_as_of": DEV.isoformat(), "oot_as_of": OOT.isoformat()},
+        )
+        uow.commit()
+    with c.uow() as uow:
+        modeling.approve_version(
+            uow,
+            models_dir=c.models_dir,
+            name=name,
+            version=result.version,
+            approved_by=APPROVER,
+            clock=c.clock,
+            schema=portrait.schema(c.lake_dir, as_of=CURRENT),
+        )
+        uow.commit()
+
+
+def _approved(c: Container, name: str) -> bool:
+    with c.uow() as uow:
+        return any(str(v.status) == "approved" for v in modeling.list_versions(uow, name=name))
+
+
 def train_models(c: Container, truth: pl.DataFrame, console: Console) -> list[ModelRow]:
-    rows: list[ModelRow] = []
+    """One approved scorecard per segment with enough outcomes, a general one for the rest."""
     current = portrait.read(c.lake_dir, as_of=CURRENT).collect()
+    dev_all = modeling.portrait_sample(c.lake_dir, as_of=DEV, segment=None, target=TARGET)
+    oot_all = modeling.portrait_sample(c.lake_dir, as_of=OOT, segment=None, target=TARGET)
+    chosen: dict[str, tuple[str, bool]] = {}
     for segment in SEGMENTS:
         name = f"{segment}_scorecard"
-        trained = False
-        with c.uow() as uow:
-            versions = [v for v in modeling.list_versions(uow, name=name) if str(v.status) == "approved"]
-        if not versions:
-            dev = modeling.portrait_sample(c.lake_dir, as_of=DEV, segment=segment, target=TARGET)
-            oot = modeling.portrait_sample(c.lake_dir, as_of=OOT, segment=segment, target=TARGET)
-            with c.uow() as uow:
-                result = modeling.train_and_register(
-                    uow,
-                    models_dir=c.models_dir,
-                    name=name,
-                    kind="scorecard",
-                    segment=segment,
-                    dev=dev,
-                    oot=oot,
-                    target=TARGET,
-                    features=None,
-                    trained_by=TRAINER,
-                    seed=42,
-                    clock=c.clock,
-                    exclude=modeling.portrait_exclusions(dev, target=TARGET),
-                    params={"max_features": 12, "C": 0.5},
-                    windows={"train_as_of": DEV.isoformat(), "oot_as_of": OOT.isoformat()},
-                    source={
-                        "source": "portrait",
-                        "train_as_of": DEV.isoformat(),
-                        "oot_as_of": OOT.isoformat(),
-                    },
-                )
-                uow.commit()
-            with c.uow() as uow:
-                modeling.approve_version(
-                    uow,
-                    models_dir=c.models_dir,
-                    name=name,
-                    version=result.version,
-                    approved_by=APPROVER,
-                    clock=c.clock,
-                    schema=portrait.schema(c.lake_dir, as_of=CURRENT),
-                )
-                uow.commit()
-            trained = True
+        if _approved(c, name):
+            chosen[segment] = (name, False)
+            continue
+        dev = dev_all.filter(pl.col("segment") == segment)
+        oot = oot_all.filter(pl.col("segment") == segment)
+        if _bads(dev) >= MIN_BADS and _bads(oot) >= MIN_BADS // 3:
+            _train_one(c, name=name, segment=segment, dev=dev, oot=oot)
+            chosen[segment] = (name, True)
+        else:
+            chosen[segment] = (GENERAL, False)
+    if any(name == GENERAL for name, _ in chosen.values()) and not _approved(c, GENERAL):
+        _train_one(c, name=GENERAL, segment=None, dev=dev_all, oot=oot_all)
+    rows: list[ModelRow] = []
+    for segment in SEGMENTS:
+        name, trained = chosen[segment]
         with c.uow() as uow:
             loaded = modeling.load_version(uow, models_dir=c.models_dir, name=name)
         samples = loaded.metrics.get("samples") or {}
@@ -183,8 +212,20 @@ def print_models(console: Console, rows: list[ModelRow]) -> None:
     )
 
 
-def mine_whitelist(c: Container, console: Console) -> tuple[mining.MineResult, Path]:
-    path = strategy.example_path("mining.yaml")
+def demo_strategy(c: Container, models: list[ModelRow]) -> Path:
+    """The shipped mining strategy with each segment pointing at the model it was given."""
+    text = strategy.example_path("mining.yaml").read_text(encoding="utf-8")
+    for m in models:
+        text = re.sub(rf"(?m)^  {m.segment}: \S+", f"  {m.segment}: {m.name}", text, count=1)
+    path = c.data_dir / "demo" / "mining.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def mine_whitelist(c: Container, console: Console, models: list[ModelRow]) -> tuple[mining.MineResult, Path]:
+    path = demo_strategy(c, models)
     with c.uow() as uow:
         on = whitelist.service.offer_date(uow.session, clock=c.clock)
     result = mining.mine(
@@ -234,7 +275,7 @@ def run_risk(c: Container, sandbox_dir: Path, console: Console) -> RiskResult:
     portraits = build_portraits(c, console)
     models = train_models(c, truth, console)
     print_models(console, models)
-    mined, path = mine_whitelist(c, console)
+    mined, path = mine_whitelist(c, console, models)
     lines = whitelist.read_lines(c.lake_dir, mined.version_id).collect()
     quality = measure.whitelist_quality(lines, truth)
     return RiskResult(
