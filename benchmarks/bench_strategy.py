@@ -72,9 +72,9 @@ def portrait(rows: int, seed: int = 7) -> pl.DataFrame:
             "bureau_total_exposure": with_nulls(rng.lognormal(10.5, 1.2, rows).round(2), 0.25),
             "annual_income_est": with_nulls(income, 0.04),
             "months_since_open": rng.integers(0, 240, rows),
-            "total_assets": with_nulls(rng.lognormal(10, 1.3, rows).round(2), 0.1),
-            "has_active_line": rng.random(rows) < 0.05,
-            "days_since_last_decline": with_nulls(rng.integers(0, 720, rows).astype(float), 0.9),
+            "assets_current": with_nulls(rng.lognormal(10, 1.3, rows).round(2), 0.1),
+            "has_line_with_us": rng.random(rows) < 0.05,
+            "days_since_decline": with_nulls(rng.integers(0, 720, rows).astype(float), 0.9),
             "score": rng.normal(660, 55, rows).round(1),
             "pd": rng.beta(2, 40, rows),
         }

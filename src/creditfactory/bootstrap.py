@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,8 +22,11 @@ from creditfactory.db import migrate
 from creditfactory.db.engine import create_engine, session_factory
 from creditfactory.db.uow import UnitOfWork
 from creditfactory.events import Dispatcher
+from creditfactory.origination.ports import ProductCatalogue
+from creditfactory.security.bank_tokens import BankTokenConfig, BankTokenVerifier
 from creditfactory.security.pii import PiiVault, load_or_create_key
 from creditfactory.security.tokens import TokenSigner
+from creditfactory.servicing.catalogue import ServicingCatalogue
 
 
 @dataclass
@@ -35,6 +38,10 @@ class Container:
     vault: PiiVault
     tokens: TokenSigner
     dispatcher: Dispatcher
+    catalogue: ProductCatalogue = field(default_factory=ServicingCatalogue)
+    """Loan products as origination sees them (served from servicing's products)."""
+    bank_tokens: BankTokenVerifier | None = None
+    """Verifier of the bank's own customer tokens, when configured."""
 
     @property
     def data_dir(self) -> Path:
@@ -43,6 +50,11 @@ class Container:
     @property
     def lake_dir(self) -> Path:
         return self.settings.resolved_lake_dir
+
+    @property
+    def models_dir(self) -> Path:
+        """Registered model versions (``models/<name>/v<n>/``)."""
+        return self.settings.data_dir / "models"
 
     @property
     def reject_dir(self) -> Path:
@@ -67,6 +79,31 @@ def _pii_key(settings: Settings) -> bytes:
     return load_or_create_key(settings.resolved_pii_key_file)
 
 
+def _bank_tokens(settings: Settings, clock: Clock) -> BankTokenVerifier | None:
+    cfg = settings.security.bank_token
+    if cfg.algorithm is None:
+        return None
+    if cfg.key is not None:
+        key = cfg.key.get_secret_value()
+    elif cfg.key_file is not None:
+        key = cfg.key_file.read_text(encoding="utf-8")
+    else:
+        raise ValueError(
+            "CREDITFACTORY_SECURITY__BANK_TOKEN__ALGORITHM is set but neither KEY nor KEY_FILE is"
+        )
+    return BankTokenVerifier(
+        BankTokenConfig(
+            algorithm=cfg.algorithm,
+            key=key,
+            issuer=cfg.issuer,
+            audience=cfg.audience,
+            customer_claim=cfg.customer_claim,
+            leeway=timedelta(seconds=cfg.leeway_seconds),
+        ),
+        clock,
+    )
+
+
 def build(settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> Container:
     """Wire the system. With ``upgrade`` the database schema is migrated to head first."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -89,4 +126,6 @@ def build(settings: Settings, *, clock: Clock | None = None, upgrade: bool = Tru
         vault=PiiVault(key),
         tokens=TokenSigner(secret, clock, ttl=timedelta(seconds=settings.security.token_ttl_seconds)),
         dispatcher=Dispatcher(sessions, clock),
+        catalogue=ServicingCatalogue(),
+        bank_tokens=_bank_tokens(settings, clock),
     )

@@ -11,9 +11,26 @@ plain values or the container. Examples::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BankTokenSettings(BaseModel):
+    """The bank's own customer tokens (mobile banking's JWTs), accepted beside ours when set."""
+
+    algorithm: Literal["HS256", "RS256"] | None = Field(
+        default=None, description="HS256 or RS256; unset: bank tokens are not accepted."
+    )
+    key: SecretStr | None = Field(
+        default=None, description="HS256 shared secret, or the bank's RS256 public key (PEM)."
+    )
+    key_file: Path | None = Field(default=None, description="File holding the key instead of `key`.")
+    issuer: str | None = Field(default=None, description="Required `iss` claim (unset: not checked).")
+    audience: str | None = Field(default=None, description="Required `aud` claim (unset: not checked).")
+    customer_claim: str = Field(default="sub", description="The claim that holds the customer id.")
+    leeway_seconds: int = Field(default=30, ge=0, le=600)
 
 
 class SecuritySettings(BaseModel):
@@ -28,6 +45,7 @@ class SecuritySettings(BaseModel):
         description="Secret that signs staff and customer bearer tokens (default: derived from the PII key).",
     )
     token_ttl_seconds: int = 8 * 3600
+    bank_token: BankTokenSettings = BankTokenSettings()
 
 
 class ApiSettings(BaseModel):

@@ -96,16 +96,22 @@ class TestDemo:
         assert figures["loans"] > 0
         assert sum(figures["by_tier"].values()) == figures["loans"]
         assert "Summary" in out and "五级分类" in out
+        # every segment is scored by an approved model; the whitelist beats the population
+        assert set(figures["models"]) == {"farmer", "merchant", "salaried", "other"}
+        assert all(0.5 < m["truth_auc"] <= 1 for m in figures["models"].values())
+        assert 0 < figures["whitelisted"] < 3000
+        assert figures["whitelisted_bad_rate"] < figures["true_bad_rate"]
         # a second run reuses the bank and the book and changes nothing
         code, again = run(
             "--data-dir", str(tmp_path / "var"), "demo", "--customers", "3000", "--days", "40", "--json"
         )
         assert code == 0, again
         repeat = last_json(again)
-        assert (repeat["loaded"], repeat["loans"], repeat["outstanding"]) == (
+        assert (repeat["loaded"], repeat["loans"], repeat["outstanding"], repeat["whitelist_version"]) == (
             0,
             figures["loans"],
             figures["outstanding"],
+            figures["whitelist_version"],
         )
 
 

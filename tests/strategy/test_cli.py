@@ -55,7 +55,11 @@ class TestCheck:
         assert out.startswith("ok: ")
         payload = last_json(out)
         assert payload["ok"] is True and payload["problems"] == []
-        assert payload["schema"] == "the built-in catalogue"
+        expected = {
+            MINING: "the portrait's catalogue and the whitelist's facts",
+            DECISION: "the built-in catalogue",
+        }
+        assert payload["schema"] == expected[file]
         assert payload["summary"]["models"] == 4 and payload["summary"]["grades"] == 5
 
     def test_summary_line(self) -> None:
@@ -130,7 +134,7 @@ class TestCheck:
             app, ["strategy", "check", str(path), "--schema", str(schema), "--features", str(schema)]
         )
         assert result.exit_code == 2
-        assert "not both" in result.output
+        assert "give one of --schema, --features or --as-of" in result.output
 
     def test_a_bad_schema_file(self, worked: tuple[Path, Path]) -> None:
         path, schema = worked

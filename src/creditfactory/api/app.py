@@ -101,9 +101,13 @@ def create_app(container: Container) -> FastAPI:
 
     from creditfactory.api import system
     from creditfactory.contract import api as contract_api
+    from creditfactory.origination import api as origination_api
     from creditfactory.servicing import api as servicing_api
+    from creditfactory.whitelist import api as whitelist_api
 
     app.include_router(system.router)
     app.include_router(contract_api.router)
     app.include_router(servicing_api.router)
+    app.include_router(whitelist_api.router)
+    app.include_router(origination_api.router)
     return app

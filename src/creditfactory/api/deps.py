@@ -33,7 +33,11 @@ def get_principal(request: Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("send 'Authorization: Bearer <token>' (creditfactory auth token issues one)")
-    return get_container(request).tokens.verify(token.strip())
+    container = get_container(request)
+    token = token.strip()
+    if container.bank_tokens is not None and not token.startswith("cf1."):
+        return container.bank_tokens.verify(token)
+    return container.tokens.verify(token)
 
 
 def request_id(request: Request) -> str:

@@ -250,3 +250,40 @@ def bench_models(
         console=st.err,
     )
     report(ctx, "models (test AUC and KS on a stratified 70/30 split, seed 42)", result, json_out=json_out)
+
+
+@app.command("mining")
+def bench_mining(
+    ctx: typer.Context,
+    customers: Annotated[int, typer.Option(help="Portrait-shaped customers to mine.")] = 10_000_000,
+    base: Annotated[
+        int, typer.Option(help="Customers of the sandbox bank the portrait rows and the models come from.")
+    ] = 50_000,
+    seed: Annotated[int, typer.Option(help="Sandbox seed.")] = 7,
+    pandas_rows: Annotated[int, typer.Option(help="Customers in the pandas baseline.")] = 2_000_000,
+    spark: Annotated[bool, typer.Option(help="Also run the scorecard strategy on Spark local[2].")] = True,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: DATA_DIR/bench/mining).")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the generated files afterwards.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
+    ] = False,
+) -> None:
+    """Whitelist mining: scorecard and LightGBM strategies end to end on the local engine, beside the
+    raw LightGBM predict and a pandas implementation, and on Spark local[2]."""
+    st = state(ctx)
+    module = _load("mining")
+    settings = st.settings
+    assert settings is not None
+    result = module.run(
+        customers=customers,
+        seed=seed,
+        base=base,
+        pandas_rows=pandas_rows,
+        spark=spark,
+        workdir=workdir or settings.data_dir / "bench" / "mining",
+        keep=keep,
+        console=st.err,
+    )
+    report(ctx, f"mining ({customers:,} customers)", result, json_out=json_out)

@@ -85,7 +85,7 @@ def demo(
     customers: Annotated[int, typer.Option(help="Size of the sandbox bank.")] = 50_000,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same bank, byte for byte.")] = 7,
     offers: Annotated[
-        int, typer.Option(help="Customers offered a credit line (a pre-screen of the extracts).")
+        int, typer.Option(help="Whitelisted customers the campaign reaches (0: all of them).")
     ] = 4_000,
     days: Annotated[int, typer.Option(help="Days of lending to run, each closed by an end of day.")] = 365,
     json_out: Annotated[bool, typer.Option("--json", help="End with one JSON line of the figures.")] = False,
@@ -144,11 +144,33 @@ def demo(
     st.console.print(lake)
 
     st.console.print(
-        f"\n[bold]3. Lending[/]: offers, a campaign, lines and drawdowns, then {days} ends of day"
+        "\n[bold]3. Risk models and the whitelist[/]: the customer portrait, a scorecard per segment "
+        "(trained, validated, approved by a second person), then the mining strategy over every customer"
+    )
+    from creditfactory.cli.demo_risk import offers_frame, print_quality, run_risk
+    from creditfactory.whitelist.cli import print_summary
+
+    risk = run_risk(c, out, st.console)
+    with c.uow() as uow:
+        from creditfactory.whitelist import service as whitelist_service
+
+        print_summary(st.console, whitelist_service.get_version(uow, version_id=risk.version_id))
+    print_quality(st.console, risk.quality)
+
+    st.console.print(
+        f"\n[bold]4. Lending[/]: a campaign over the whitelist, lines and drawdowns, then {days} ends of day"
     )
     from datetime import date
 
-    book = run_book(c, out, as_of=date(2025, 6, 30), offers=offers, days=days, console=st.err)
+    book = run_book(
+        c,
+        out,
+        as_of=date(2025, 6, 30),
+        offers=offers,
+        days=days,
+        console=st.err,
+        whitelist_offers=offers_frame(c, risk.version_id),
+    )
     if book is None:
         st.console.print("The loan book was simulated by an earlier run; its portfolio as it stands:")
     with c.uow() as uow:
@@ -163,11 +185,20 @@ def demo(
         )
 
     seconds = perf_counter() - started
+    q_all = risk.quality.filter(pl.col("segment") == "all").row(0, named=True)
     st.console.print(
         Panel.fit(
             f"{total:,} customers of a county bank, {sum(counts.values()):,} rows of history loaded, "
             f"{result.rejected:,} rows rejected.\n"
             f"In truth {bad:.2%} of the customers will default within 12 months.\n"
+            f"Four scorecards approved; on the next 12 months they rank defaulters with an AUC of "
+            + ", ".join(f"{m.segment} {m.future_auc:.2f}" for m in risk.models)
+            + " (the truth itself: "
+            + ", ".join(f"{m.truth_auc:.2f}" for m in risk.models)
+            + ").\n"
+            f"Whitelist v{risk.version_id}: {risk.mined.eligible:,} of {risk.mined.scored:,} customers pre-approved; "
+            f"their realised bad rate {q_all['whitelisted_bad_rate']:.2%} against {q_all['population_bad_rate']:.2%} "
+            f"for all customers, reaching {q_all['good_reach']:.0%} of the truly good.\n"
             f"Loan book: {portfolio['principal']:,.2f} yuan outstanding, NPL ratio {portfolio['npl_ratio']:.2%}; "
             f"the ledger's trial balance was zero after every end of day.\n"
             f"Finished in {seconds:.0f} s.",
@@ -184,6 +215,20 @@ def demo(
                 "tables": counts,
                 "segments": {r["segment"]: r["customers"] for r in truth.iter_rows(named=True)},
                 "true_bad_rate": round(bad, 5),
+                "models": {
+                    m.segment: {
+                        "name": m.name,
+                        "version": m.version,
+                        "oot_auc": None if m.oot_auc is None else round(m.oot_auc, 4),
+                        "future_auc": round(m.future_auc, 4),
+                        "truth_auc": round(m.truth_auc, 4),
+                    }
+                    for m in risk.models
+                },
+                "whitelist_version": risk.version_id,
+                "whitelisted": risk.mined.eligible,
+                "whitelisted_bad_rate": round(float(q_all["whitelisted_bad_rate"] or 0), 5),
+                "good_reach": round(float(q_all["good_reach"]), 4),
                 "loans": sum(v["loans"] for v in portfolio["by_tier"].values()),
                 "outstanding": str(portfolio["principal"]),
                 "npl_ratio": round(float(portfolio["npl_ratio"]), 5),

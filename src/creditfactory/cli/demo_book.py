@@ -94,8 +94,17 @@ def _offers(lake: Path, as_of: date, limit: int) -> pl.DataFrame:
 
 
 def run_book(
-    c: Container, sandbox_dir: Path, *, as_of: date, offers: int, days: int, console: Console
+    c: Container,
+    sandbox_dir: Path,
+    *,
+    as_of: date,
+    offers: int,
+    days: int,
+    console: Console,
+    whitelist_offers: pl.DataFrame | None = None,
 ) -> BookResult | None:
+    """Lend for ``days``: the campaign reaches ``offers`` customers (all when 0) of the whitelist's
+    offers (``customer_id``, ``limit_fen``), or of a plain pre-screen when no whitelist is given."""
     servicing_jobs.register()
     start = as_of + timedelta(days=1)
     with c.uow() as uow:
@@ -110,9 +119,14 @@ def run_book(
             pass
         uow.commit()
     world = World.load(sandbox_dir)
-    frame = _offers(c.lake_dir, as_of, offers)
-    ids = frame["customer_id"].to_list()
-    limits_fen = (frame["limit_k"].to_numpy() * 100_000).astype(np.int64)
+    if whitelist_offers is not None:
+        frame = whitelist_offers if offers <= 0 else whitelist_offers.head(offers)
+        ids = frame["customer_id"].to_list()
+        limits_fen = frame["limit_fen"].to_numpy().astype(np.int64)
+    else:
+        frame = _offers(c.lake_dir, as_of, offers)
+        ids = frame["customer_id"].to_list()
+        limits_fen = (frame["limit_k"].to_numpy() * 100_000).astype(np.int64)
     # A short campaign: an SMS, an app pop-up and an outbound call; a response to any counts.
     responded = (
         world.responds(ids, "sms", start)

@@ -49,6 +49,8 @@ def root(
     st.settings = Settings(**overrides)  # type: ignore[arg-type]
     ctx.call_on_close(st.close)
     logging.basicConfig(level=st.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Schema migrations report every connection at INFO; a command's output is about its work.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @app.command()
@@ -164,9 +166,11 @@ def _register() -> None:
     from creditfactory.cli import strategy as strategy_cli
     from creditfactory.contract import cli as contract_cli
     from creditfactory.modeling import cli as modeling_cli
+    from creditfactory.origination import cli as origination_cli
     from creditfactory.portrait import cli as portrait_cli
     from creditfactory.sandbox import cli as sandbox_cli
     from creditfactory.servicing import cli as servicing_cli
+    from creditfactory.whitelist import cli as whitelist_cli
 
     app.add_typer(sandbox_cli.app, name="sandbox")
     app.add_typer(contract_cli.app, name="contract")
@@ -179,6 +183,8 @@ def _register() -> None:
     app.add_typer(servicing_cli.loans_app, name="loans")
     app.add_typer(portrait_cli.app, name="portrait")
     app.add_typer(modeling_cli.app, name="model")
+    app.add_typer(whitelist_cli.app, name="whitelist")
+    app.add_typer(origination_cli.app, name="applications")
     app.add_typer(bench.app, name="bench")
     app.add_typer(strategy_cli.app, name="strategy")
 

@@ -12,6 +12,7 @@ Neither command touches the database.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from rich.table import Table as RichTable
 
 from creditfactory import strategy
 from creditfactory.cli.context import emit_json, fail, state
-from creditfactory.errors import InvalidInput
+from creditfactory.errors import DomainError, InvalidInput
 from creditfactory.strategy import Plan, Problem, Strategy, StrategyError
 
 __all__ = ["app", "check", "show"]
@@ -38,13 +39,45 @@ FeaturesOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="End with one JSON line.")]
 
 
-def _schema(schema: Path | None, features: Path | None) -> tuple[dict[str, str], str]:
-    if schema is not None and features is not None:
-        raise InvalidInput("give --schema or --features, not both")
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Check a mining strategy against the portrait built at this date."),
+]
+
+
+def _kind(file: Path) -> str | None:
+    try:
+        return strategy.load(file, strict=False).kind  # type: ignore[return-value]
+    except StrategyError:
+        return None
+
+
+def _schema(
+    schema: Path | None,
+    features: Path | None,
+    *,
+    file: Path,
+    as_of: str | None = None,
+    lake: Path | None = None,
+) -> tuple[dict[str, str], str]:
+    """The columns a strategy is checked against: a schema file, a Parquet file's columns, the
+    portrait built at ``as_of``, or (by default) the catalogue a strategy of its kind may use."""
+    given = [x for x in (schema, features, as_of) if x is not None]
+    if len(given) > 1:
+        raise InvalidInput("give one of --schema, --features or --as-of")
     if schema is not None:
         return strategy.load_schema(schema), str(schema)
     if features is not None:
         return strategy.load_schema(features), str(features)
+    kind = _kind(file)
+    if kind == strategy.Kind.MINING:
+        from creditfactory.whitelist import mining
+
+        if as_of is not None:
+            assert lake is not None
+            at = date.fromisoformat(as_of)
+            return mining.mining_schema(lake, as_of=at), f"the portrait at {at} and the whitelist's facts"
+        return mining.catalogue_schema(), "the portrait's catalogue and the whitelist's facts"
     return strategy.default_schema(), "the built-in catalogue"
 
 
@@ -92,13 +125,16 @@ def check(
     file: Annotated[Path, typer.Argument(help="The strategy file (YAML).")],
     schema: SchemaOption = None,
     features: FeaturesOption = None,
+    as_of: AsOfOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Check a strategy against a feature schema; report every problem at once (exit code 1 if any)."""
     st = state(ctx)
     try:
-        columns, against = _schema(schema, features)
-    except (InvalidInput, StrategyError) as exc:
+        columns, against = _schema(
+            schema, features, file=file, as_of=as_of, lake=st.container.lake_dir if as_of else None
+        )
+    except (DomainError, ValueError) as exc:
         raise fail(st.err, exc) from None
     loaded, problems = _load_and_check(file, columns)
     if problems:
@@ -132,14 +168,17 @@ def show(
     file: Annotated[Path, typer.Argument(help="The strategy file (YAML).")],
     schema: SchemaOption = None,
     features: FeaturesOption = None,
+    as_of: AsOfOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Print the compiled plan: models, inputs, variables, rules with their bits, grades, limit,
     price, and the Spark SQL of every output column."""
     st = state(ctx)
     try:
-        columns, against = _schema(schema, features)
-    except (InvalidInput, StrategyError) as exc:
+        columns, against = _schema(
+            schema, features, file=file, as_of=as_of, lake=st.container.lake_dir if as_of else None
+        )
+    except (DomainError, ValueError) as exc:
         raise fail(st.err, exc) from None
     loaded, problems = _load_and_check(file, columns)
     if problems:

@@ -6,7 +6,10 @@ Public API for other domains and the edges.
 from creditfactory.contract.ingest import IngestResult, IngestSettings, TableResult
 from creditfactory.contract.lake import scan
 from creditfactory.contract.service import (
+    CustomerIdentity,
     CustomerView,
+    customer_contacts,
+    customer_identities,
     find_customer_by_id_number,
     get_run,
     ingest_directory,
@@ -24,12 +27,15 @@ __all__ = [
     "TABLES",
     "Column",
     "ColumnType",
+    "CustomerIdentity",
     "CustomerView",
     "IngestResult",
     "IngestSettings",
     "SourceError",
     "Table",
     "TableResult",
+    "customer_contacts",
+    "customer_identities",
     "find_customer_by_id_number",
     "get_run",
     "get_table",

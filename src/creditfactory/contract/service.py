@@ -165,3 +165,96 @@ def find_customer_by_id_number(uow: UnitOfWork, *, vault: PiiVault, id_number: s
 def lake_frame(*, lake: Path, table: str) -> pl.LazyFrame:
     """A lake table for analytics (latest row per key)."""
     return lake_mod.scan(lake, table)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerIdentity:
+    """What a hand-over list is checked against: keys, tokens and the (encrypted) name."""
+
+    customer_id: str
+    id_number_token: str
+    phone_token: str | None
+    name_enc: str | None
+    segment: str
+    branch_id: str
+    manager_id: str | None
+
+
+def customer_identities(
+    uow: UnitOfWork,
+    *,
+    customer_ids: Sequence[str] = (),
+    id_number_tokens: Sequence[str] = (),
+    chunk: int = 5_000,
+) -> list[CustomerIdentity]:
+    """Customers by id or by ID-number token (for bulk checks; nothing is decrypted here)."""
+    table = store.OPERATIONAL["customers"]
+    cols = (
+        table.c.customer_id,
+        table.c.id_number_token,
+        table.c.phone_token,
+        table.c.name_enc,
+        table.c.segment,
+        table.c.branch_id,
+        table.c.manager_id,
+    )
+    found: dict[str, CustomerIdentity] = {}
+    for column, values in (
+        (table.c.customer_id, list(customer_ids)),
+        (table.c.id_number_token, list(id_number_tokens)),
+    ):
+        for start in range(0, len(values), chunk):
+            part = values[start : start + chunk]
+            for row in uow.session.execute(select(*cols).where(column.in_(part))):
+                found[row[0]] = CustomerIdentity(*row)
+    return list(found.values())
+
+
+def customer_contacts(
+    uow: UnitOfWork,
+    *,
+    vault: PiiVault,
+    principal: Principal,
+    customer_ids: Sequence[str],
+    purpose: str,
+    subject: str,
+    now: datetime,
+    chunk: int = 5_000,
+) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Name, ID number and phone of many customers for a list hand-over: in full only for a role
+    that may see personal data, masked otherwise; one audit row records the whole read."""
+    require(principal, Permission.CUSTOMER_READ)
+    unmasked = principal.can(Permission.CUSTOMER_READ_PII)
+    table = store.OPERATIONAL["customers"]
+    out: dict[str, tuple[str | None, str | None, str | None]] = {}
+    ids = list(customer_ids)
+    for start in range(0, len(ids), chunk):
+        rows = uow.session.execute(
+            select(table.c.customer_id, table.c.name_enc, table.c.id_number_enc, table.c.phone_enc).where(
+                table.c.customer_id.in_(ids[start : start + chunk])
+            )
+        ).all()
+        names = vault.decrypt_many([r[1] for r in rows])
+        numbers = vault.decrypt_many([r[2] for r in rows])
+        phones = vault.decrypt_many([r[3] for r in rows])
+        for r, name, number, phone in zip(rows, names, numbers, phones, strict=True):
+            if unmasked:
+                out[r[0]] = (name, number, phone)
+            else:
+                out[r[0]] = (
+                    masking.mask_name(name),
+                    masking.mask_id_number(number),
+                    masking.mask_phone(phone),
+                )
+    record_access(
+        uow.session,
+        principal=principal,
+        action="customer.export",
+        subject_type="customer_list",
+        subject_id=subject,
+        fields=("name", "id_number", "phone"),
+        unmasked=unmasked,
+        purpose=f"{purpose} ({len(out)} customers)",
+        now=now,
+    )
+    return out

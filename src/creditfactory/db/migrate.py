@@ -27,6 +27,8 @@ TABLE_MODULES = (
     "creditfactory.jobs.store",
     "creditfactory.servicing.store",
     "creditfactory.modeling.store",
+    "creditfactory.whitelist.store",
+    "creditfactory.origination.store",
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")

@@ -14,6 +14,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -117,6 +118,13 @@ def _specials(items: list[str]) -> dict[str, list[float]]:
     return out
 
 
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise TrainingDataError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _f(v: Any, places: int = 4) -> str:
     return "–" if v is None else f"{float(v):.{places}f}"
 
@@ -124,8 +132,23 @@ def _f(v: Any, places: int = 4) -> str:
 @app.command("train")
 def train(
     ctx: typer.Context,
-    data: Annotated[Path, typer.Option("--data", help="CSV or Parquet table, one row per case.")],
-    target: Annotated[str, typer.Option("--target", help="Column holding the outcome.")],
+    target: Annotated[
+        str, typer.Option("--target", help="Column holding the outcome (bad_12m, dpd30_12m …).")
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="CSV or Parquet table, one row per case (instead of the portrait)."),
+    ] = None,
+    train_as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--train-as-of", help="Train on the customer portrait at this as-of date (with --segment)."
+        ),
+    ] = None,
+    oot_as_of: Annotated[
+        str | None,
+        typer.Option("--oot-as-of", help="Validate out of time on the portrait at this later as-of date."),
+    ] = None,
     kind: Annotated[str, typer.Option("--kind", help="scorecard or lightgbm.")] = "scorecard",
     oot: Annotated[
         Path | None,
@@ -182,7 +205,39 @@ def train(
 
     st = state(ctx)
     with _errors(ctx):
-        frame = read_table(data)
+        c = st.container
+        exclude = list(drop or ())
+        source: dict[str, Any]
+        oot_frame = None
+        if (data is None) == (train_as_of is None):
+            raise TrainingDataError("give either --data FILE or --train-as-of DATE (the customer portrait)")
+        if data is not None:
+            if oot_as_of is not None:
+                raise TrainingDataError("--oot-as-of goes with --train-as-of; with --data use --oot FILE")
+            frame = read_table(data)
+            oot_frame = read_table(oot) if oot is not None else None
+            source = {
+                "source": str(data),
+                "file_sha256": file_sha256(data),
+                **({"oot_source": str(oot), "oot_file_sha256": file_sha256(oot)} if oot is not None else {}),
+            }
+            label = str(data)
+        else:
+            assert train_as_of is not None
+            dev_date = _date(train_as_of, "--train-as-of")
+            frame = service.portrait_sample(c.lake_dir, as_of=dev_date, segment=segment, target=target)
+            exclude += service.portrait_exclusions(frame, target=target)
+            windows = {"train_as_of": dev_date.isoformat()}
+            if oot_as_of is not None:
+                oot_date = _date(oot_as_of, "--oot-as-of")
+                if oot_date <= dev_date:
+                    raise TrainingDataError("--oot-as-of must be later than --train-as-of")
+                oot_frame = service.portrait_sample(
+                    c.lake_dir, as_of=oot_date, segment=segment, target=target
+                )
+                windows["oot_as_of"] = oot_date.isoformat()
+            source = {"source": "portrait", **windows, "segment": segment}
+            label = f"the portrait at {train_as_of}" + (f" ({segment})" if segment else "")
         params: dict[str, Any] = {"base_score": base_score, "base_odds": base_odds, "pdo": pdo}
         if kind == "scorecard":
             if selection is not None:
@@ -202,11 +257,10 @@ def train(
                 params["monotone_constraints"] = _monotone(monotone)
         else:
             raise TrainingDataError(f"--kind {kind!r}: use scorecard or lightgbm")
-        c = st.container
-        model_name = name or _default_name(data)
+        model_name = name or (_default_name(data) if data is not None else f"{segment or 'all'}_{kind}")
         if not json_out:
             st.err.print(
-                f"training {kind} {model_name} on {data} ({frame.height:,} rows, {frame.width} columns)"
+                f"training {kind} {model_name} on {label} ({frame.height:,} rows, {frame.width} columns)"
             )
         with c.uow() as uow:
             result = service.train_and_register(
@@ -216,7 +270,7 @@ def train(
                 kind=kind,
                 segment=segment,
                 dev=frame,
-                oot=read_table(oot) if oot is not None else None,
+                oot=oot_frame,
                 target=target,
                 features=None,
                 trained_by=by or _default_staff(),
@@ -225,17 +279,10 @@ def train(
                 test_size=test_size,
                 bad_value=bad_value,
                 categorical=categorical or (),
-                exclude=drop or (),
+                exclude=exclude,
                 params=params,
-                source={
-                    "source": str(data),
-                    "file_sha256": file_sha256(data),
-                    **(
-                        {"oot_source": str(oot), "oot_file_sha256": file_sha256(oot)}
-                        if oot is not None
-                        else {}
-                    ),
-                },
+                windows={k: v for k, v in source.items() if k.endswith("_as_of")} or None,
+                source=source,
             )
             uow.commit()
     test = result.test
@@ -481,15 +528,38 @@ def approve(
             help="JSON of the data's columns -> number/string/bool/date; refuse if features are missing.",
         ),
     ] = None,
+    portrait_as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--portrait-as-of",
+            help="Check the model's features against the customer portrait at this date (default: the newest built).",
+        ),
+    ] = None,
     by: By = None,
     json_out: JsonOut = False,
 ) -> None:
-    """Approve a draft version (the approver must not be the trainer)."""
+    """Approve a draft version (the approver must not be the trainer).
+
+    The model's features are checked against a schema first: ``--schema FILE``, or the customer
+    portrait (``--portrait-as-of``, else the newest one built, when the model was trained on it).
+    """
+    from creditfactory import portrait
     from creditfactory.modeling import service
 
     st = state(ctx)
     c = st.container
     with _errors(ctx), c.uow() as uow:
+        columns = _read_schema(schema) if schema is not None else None
+        if columns is None:
+            built = portrait.available(c.lake_dir)
+            if portrait_as_of is not None:
+                columns = portrait.schema(c.lake_dir, as_of=_date(portrait_as_of, "--portrait-as-of"))
+            elif built:
+                manifest = service.verified_manifest(
+                    uow, models_dir=_models_dir(c), name=name, version=_version_arg(version) or 0
+                )
+                if (manifest.get("data") or {}).get("source") == "portrait":
+                    columns = portrait.schema(c.lake_dir, as_of=built[-1])
         row = service.approve_version(
             uow,
             models_dir=_models_dir(c),
@@ -497,7 +567,7 @@ def approve(
             version=_version_arg(version) or 0,
             approved_by=by or _default_staff(),
             clock=c.clock,
-            schema=_read_schema(schema) if schema is not None else None,
+            schema=columns,
         )
         record = _row_dict(row)
         uow.commit()

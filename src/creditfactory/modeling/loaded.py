@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,9 +58,10 @@ class LoadedModel:
         """The points as one Polars expression over the feature columns (named ``score``)."""
         return self._scorecard("a points expression").score_expr()
 
-    def sql_case(self, *, quote: str = '"') -> str:
-        """The points as a SQL expression (one CASE per feature, added up)."""
-        return self._scorecard("a SQL CASE expression").sql_case(quote=quote)
+    def sql_case(self, *, quote: str = '"', dialect: str = "ansi") -> str:
+        """The points as a SQL expression (one CASE per feature, added up); ``dialect="spark"``
+        writes double literals."""
+        return self._scorecard("a SQL CASE expression").sql_case(quote=quote, dialect=dialect)
 
     def reasons(self, df: Any, top: int = 3) -> list[list[str]]:
         """Per row, up to ``top`` features pushing the score down, the strongest first."""
@@ -66,6 +70,19 @@ class LoadedModel:
     def check_schema(self, schema: Mapping[str, str]) -> list[str]:
         """Problems scoring data with this column schema (empty when the model fits the data)."""
         return check_schema(self.features, schema)
+
+    def scaling(self) -> tuple[float, float]:
+        """``(offset, factor)`` of the points scaling: score = offset + factor * ln(odds good:bad),
+        so that the probability of bad is ``1 / (1 + exp((score - offset) / factor))``."""
+        est = self.estimator
+        factor = float(est.pdo) / math.log(2.0)
+        return float(est.base_score) - factor * math.log(float(est.base_odds)), factor
+
+    @property
+    def manifest_sha256(self) -> str:
+        """Digest of the manifest's content (ties a scored result to exactly this version)."""
+        text = json.dumps(dict(self.manifest), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def metrics(self) -> dict[str, Any]:

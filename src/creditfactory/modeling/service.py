@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -510,3 +511,40 @@ def compare_versions(
 
         rank = float(spearmanr(pds[0], pds[1]).statistic)
     return Comparison(rows=int(y.size), bads=int(y.sum()), models=out, rank_correlation=rank)
+
+
+#: Portrait columns that identify or place a customer: never offered to a model as features.
+PORTRAIT_NON_FEATURES = ("customer_id", "as_of", "segment", "branch_id", "lat", "lon")
+
+
+def portrait_sample(lake: Path, *, as_of: date, segment: str | None, target: str) -> pl.DataFrame:
+    """The customers of ``segment`` (all when ``None``) in the portrait at ``as_of`` whose
+    ``target`` is observable, with every feature and the target (see ``portrait.build_targets``)."""
+    from creditfactory import portrait
+
+    features = portrait.read(lake, as_of=as_of)
+    targets = portrait.read_targets(lake, as_of=as_of)
+    names = targets.collect_schema().names()
+    if target not in names:
+        known = ", ".join(
+            n for n in names if n not in ("customer_id", "as_of", "observable", "unobservable_reason")
+        )
+        raise TrainingDataError(f"the portrait's targets at {as_of} have no {target!r} (known: {known})")
+    if segment is not None:
+        features = features.filter(pl.col("segment") == segment)
+    frame = (
+        features.join(
+            targets.filter(pl.col("observable")).select("customer_id", target), on="customer_id", how="inner"
+        )
+        .sort("customer_id")
+        .collect()
+    )
+    if frame.height == 0:
+        where = f"segment {segment!r}" if segment else "any segment"
+        raise TrainingDataError(f"no customer of {where} has an observable {target} at {as_of}")
+    return frame
+
+
+def portrait_exclusions(frame: pl.DataFrame, *, target: str) -> list[str]:
+    """Columns of a portrait sample that are not features (identity, placement, other targets)."""
+    return [c for c in frame.columns if c in PORTRAIT_NON_FEATURES and c != target]

@@ -464,6 +464,11 @@ def read_targets(lake: Path, *, as_of: date) -> pl.LazyFrame:
     return pl.scan_parquet(store.parts(_published(lake, store.TARGETS, as_of)))
 
 
+def files(lake: Path, *, as_of: date) -> list[Path]:
+    """The Parquet parts of the published portrait at ``as_of`` (for engines that read files)."""
+    return store.parts(_published(lake, store.PORTRAIT, as_of))
+
+
 def manifest(lake: Path, *, as_of: date) -> dict[str, Any]:
     """The manifest of the published portrait at ``as_of``."""
     data = store.read_manifest(_published(lake, store.PORTRAIT, as_of))

@@ -2,7 +2,9 @@
 
 ``bad_<h>m`` (``bad_12m`` for the usual 12 months) is 1 when any of the customer's loans reaches
 90 days past due at a month end of the outcome window, or is written off inside it; the
-outcome window is the ``h`` months after the reference month. ``observable`` is false, with the
+outcome window is the ``h`` months after the reference month. ``dpd30_<h>m`` is the broader
+early-delinquency definition many small banks model on when defaults are few: 30 days past due
+at a month end of the window (or a write-off in it). ``observable`` is false, with the
 reason in ``unobservable_reason``, when
 
 * ``history``: the lake's loan performance does not reach the end of the outcome window;
@@ -25,10 +27,15 @@ from creditfactory.portrait.plan import AsOf
 from creditfactory.portrait.polars_engine import scan_table
 
 BAD_DPD = 90
+EARLY_DPD = 30
 
 
 def target_column(horizon_months: int) -> str:
     return f"bad_{horizon_months}m"
+
+
+def early_column(horizon_months: int) -> str:
+    return f"dpd{EARLY_DPD}_{horizon_months}m"
 
 
 def history_end(lake: Path, present: frozenset[str]) -> int | None:
@@ -64,6 +71,7 @@ def target_frame(
         .group_by("customer_id")
         .agg(
             (pl.when(pl.col("idx") >= first_idx).then(pl.col("dpd")) >= BAD_DPD).any().alias("perf_bad"),
+            (pl.when(pl.col("idx") >= first_idx).then(pl.col("dpd")) >= EARLY_DPD).any().alias("perf_early"),
             (pl.when(pl.col("idx") == at.ref_index).then(pl.col("dpd")) >= BAD_DPD).any().alias("in_default"),
         )
     )
@@ -85,11 +93,16 @@ def target_frame(
     frame = (
         customers.join(perf, on="customer_id", how="left")
         .join(per_loan, on="customer_id", how="left")
-        .with_columns(pl.col("perf_bad", "in_default", "written_off", "exposed").fill_null(False))
+        .with_columns(
+            pl.col("perf_bad", "perf_early", "in_default", "written_off", "exposed").fill_null(False)
+        )
         .select(
             pl.col("customer_id"),
             pl.lit(at.as_of, dtype=pl.Date).alias("as_of"),
             (pl.col("perf_bad") | pl.col("written_off")).cast(pl.Int8).alias(target_column(horizon_months)),
+            (pl.col("perf_early") | pl.col("perf_bad") | pl.col("written_off"))
+            .cast(pl.Int8)
+            .alias(early_column(horizon_months)),
             (pl.lit(history_ok) & pl.col("exposed") & ~pl.col("in_default")).alias("observable"),
             pl.when(~pl.lit(history_ok))
             .then(pl.lit("history"))

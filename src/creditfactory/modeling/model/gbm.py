@@ -20,7 +20,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,6 @@ from creditfactory.modeling.model.data import (
     as_frame,
     binary_labels,
     feature_types,
-    numeric_values,
     require_columns,
     string_values,
 )
@@ -182,11 +182,16 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             valid_sets=[valid_set],
             valid_names=["validation"],
             callbacks=[
-                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                *(
+                    [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
+                    if self.early_stopping_rounds
+                    else []
+                ),
                 lgb.record_evaluation(evals),
             ],
         )
-        best = booster.best_iteration or booster.current_iteration()
+        # Without early stopping (``early_stopping_rounds=0``) every tree is kept.
+        best = (booster.best_iteration if self.early_stopping_rounds else 0) or booster.current_iteration()
         # Keep only the trees up to the best iteration: the saved model is what was validated.
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
         self.best_iteration_ = int(best)
@@ -201,7 +206,7 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
         if not hasattr(self, "booster_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(X, y) first")
 
-    def _matrix(self, frame: pl.DataFrame) -> np.ndarray:
+    def _matrix(self, frame: pl.DataFrame, order: str = "fortran") -> np.ndarray:
         names = [str(n) for n in self.feature_names_in_]
         require_columns(frame, names, what="the data")
         columns = []
@@ -209,21 +214,63 @@ class LightGBMModel(BaseEstimator):  # type: ignore[misc]
             if name in self.categories_:
                 index = {c: float(i) for i, c in enumerate(self.categories_[name])}
                 text = string_values(frame[name])
-                codes = text.replace_strict(index, default=None, return_dtype=pl.Float64)
-                columns.append(codes.fill_null(np.nan).to_numpy())
+                columns.append(text.replace_strict(index, default=None, return_dtype=pl.Float64).alias(name))
             else:
                 dtype = frame.schema[name]
                 if not (dtype.is_numeric() or dtype in (pl.Boolean, pl.Null)):
                     raise TrainingDataError(
                         f"feature {name!r} must hold numbers, but the data has a {dtype} column", column=name
                     )
-                columns.append(numeric_values(frame[name]))
-        return np.column_stack(columns) if columns else np.empty((frame.height, 0))
+                columns.append(frame[name].cast(pl.Float64, strict=False).alias(name))
+        if not columns:
+            return np.empty((frame.height, 0))
+        # Polars lays the columns out in one pass (column-major for LightGBM, which reads it
+        # without a copy; row-major for compiled trees), far faster than stacking NumPy columns.
+        numbers = pl.DataFrame(columns).with_columns(pl.all().fill_nan(None))
+        return numbers.to_numpy(order=order)  # type: ignore[arg-type]
 
-    def logit(self, X: Any) -> np.ndarray:
+    def matrix(self, X: Any, *, order: str = "fortran") -> np.ndarray:
+        """The model's input matrix for ``X`` (features in order, categories as their codes, NaN
+        for missing), column-major by default or row-major with ``order="c"``."""
+        self._check()
+        return self._matrix(as_frame(X), order=order)
+
+    def compiled(self, cache: Path | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The trees compiled to machine code (lleaves, when installed): a function from
+        :meth:`matrix` to log-odds of bad, several times faster than LightGBM's own predict on
+        large batches. Compiling takes seconds, so ``cache`` keeps the compiled library (a file
+        per model); ``None`` when lleaves is not installed."""
+        self._check()
+        try:
+            import lleaves
+        except ImportError:
+            return None
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            text = Path(tmp) / "model.txt"
+            text.write_text(self.model_text(), encoding="utf-8")
+            model = lleaves.Model(model_file=str(text))
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+            model.compile(cache=None if cache is None else str(cache), raw_score=True)
+
+        def predict(matrix: np.ndarray) -> np.ndarray:
+            """Log-odds of bad for a row-major matrix (``matrix(X, order="c")``)."""
+            return np.asarray(model.predict(np.ascontiguousarray(matrix, dtype=np.float64)), dtype=np.float64)
+
+        return predict
+
+    def logit(self, X: Any, *, threads: int | None = None) -> np.ndarray:
+        """Log-odds of bad per row; ``threads`` overrides ``n_jobs`` (0: every core), for batch
+        scoring."""
         self._check()
         return np.asarray(
-            self.booster_.predict(self._matrix(as_frame(X)), raw_score=True, num_threads=self.n_jobs),
+            self.booster_.predict(
+                self._matrix(as_frame(X)),
+                raw_score=True,
+                num_threads=self.n_jobs if threads is None else threads,
+            ),
             dtype=np.float64,
         )
 

@@ -287,9 +287,15 @@ class PointsTable:
         assert total is not None
         return total.alias("score")
 
-    def sql_case(self, *, quote: str = '"') -> str:
-        """The score as a SQL expression: one ``CASE`` per feature, added up."""
-        parts = [_feature_sql(f, quote) for f in self.features]
+    def sql_case(self, *, quote: str = '"', dialect: str = "ansi") -> str:
+        """The score as a SQL expression: one ``CASE`` per feature, added up.
+
+        ``dialect="spark"`` writes numbers as double literals (``1.5D``): Spark reads a plain
+        decimal literal as an exact DECIMAL, and a sum of many of them loses digits to its scale
+        limits, so points would no longer add up to the same doubles as the other engines."""
+        if dialect not in ("ansi", "spark"):
+            raise ValueError(f"unknown SQL dialect {dialect!r}: use ansi or spark")
+        parts = [_feature_sql(f, quote, dialect) for f in self.features]
         return "\n+ ".join(f"({p})" for p in parts)
 
     # ------------------------------------------------------------------ export
@@ -446,41 +452,43 @@ def _feature_expr(feature: ScoredFeature) -> pl.Expr:
     return expr.otherwise(pl.lit(intervals[-1][1], pl.Float64))
 
 
-def _sql_number(value: float) -> str:
+def _sql_number(value: float, dialect: str = "ansi") -> str:
     text = repr(float(value))
-    return text if text not in ("inf", "-inf", "nan") else "NULL"
+    if text in ("inf", "-inf", "nan"):
+        return "NULL"
+    return f"{text}D" if dialect == "spark" else text
 
 
 def _sql_text(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _feature_sql(feature: ScoredFeature, quote: str) -> str:
+def _feature_sql(feature: ScoredFeature, quote: str, dialect: str = "ansi") -> str:
     binning = feature.binning
     pts = feature.points
     close = {"`": "`", '"': '"', "[": "]"}.get(quote, quote)
     name = quote + binning.name.replace(close, close * 2) + close
     missing = pts[binning.position(BinKind.MISSING)]  # type: ignore[index]
-    whens = [f"WHEN {name} IS NULL THEN {_sql_number(missing)}"]
+    whens = [f"WHEN {name} IS NULL THEN {_sql_number(missing, dialect)}"]
     if binning.dtype == STRING:
         value = name if binning.source_dtype == STRING else f"CAST({name} AS VARCHAR)"
         for b, p in zip(binning.bins, pts, strict=True):
             if b.kind is BinKind.CATEGORIES:
                 values = ", ".join(_sql_text(v) for v in b.values)
-                whens.append(f"WHEN {value} IN ({values}) THEN {_sql_number(p)}")
+                whens.append(f"WHEN {value} IN ({values}) THEN {_sql_number(p, dialect)}")
         other = pts[binning.position(BinKind.OTHER)]  # type: ignore[index]
-        return "CASE " + " ".join(whens) + f" ELSE {_sql_number(other)} END"
+        return "CASE " + " ".join(whens) + f" ELSE {_sql_number(other, dialect)} END"
     value = f"CAST({name} AS INTEGER)" if binning.source_dtype == BOOL else name
     specials = binning.specials
     if specials:
-        codes = ", ".join(_sql_number(v) for v in specials)
+        codes = ", ".join(_sql_number(v, dialect) for v in specials)
         whens.append(
-            f"WHEN {value} IN ({codes}) THEN {_sql_number(pts[binning.position(BinKind.SPECIAL)])}"  # type: ignore[index]
+            f"WHEN {value} IN ({codes}) THEN {_sql_number(pts[binning.position(BinKind.SPECIAL)], dialect)}"  # type: ignore[index]
         )
     intervals = [(b, p) for b, p in zip(binning.bins, pts, strict=True) if b.kind is BinKind.INTERVAL]
     for b, p in intervals[:-1]:
-        whens.append(f"WHEN {value} < {_sql_number(b.upper)} THEN {_sql_number(p)}")  # type: ignore[arg-type]
-    return "CASE " + " ".join(whens) + f" ELSE {_sql_number(intervals[-1][1])} END"
+        whens.append(f"WHEN {value} < {_sql_number(b.upper, dialect)} THEN {_sql_number(p, dialect)}")  # type: ignore[arg-type]
+    return "CASE " + " ".join(whens) + f" ELSE {_sql_number(intervals[-1][1], dialect)} END"
 
 
 __all__ = ["FORMAT", "NUMBER", "PointsTable", "PointsTableError", "Scaling", "ScoredFeature"]

@@ -251,8 +251,8 @@ class ScorecardModel(BaseEstimator):  # type: ignore[misc]
     def score_expr(self) -> pl.Expr:
         return self._table().expr()
 
-    def sql_case(self, *, quote: str = '"') -> str:
-        return self._table().sql_case(quote=quote)
+    def sql_case(self, *, quote: str = '"', dialect: str = "ansi") -> str:
+        return self._table().sql_case(quote=quote, dialect=dialect)
 
     def points_frame(self) -> pl.DataFrame:
         """The points table as a frame: feature, bin, WoE, coefficient, points."""

@@ -1,0 +1,276 @@
+"""Tables of origination: applications, their contacts and transitions, and consents.
+
+Personal data is never stored in clear: ID numbers and phones as keyed tokens (for look-ups
+and joins, the same tokens the bank's extracts carry) plus AES-GCM ciphertext; names as
+ciphertext only. Amounts are ``BIGINT`` fen and rates ``BIGINT`` at scale 1e-8.
+
+A customer has at most one application in progress: ``in_progress_customer_id`` holds the
+customer id while the application is in progress and ``NULL`` afterwards, under a unique
+constraint, so that two submissions racing each other cannot both succeed on any database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from creditfactory.db.base import Base
+from creditfactory.db.types import Money, Rate, UTCDateTime, enum_column
+from creditfactory.origination.model import (
+    ApplicationStatus,
+    Channel,
+    ConsentAction,
+    ConsentKind,
+    Purpose,
+    Relation,
+)
+
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Application(Base):
+    __tablename__ = "origination_application"
+    __table_args__ = (
+        Index("ix_origination_application_customer", "customer_id", "id"),
+        Index("ix_origination_application_status", "status", "id"),
+        Index("ix_origination_application_id_number", "id_number_token", "submitted_at"),
+        Index("ix_origination_application_phone", "phone_token", "submitted_at"),
+        Index("ix_origination_application_device", "device_fingerprint", "submitted_at"),
+        Index("ix_origination_application_ip", "ip", "submitted_at"),
+        Index("ix_origination_application_approval_expiry", "status", "approval_expiry_date"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(20))
+    in_progress_customer_id: Mapped[str | None] = mapped_column(String(20), unique=True)
+    """The customer id while the application is in progress, ``NULL`` once it is not."""
+    status: Mapped[ApplicationStatus] = mapped_column(enum_column(ApplicationStatus, 16))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, 16))
+    product_code: Mapped[str] = mapped_column(String(64))
+    product_terms: Mapped[str] = mapped_column(Text())
+    """JSON: the product's terms when the application was made (bounds, terms, methods, rates)."""
+    amount: Mapped[Decimal] = mapped_column(Money)
+    term_months: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[Purpose] = mapped_column(enum_column(Purpose, 32))
+    repayment_method: Mapped[str] = mapped_column(String(24))
+    declared_annual_income: Mapped[Decimal | None] = mapped_column(Money)
+
+    offer_version_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The whitelist version whose offer the application was made against (no offer: ``NULL``)."""
+    offer_limit: Mapped[Decimal | None] = mapped_column(Money)
+    offer_rate: Mapped[Decimal | None] = mapped_column(Rate)
+    offer_expiry_date: Mapped[date | None] = mapped_column(Date())
+
+    applicant_name_enc: Mapped[str] = mapped_column(Text())
+    id_number_token: Mapped[str] = mapped_column(String(32))
+    id_number_enc: Mapped[str] = mapped_column(Text())
+    phone_token: Mapped[str] = mapped_column(String(32))
+    phone_enc: Mapped[str] = mapped_column(Text())
+    birth_date: Mapped[date] = mapped_column(Date())
+    sex: Mapped[str] = mapped_column(String(1))
+    age: Mapped[int] = mapped_column(Integer)
+    """Completed years on the business date of submission, from the ID number."""
+    region_code: Mapped[str] = mapped_column(String(6))
+    known_customer: Mapped[bool] = mapped_column(Boolean)
+    """The bank holds a customer record under this customer id."""
+    id_matches_record: Mapped[bool | None] = mapped_column(Boolean)
+    phone_matches_record: Mapped[bool | None] = mapped_column(Boolean)
+    name_matches_record: Mapped[bool | None] = mapped_column(Boolean)
+
+    device_fingerprint: Mapped[str] = mapped_column(String(128))
+    device_os: Mapped[str] = mapped_column(String(32))
+    device_model: Mapped[str] = mapped_column(String(64))
+    device_is_emulator: Mapped[bool] = mapped_column(Boolean)
+    device_is_rooted: Mapped[bool] = mapped_column(Boolean)
+    ip: Mapped[str] = mapped_column(String(45))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+
+    business_date: Mapped[date] = mapped_column(Date())
+    """The business date it was submitted on."""
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    submitted_by: Mapped[str] = mapped_column(String(64))
+
+    decision_id: Mapped[str | None] = mapped_column(String(64))
+    decision_outcome: Mapped[str | None] = mapped_column(String(16))
+    approved_limit: Mapped[Decimal | None] = mapped_column(Money)
+    approved_rate: Mapped[Decimal | None] = mapped_column(Rate)
+    decision_reasons: Mapped[str | None] = mapped_column(Text())
+    """JSON list of the decision's reason codes (for staff)."""
+    customer_reasons: Mapped[str | None] = mapped_column(Text())
+    """JSON list of ``{"zh": ..., "en": ...}``: what the customer is told."""
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_date: Mapped[date | None] = mapped_column(Date())
+    approval_expiry_date: Mapped[date | None] = mapped_column(Date())
+    """The last business date on which an approval may be signed."""
+
+    contract_template: Mapped[str | None] = mapped_column(String(32))
+    contract_sha256: Mapped[str | None] = mapped_column(String(64))
+    contract_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    contract_channel: Mapped[Channel | None] = mapped_column(enum_column(Channel, 16))
+    contract_ip: Mapped[str | None] = mapped_column(String(45))
+    contract_device: Mapped[str | None] = mapped_column(Text())
+    """JSON: the device the contract was accepted on."""
+    line_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    contacts: Mapped[list[ApplicationContact]] = relationship(
+        back_populates="application", order_by="ApplicationContact.position", cascade="all, delete-orphan"
+    )
+
+
+class ApplicationContact(Base):
+    """A contact the customer allowed the bank to hold with the application."""
+
+    __tablename__ = "origination_application_contact"
+    __table_args__ = (
+        Index("ix_origination_application_contact_application", "application_id", "position"),
+        Index("ix_origination_application_contact_phone", "phone_token"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("origination_application.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    name_enc: Mapped[str] = mapped_column(Text())
+    phone_token: Mapped[str] = mapped_column(String(32))
+    phone_enc: Mapped[str] = mapped_column(Text())
+    relation: Mapped[Relation] = mapped_column(enum_column(Relation, 16))
+
+    application: Mapped[Application] = relationship(back_populates="contacts")
+
+
+class ApplicationTransition(Base):
+    """One move of an application's state machine: from, to, who, on which date, why, when."""
+
+    __tablename__ = "origination_application_event"
+    __table_args__ = (Index("ix_origination_application_event_application", "application_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("origination_application.id"))
+    event: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[ApplicationStatus | None] = mapped_column(enum_column(ApplicationStatus, 16))
+    to_status: Mapped[ApplicationStatus] = mapped_column(enum_column(ApplicationStatus, 16))
+    actor: Mapped[str] = mapped_column(String(64))
+    business_date: Mapped[date] = mapped_column(Date())
+    reason: Mapped[str] = mapped_column(String(400))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Consent(Base):
+    """A consent given or withdrawn: which text (version, language, SHA-256), when, where."""
+
+    __tablename__ = "origination_consent"
+    __table_args__ = (
+        Index("ix_origination_consent_customer_kind", "customer_id", "kind", "id"),
+        Index("ix_origination_consent_kind_action", "kind", "action", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[ConsentKind] = mapped_column(enum_column(ConsentKind, 32))
+    action: Mapped[ConsentAction] = mapped_column(enum_column(ConsentAction, 16))
+    text_version: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, 16))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    actor: Mapped[str] = mapped_column(String(64))
+    business_date: Mapped[date] = mapped_column(Date())
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# ------------------------------------------------------------------ queries
+
+
+def get(session: Session, application_id: int) -> Application | None:
+    return session.get(Application, application_id)
+
+
+def get_in_progress(session: Session, customer_id: str) -> Application | None:
+    return session.scalars(
+        select(Application).where(Application.in_progress_customer_id == customer_id)
+    ).one_or_none()
+
+
+def list_applications(
+    session: Session,
+    *,
+    status: ApplicationStatus | None = None,
+    customer_id: str | None = None,
+    submitted_from: datetime | None = None,
+    submitted_to: datetime | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> Sequence[Application]:
+    query = select(Application).order_by(Application.id).limit(limit)
+    if status is not None:
+        query = query.where(Application.status == status)
+    if customer_id is not None:
+        query = query.where(Application.customer_id == customer_id)
+    if submitted_from is not None:
+        query = query.where(Application.submitted_at >= submitted_from)
+    if submitted_to is not None:
+        query = query.where(Application.submitted_at < submitted_to)
+    if after_id is not None:
+        query = query.where(Application.id > after_id)
+    return session.scalars(query).all()
+
+
+def list_transitions(session: Session, application_id: int) -> Sequence[ApplicationTransition]:
+    return session.scalars(
+        select(ApplicationTransition)
+        .where(ApplicationTransition.application_id == application_id)
+        .order_by(ApplicationTransition.id)
+    ).all()
+
+
+def count_sharing(session: Session, *, column: str, value: str, since: datetime, until: datetime) -> int:
+    """Applications submitted in ``[since, until]`` whose ``column`` equals ``value``."""
+    col = getattr(Application, column)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Application)
+            .where(col == value, Application.submitted_at >= since, Application.submitted_at <= until)
+        )
+        or 0
+    )
+
+
+def list_consents(session: Session, customer_id: str) -> Sequence[Consent]:
+    return session.scalars(
+        select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.id)
+    ).all()
+
+
+def latest_consents(session: Session, customer_id: str) -> dict[ConsentKind, Consent]:
+    """The newest record per kind: the customer's current state of each consent."""
+    current: dict[ConsentKind, Consent] = {}
+    for row in list_consents(session, customer_id):
+        current[row.kind] = row
+    return current
+
+
+def add(session: Session, row: Base) -> None:
+    session.add(row)

@@ -1,0 +1,111 @@
+"""Customers signed in by the bank's own mobile banking: its JSON Web Tokens, verified here.
+
+Mobile banking, WeChat banking and H5 pages already sign their customers in; rather than
+sign them in a second time, the API accepts the bank's token. :class:`BankTokenVerifier`
+checks it with PyJWT: the algorithm (HS256 with a shared secret, or RS256 with the bank's
+public key in PEM), the signature, the issuer and the audience when configured, and the
+expiry and not-before times against the injected clock (with a small leeway). The claim named
+by ``customer_claim`` holds the customer id; the principal is a customer principal acting on
+that customer's data only; its id is ``bank:<sub>`` (or ``bank:<customer id>`` without a
+``sub``), so that it never meets a staff id in the command log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import jwt
+
+from creditfactory.clock import Clock
+from creditfactory.errors import Unauthenticated
+from creditfactory.security.roles import Principal, PrincipalKind, Role
+
+ALGORITHMS = ("HS256", "RS256")
+
+
+@dataclass(frozen=True, slots=True)
+class BankTokenConfig:
+    algorithm: str
+    key: str
+    """The shared secret (HS256) or the bank's public key in PEM (RS256)."""
+    issuer: str | None = None
+    audience: str | None = None
+    customer_claim: str = "sub"
+    leeway: timedelta = timedelta(seconds=30)
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(
+                f"bank token algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
+            )
+        if not self.key:
+            raise ValueError("a bank token verifier needs a key")
+        if self.algorithm == "HS256" and len(self.key.encode()) < 32:
+            raise ValueError("an HS256 bank token secret must be at least 32 bytes")
+        if self.algorithm == "RS256" and "BEGIN PUBLIC KEY" not in self.key:
+            raise ValueError("an RS256 bank token key must be a PEM public key")
+        if not self.customer_claim:
+            raise ValueError("customer_claim must name a claim")
+
+
+class BankTokenVerifier:
+    """Turns a bank-issued JWT into a customer :class:`Principal` (or raises ``Unauthenticated``)."""
+
+    def __init__(self, config: BankTokenConfig, clock: Clock) -> None:
+        self.config = config
+        self._clock = clock
+
+    def verify(self, token: str) -> Principal:
+        cfg = self.config
+        try:
+            claims: Mapping[str, Any] = jwt.decode(
+                token,
+                cfg.key,
+                algorithms=[cfg.algorithm],
+                audience=cfg.audience,
+                issuer=cfg.issuer,
+                # Times are checked below against the injected clock, not the system clock.
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "require": ["exp"],
+                    "verify_aud": cfg.audience is not None,
+                    "verify_iss": cfg.issuer is not None,
+                },
+            )
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated("bank token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated("bank token comes from another issuer") from None
+        except jwt.InvalidSignatureError:
+            raise Unauthenticated("bank token signature does not verify") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthenticated(f"bank token lacks the {exc.claim!r} claim") from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"bank token is invalid ({type(exc).__name__})") from None
+        now = self._clock.now().timestamp()
+        leeway = cfg.leeway.total_seconds()
+        try:
+            expires = float(claims["exp"])
+            not_before = float(claims["nbf"]) if "nbf" in claims else None
+        except (TypeError, ValueError):
+            raise Unauthenticated("bank token times are not numbers") from None
+        if expires + leeway < now:
+            raise Unauthenticated("bank token has expired")
+        if not_before is not None and not_before - leeway > now:
+            raise Unauthenticated("bank token is not valid yet")
+        customer_id = claims.get(cfg.customer_claim)
+        if not isinstance(customer_id, str) or not customer_id or len(customer_id) > 20:
+            raise Unauthenticated(f"bank token has no customer id in claim {cfg.customer_claim!r}")
+        subject = claims.get("sub")
+        subject = subject if isinstance(subject, str) and 0 < len(subject) <= 58 else customer_id
+        return Principal(
+            id=f"bank:{subject}",
+            roles=frozenset({Role.CUSTOMER}),
+            kind=PrincipalKind.CUSTOMER,
+            customer_id=customer_id,
+        )

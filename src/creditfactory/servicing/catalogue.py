@@ -1,0 +1,47 @@
+"""The product catalogue origination reads (its ``ProductCatalogue`` port), served from the
+products defined in servicing (``creditfactory products load``, ``PUT /v1/products/{code}``).
+
+A product's YAML holds one list rate; the price a decision may set is the range
+``[rate_floor, rate_cap]`` given to the adapter (by default 0 to 24% a year, the rate above
+which Chinese courts do not protect interest), widened to include the list rate.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from creditfactory.origination import ProductTerms
+from creditfactory.servicing.model.product import LoanProduct
+from creditfactory.servicing.store import Product
+
+
+class ServicingCatalogue:
+    def __init__(self, *, rate_floor: Decimal = Decimal("0"), rate_cap: Decimal = Decimal("0.24")) -> None:
+        if not Decimal(0) <= rate_floor <= rate_cap < Decimal(1):
+            raise ValueError("the catalogue needs 0 <= rate_floor <= rate_cap < 1")
+        self.rate_floor = rate_floor
+        self.rate_cap = rate_cap
+
+    def product_terms(self, session: Session, *, code: str) -> ProductTerms | None:
+        row = session.get(Product, code)
+        if row is None:
+            return None
+        product = LoanProduct.model_validate(json.loads(row.definition))
+        return ProductTerms(
+            code=product.code,
+            name=product.name,
+            min_amount=product.min_amount,
+            max_amount=product.line_limit if product.revolving and product.line_limit else product.max_amount,
+            terms=tuple(range(product.min_term, product.max_term + 1)),
+            methods=tuple(m.value for m in product.methods),
+            min_annual_rate=min(self.rate_floor, product.annual_rate),
+            max_annual_rate=max(self.rate_cap, product.annual_rate),
+            list_annual_rate=product.annual_rate,
+            revolving=product.revolving,
+            method_labels={m.value: m.label for m in product.methods},
+            penalty_annual_rate=product.effective_penalty_rate,
+            day_count=product.day_count.value,
+        )

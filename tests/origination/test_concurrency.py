@@ -1,0 +1,130 @@
+"""Submissions and decisions racing each other: one wins, the other is refused cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from creditfactory import origination
+from creditfactory.api import create_app
+from creditfactory.origination import service, store
+from creditfactory.origination.store import Application
+from tests.origination.conftest import ON, World
+from tests.origination.test_api import body, customer
+
+D = Decimal
+postgres_only = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+def applications(world: World) -> int:
+    with world.container.uow() as uow:
+        return int(uow.session.scalar(select(func.count()).select_from(Application)) or 0)
+
+
+def test_two_submissions_over_http_one_wins(world: World) -> None:
+    world.consent("C0001")
+    app = create_app(world.container)
+    token = world.container.tokens.issue(customer("C0001"))
+    statuses: list[int] = []
+    codes: list[str] = []
+    start = threading.Barrier(2, timeout=30)
+
+    def one(amount: str) -> None:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                start.wait()
+                return await client.post(
+                    "/v1/applications",
+                    json=body(amount=amount),
+                    headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
+                )
+
+        r = asyncio.run(go())
+        statuses.append(r.status_code)
+        if r.status_code != 201:
+            codes.append(r.json()["code"])
+
+    threads = [threading.Thread(target=one, args=(a,)) for a in ("20000.00", "30000.00")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201, 409] and codes == ["application_in_progress"]
+    assert applications(world) == 1
+
+
+@postgres_only
+def test_the_database_refuses_a_second_application_when_the_check_is_raced(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both submissions pass the in-progress check before either inserts (a barrier holds them
+    there); the unique constraint lets exactly one commit."""
+    world.consent("C0001")
+    checked = threading.Barrier(2, timeout=30)
+    original = store.get_in_progress
+
+    def racing(session: Any, customer_id: str) -> Any:
+        found = original(session, customer_id)
+        checked.wait()
+        return found
+
+    monkeypatch.setattr(store, "get_in_progress", racing)
+    outcomes: list[str] = []
+
+    def one(amount: str) -> None:
+        try:
+            world.submit("C0001", amount=D(amount))
+            outcomes.append("submitted")
+        except service.ApplicationInProgress:
+            outcomes.append("in_progress")
+
+    threads = [threading.Thread(target=one, args=(a,)) for a in ("20000.00", "30000.00")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["in_progress", "submitted"]
+    assert applications(world) == 1
+    with world.container.uow() as uow:
+        events = world.events("origination.application.submitted")
+        assert len(events) == 1 and len(service.list_applications(uow)) == 1
+
+
+@postgres_only
+def test_a_decision_on_an_application_withdrawn_meanwhile_is_refused(world: World) -> None:
+    """Optimistic locking: the decision read the application before the withdrawal committed."""
+    world.consent("C0001")
+    app = world.submit("C0001")
+    with world.container.uow() as deciding:
+        stale = deciding.session.get(Application, app.id)
+        assert stale is not None and stale.status is origination.ApplicationStatus.SUBMITTED
+        with world.container.uow() as withdrawing:
+            service.withdraw_application(
+                withdrawing, application_id=app.id, actor="cust-C0001", business_date=ON, now=world.now
+            )
+            withdrawing.commit()
+        with pytest.raises(service.ApplicationChanged) as caught:
+            service.record_decision(
+                deciding,
+                application_id=app.id,
+                outcome="approve",
+                limit=D("20000.00"),
+                annual_rate=D("0.05"),
+                reasons=[],
+                decision_id="d-1",
+                decided_by="engine",
+                business_date=ON,
+                now=world.now,
+            )
+        assert caught.value.code == "application_changed" and caught.value.http_status == 409
+    assert world.application(app.id).status is origination.ApplicationStatus.WITHDRAWN
