@@ -340,3 +340,132 @@ class TestSparkParity:
         assert a.schema == b.schema and a.height == b.height
         assert a.drop("pd").equals(b.drop("pd"))
         assert ((a["pd"] - b["pd"]).abs() < 1e-12).all()
+
+
+class TestCommands:
+    """``creditfactory whitelist mine / show / diff / export / import / offer / backtest``."""
+
+    def cli(self, c: Container, *args: str) -> tuple[int, str]:
+        from tests.cli.test_cli import run
+
+        return run("--data-dir", str(c.data_dir), "--database-url", c.settings.resolved_database_url, *args)
+
+    def test_mine_show_offer_export_import_and_backtest(self, c: Container, tmp_path: Path) -> None:
+        from tests.cli.test_cli import last_json
+
+        code, out = self.cli(
+            c,
+            "whitelist",
+            "mine",
+            "--strategy",
+            str(STRATEGY),
+            "--as-of",
+            "2025-06-30",
+            "--date",
+            "2025-07-01",
+            "--json",
+        )
+        assert code == 0, out
+        mined = last_json(out)
+        assert mined["scored"] == mined["eligible"] + mined["excluded"] and mined["eligible"] > 0
+        assert "Pre-approved by grade" in out and "Excluded, by the first rule" in " ".join(out.split())
+        vid = mined["version_id"]
+        code, again = self.cli(
+            c,
+            "whitelist",
+            "mine",
+            "--strategy",
+            str(STRATEGY),
+            "--as-of",
+            "2025-06-30",
+            "--date",
+            "2025-07-01",
+            "--json",
+        )
+        assert (
+            code == 0
+            and last_json(again)["unchanged"] is True
+            and "nothing changed" in " ".join(again.split())
+        )
+
+        code, out = self.cli(c, "whitelist", "show", str(vid), "--json")
+        assert code == 0 and last_json(out)["entry_status"] == {"offered": mined["eligible"]}
+
+        lines = whitelist.read_lines(c.lake_dir, vid).collect()
+        someone = lines.filter(pl.col("outcome") == "eligible").sort("customer_id")["customer_id"][0]
+        code, out = self.cli(
+            c, "eod", "open", "--date", "2025-07-01"
+        )  # offers are judged on the business date
+        assert code == 0, out
+        code, out = self.cli(c, "whitelist", "offer", someone, "--json")
+        assert code == 0 and last_json(out)["version_id"] == vid
+
+        book = tmp_path / "out.xlsx"
+        code, out = self.cli(
+            c,
+            "whitelist",
+            "export",
+            "--version",
+            str(vid),
+            "--out",
+            str(book),
+            "--role",
+            "risk_analyst",
+            "--role",
+            "approver",
+            "--json",
+        )
+        assert code == 0 and last_json(out)["rows"] == mined["eligible"]
+        code, out = self.cli(
+            c,
+            "whitelist",
+            "import",
+            str(book),
+            "--name",
+            "reissue",
+            "--max-limit",
+            "200000",
+            "--date",
+            "2025-07-01",
+            "--json",
+        )
+        assert code == 0, out
+        imported = last_json(out)
+        assert (imported["accepted"], imported["rejected"]) == (mined["eligible"], 0)
+        code, out = self.cli(
+            c,
+            "whitelist",
+            "import",
+            str(book),
+            "--name",
+            "reissue",
+            "--max-limit",
+            "200000",
+            "--date",
+            "2025-07-01",
+            "--json",
+        )
+        assert last_json(out)["unchanged"] is True
+
+        code, out = self.cli(c, "whitelist", "diff", str(vid), str(imported["version_id"]), "--json")
+        assert code == 0
+        d = last_json(out)
+        assert (d["added"], d["removed"]) == (0, 0)  # the same customers, re-issued
+
+        code, out = self.cli(
+            c, "whitelist", "backtest", "--strategy", str(STRATEGY), "--as-of", "2024-06-30", "--json"
+        )
+        assert code == 0, out
+        bt = last_json(out)
+        assert set(bt["strategies"]) == {"candidate", "champion"}  # the champion: v1's strategy
+        assert "Back-test by strategy" in out
+
+    def test_a_strategy_with_errors_is_refused_with_the_rule_named(
+        self, c: Container, tmp_path: Path
+    ) -> None:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(STRATEGY.read_text().replace("current_dpd > 0", "current_dpdd > 0"))
+        code, out = self.cli(c, "whitelist", "mine", "--strategy", str(bad), "--as-of", "2025-06-30")
+        assert code != 0 and "current_dpdd" in out
+        code, out = self.cli(c, "strategy", "check", str(bad), "--as-of", "2025-06-30")
+        assert code == 1 and "current_overdue" in out
