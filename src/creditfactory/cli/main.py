@@ -162,6 +162,7 @@ def events_dispatch(ctx: typer.Context, json_out: Annotated[bool, typer.Option("
 def _register() -> None:
     from creditfactory.cli import bench, demo
     from creditfactory.contract import cli as contract_cli
+    from creditfactory.decisioning import cli as decisioning_cli
     from creditfactory.portrait import cli as portrait_cli
     from creditfactory.sandbox import cli as sandbox_cli
     from creditfactory.servicing import cli as servicing_cli
@@ -176,6 +177,7 @@ def _register() -> None:
     app.add_typer(servicing_cli.lines_app, name="lines")
     app.add_typer(servicing_cli.loans_app, name="loans")
     app.add_typer(portrait_cli.app, name="portrait")
+    app.add_typer(decisioning_cli.app, name="decision")
     app.add_typer(bench.app, name="bench")
 
 

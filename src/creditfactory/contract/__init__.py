@@ -6,7 +6,9 @@ Public API for other domains and the edges.
 from creditfactory.contract.ingest import IngestResult, IngestSettings, TableResult
 from creditfactory.contract.lake import scan
 from creditfactory.contract.service import (
+    CustomerHome,
     CustomerView,
+    customer_home,
     find_customer_by_id_number,
     get_run,
     ingest_directory,
@@ -24,12 +26,14 @@ __all__ = [
     "TABLES",
     "Column",
     "ColumnType",
+    "CustomerHome",
     "CustomerView",
     "IngestResult",
     "IngestSettings",
     "SourceError",
     "Table",
     "TableResult",
+    "customer_home",
     "find_customer_by_id_number",
     "get_run",
     "get_table",

@@ -26,6 +26,7 @@ TABLE_MODULES = (
     "creditfactory.ledger.store",
     "creditfactory.jobs.store",
     "creditfactory.servicing.store",
+    "creditfactory.decisioning.store",
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
