@@ -71,3 +71,39 @@ class TestFactsCommand:
         assert code == 0, out
         assert last_json(out)["facts"] == fact_schema()
         assert "graph_hops_to_negative" in out
+
+
+class TestTruthCommand:
+    def test_rings_against_everyone_else(self, tmp_path: Path) -> None:
+        import polars as pl
+
+        data = tmp_path / "var"
+        write_world(data / "lake")
+        bank = tmp_path / "bank"
+        (bank / "truth" / "customers").mkdir(parents=True)
+        people = ["A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "S1", "S2", "S3", "S4", "S5"]
+        rings = {"C": "R1", "D": "R1", "G": "R1", "B": "R2"}
+        pl.DataFrame({"customer_id": people, "ring_id": [rings.get(p) for p in people]}).write_parquet(
+            bank / "truth" / "customers" / "part-00000.parquet"
+        )
+        pl.DataFrame({"ring_id": ["R1", "R2"], "exposed": [False, True]}).write_parquet(
+            bank / "truth" / "rings.parquet"
+        )
+        assert run(data, "decision", "graph", "build")[0] == 0
+        code, out = run(data, "decision", "graph", "truth", "--sandbox", str(bank), "--json")
+        assert code == 0, out
+        measures = last_json(out)
+        ring = measures["labelled"]
+        assert ring["people"] == 4
+        # B: 1 hop (its device); C, G: 3 hops; D: 1 hop (its phone).
+        assert ring["within_hops"] == {"0": 0.0, "1": 0.5, "2": 0.5, "3": 1.0, "4": 1.0}
+        # C, D, G share the tablet; B is alone in its ring.
+        assert ring["grouped_with_label"] == 0.75
+        assert measures["by_stratum"]["exposed"]["people"] == 1
+        assert measures["unlabelled"]["people"] == 12
+        assert "against the planted fraud rings" in out
+
+    def test_a_folder_without_truth(self, tmp_path: Path) -> None:
+        code, out = run(tmp_path / "var", "decision", "graph", "truth", "--sandbox", str(tmp_path))
+        assert code == 2
+        assert "no sandbox truth" in out

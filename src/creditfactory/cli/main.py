@@ -160,7 +160,7 @@ def events_dispatch(ctx: typer.Context, json_out: Annotated[bool, typer.Option("
 
 
 def _register() -> None:
-    from creditfactory.cli import bench, demo
+    from creditfactory.cli import bench, demo, graph_truth
     from creditfactory.contract import cli as contract_cli
     from creditfactory.decisioning import cli as decisioning_cli
     from creditfactory.portrait import cli as portrait_cli
@@ -178,6 +178,7 @@ def _register() -> None:
     app.add_typer(servicing_cli.loans_app, name="loans")
     app.add_typer(portrait_cli.app, name="portrait")
     app.add_typer(decisioning_cli.app, name="decision")
+    decisioning_cli.graph_app.command("truth")(graph_truth.truth_command)
     app.add_typer(bench.app, name="bench")
 
 
