@@ -247,3 +247,22 @@ class TestIncrementalEqualsBulk:
         assert values["device_first_seen_date"] == DAY
         assert values["device_age_days"] == 0
         assert values["graph_component_size"] == 2
+
+
+class TestRoundTrips:
+    def test_the_neighbourhood_comes_in_one_query(self, built: Container) -> None:
+        from creditfactory.decisioning import graph
+
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            assert graph.search(conn, applicant("C"), FactSettings()).queries == 1
+            # I's group reaches K, four hops out: K's links (hop 5) and those of K's phone and
+            # device (hop 6, to see that nobody else is behind them) take two more queries.
+            found = graph.search(conn, applicant("I"), FactSettings())
+            assert found.queries == 3
+            assert found.values["graph_component_size"] == 3
+
+    def test_a_row_limit_cuts_the_search_and_says_so(self, built: Container) -> None:
+        values = facts(built, applicant("C"), max_nodes=2)
+        assert values["graph_truncated"] is True
+        assert facts(built, applicant("C"))["graph_truncated"] is False

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from creditfactory.clock import Clock
 from creditfactory.contract import lake as lake_mod
@@ -177,12 +177,10 @@ class CustomerHome:
     branch_lon: float | None
 
 
-def customer_home(uow: UnitOfWork, *, customer_id: str) -> CustomerHome | None:
-    """A customer's tokens, home coordinates and home branch (one indexed read; not audited:
-    no personal data leaves the database in clear). ``None`` for an unknown customer."""
+def _customer_home_query() -> Any:
     customers = store.OPERATIONAL["customers"]
     branches = store.OPERATIONAL["branches"]
-    row = uow.session.execute(
+    return (
         select(
             customers.c.customer_id,
             customers.c.id_number_token,
@@ -194,8 +192,17 @@ def customer_home(uow: UnitOfWork, *, customer_id: str) -> CustomerHome | None:
             branches.c.lon,
         )
         .join(branches, branches.c.branch_id == customers.c.branch_id, isouter=True)
-        .where(customers.c.customer_id == customer_id)
-    ).first()
+        .where(customers.c.customer_id == bindparam("customer_id"))
+    )
+
+
+_CUSTOMER_HOME = _customer_home_query()
+
+
+def customer_home(uow: UnitOfWork, *, customer_id: str) -> CustomerHome | None:
+    """A customer's tokens, home coordinates and home branch (one indexed read; not audited:
+    no personal data leaves the database in clear). ``None`` for an unknown customer."""
+    row = uow.session.connection().execute(_CUSTOMER_HOME, {"customer_id": customer_id}).first()
     return None if row is None else CustomerHome(*row)
 
 

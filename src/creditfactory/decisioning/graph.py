@@ -53,6 +53,15 @@ class _Adjacency:
         self.out: dict[int, list[Link]] = {}
         self.queries = 0
 
+    def preload(self, sources: set[int], found: list[Link]) -> None:
+        """Links already fetched: every link out of each of ``sources``."""
+        fresh = {i for i in sources if i not in self.out}
+        for i in fresh:
+            self.out[i] = []
+        for link in found:
+            if link.src in fresh:
+                self.out[link.src].append(link)
+
     def expand(self, ids: list[int]) -> list[Link]:
         missing = [i for i in ids if i not in self.out]
         if missing:
@@ -75,14 +84,34 @@ def search(conn: Connection, applicant: Applicant, settings: FactSettings) -> Se
     """Graph facts of an applicant (see ``docs/decisioning.md``, *Relationship graph*)."""
     seeds = _seed_nodes(applicant)
     person_key = (NodeKind.PERSON.value, applicant.id_number_token)
-    found = store.nodes_by_key(conn, [person_key, *seeds])
+    cap = settings.degree_cap
+    # The whole neighbourhood in one round trip; the search below then runs on it in memory.
+    near = store.neighbourhood(
+        conn,
+        person_key=applicant.id_number_token,
+        seeds=list(seeds),
+        levels=settings.max_hops,
+        cap=cap,
+        limit=4 * settings.max_nodes,
+    )
+    found = near.start
     person = found.get(person_key)
     me = person.id if person is not None else None
     adjacency = _Adjacency(conn)
     info: dict[int, NodeRow] = {n.id: n for n in found.values()}
-    cap = settings.degree_cap
-    truncated = False
-
+    truncated = not near.complete
+    sources: set[int] = set() if me is None else {me}
+    reached = {found[k].id for k in seeds if k in found}
+    usable = len(near.levels)
+    if not near.complete:  # the row limit cut a level short: use only the levels before it
+        usable = max((i for i, level in enumerate(near.levels) if level), default=0)
+    for level in near.levels[:usable]:
+        adjacency.preload(sources, level)
+        for link in level:
+            info.setdefault(link.dst, link.target)
+        reached |= {link.dst for link in level}
+        sources = {n for n in reached if info[n].degree <= cap}
+        reached = set()
     # Hop 1: the nodes this application links to, and those the person is linked to already.
     first: dict[int, set[str]] = {}
     linked_before: set[int] = set()

@@ -397,6 +397,101 @@ def links(conn: Connection, ids: Iterable[int]) -> list[Link]:
     return out
 
 
+_LINK_RESULT = (
+    Column("lvl", Integer()),
+    Column("src_id", BigInteger()),
+    Column("dst_id", BigInteger()),
+    Column("edge_kind", String()),
+    Column("id", BigInteger()),
+    Column("kind", String()),
+    Column("key", String()),
+    Column("customer_id", String()),
+    Column("negative", Boolean()),
+    Column("declined", Boolean()),
+    Column("defaulted", Boolean()),
+    Column("degree", Integer()),
+    Column("first_seen_date", Date()),
+)
+_NEIGHBOURHOODS: dict[tuple[int, int], Any] = {}
+
+
+def _neighbourhood_sql(seeds: int, levels: int) -> Any:
+    """One statement for an applicant's neighbourhood, ``levels`` hops deep.
+
+    ``p0`` is the applicant's person node, ``s1`` the nodes of the application's attributes;
+    level 1 is every link of ``p0``; level k+1 every link of the nodes reached at level k (and,
+    for k = 1, of ``s1``) that have at most ``:cap`` links. Row ``lvl = 0`` gives the start
+    nodes themselves. Rows come ordered by level and stop at ``:limit``.
+    """
+    key = (seeds, levels)
+    if key in _NEIGHBOURHOODS:
+        return _NEIGHBOURHOODS[key]
+    e, n = edge.name, node.name
+    match = " OR ".join(f"(key = :k{i} AND kind = :t{i})" for i in range(seeds)) or "1 = 0"
+    ctes = [
+        f"p0 AS (SELECT id FROM {n} WHERE key = :person AND kind = 'person')",
+        f"s1 AS (SELECT id FROM {n} WHERE {match})",
+        f"l1 AS (SELECT src_id, dst_id, kind FROM {e} WHERE src_id IN (SELECT id FROM p0))",
+        f"g1 AS (SELECT m.id FROM {n} m WHERE m.degree <= :cap AND "
+        "(m.id IN (SELECT dst_id FROM l1) OR m.id IN (SELECT id FROM s1)))",
+    ]
+    for k in range(2, levels + 1):
+        ctes.append(
+            f"l{k} AS (SELECT src_id, dst_id, kind FROM {e} WHERE src_id IN (SELECT id FROM g{k - 1}))"
+        )
+        if k < levels:
+            ctes.append(
+                f"g{k} AS (SELECT m.id FROM {n} m WHERE m.degree <= :cap AND m.id IN (SELECT dst_id FROM l{k}))"
+            )
+    parts = [
+        f"SELECT 0 AS lvl, NULL AS src_id, NULL AS dst_id, NULL AS edge_kind, {_NODE_COLS} FROM {n} n "
+        "WHERE n.id IN (SELECT id FROM p0) OR n.id IN (SELECT id FROM s1)"
+    ]
+    for k in range(1, levels + 1):
+        parts.append(
+            f"SELECT {k} AS lvl, l.src_id, l.dst_id, l.kind AS edge_kind, {_NODE_COLS} "
+            f"FROM l{k} l JOIN {n} n ON n.id = l.dst_id"
+        )
+    sql = f"WITH {', '.join(ctes)} SELECT * FROM ({' UNION ALL '.join(parts)}) AS x ORDER BY lvl LIMIT :limit"
+    stmt = text(sql).columns(*_LINK_RESULT)
+    _NEIGHBOURHOODS[key] = stmt
+    return stmt
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbourhood:
+    start: dict[tuple[str, str], NodeRow]
+    levels: list[list[Link]]
+    complete: bool
+
+
+def neighbourhood(
+    conn: Connection,
+    *,
+    person_key: str,
+    seeds: Sequence[tuple[str, str]],
+    levels: int,
+    cap: int,
+    limit: int,
+) -> Neighbourhood:
+    """The start nodes (the person and the ``seeds`` that exist) and the links found level by
+    level, in one round trip; ``complete`` is false when ``limit`` rows cut the answer."""
+    params: dict[str, Any] = {"person": person_key, "cap": cap, "limit": limit + 1}
+    for i, (kind, key) in enumerate(seeds):
+        params[f"k{i}"] = key
+        params[f"t{i}"] = kind
+    start: dict[tuple[str, str], NodeRow] = {}
+    found: list[list[Link]] = [[] for _ in range(levels)]
+    rows = conn.execute(_neighbourhood_sql(len(seeds), levels), params).all()
+    for r in rows[:limit]:
+        target = _node_row(r[4:])
+        if r[0] == 0:
+            start[(target.kind, target.key)] = target
+        else:
+            found[r[0] - 1].append(Link(int(r[1]), int(r[2]), r[3], target))
+    return Neighbourhood(start=start, levels=found, complete=len(rows) <= limit)
+
+
 def graph_counts(conn: Connection) -> tuple[dict[str, int], dict[str, int]]:
     """Nodes by kind and (undirected) edges by kind."""
     nodes = {k: int(n) for k, n in conn.execute(select(node.c.kind, func.count()).group_by(node.c.kind))}
