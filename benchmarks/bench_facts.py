@@ -337,6 +337,8 @@ def run(
             console.print("[bold]truth[/]: planted rings …")
             t = _child("truth", {"data_dir": data_dir, "sandbox": str(sandbox)})
             figures["truth"] = t["measures"]
+        if samples <= 0:
+            continue
         console.print(f"[bold]{db}[/]: {applications:,} applications recorded, {samples:,} gathered …")
         ga = _child(
             "gather",

@@ -221,3 +221,10 @@ class TestCatalogue:
         # A strategy reads the portrait row and the facts side by side.
         portrait_names = {c.name for c in portrait.COLUMNS} | {f.name for f in portrait.FEATURES}
         assert not set(fact_schema()) & portrait_names
+
+    def test_every_fact_is_documented_with_its_type_and_null_rule(self) -> None:
+        from pathlib import Path
+
+        docs = (Path(__file__).resolve().parents[2] / "docs" / "decisioning.md").read_text(encoding="utf-8")
+        for f in FACTS:
+            assert f"| `{f.name}` | {f.type} | {f.meaning} | {f.null_when} |" in docs, f.name

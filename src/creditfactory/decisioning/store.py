@@ -428,24 +428,27 @@ def _neighbourhood_sql(seeds: int, levels: int) -> Any:
         return _NEIGHBOURHOODS[key]
     e, n = edge.name, node.name
     match = " OR ".join(f"(key = :k{i} AND kind = :t{i})" for i in range(seeds)) or "1 = 0"
+    # Joins, not IN (subquery) or OR: PostgreSQL then estimates each level from the one before
+    # and walks the indexes instead of scanning the tables.
     ctes = [
         f"p0 AS (SELECT id FROM {n} WHERE key = :person AND kind = 'person')",
         f"s1 AS (SELECT id FROM {n} WHERE {match})",
-        f"l1 AS (SELECT src_id, dst_id, kind FROM {e} WHERE src_id IN (SELECT id FROM p0))",
-        f"g1 AS (SELECT m.id FROM {n} m WHERE m.degree <= :cap AND "
-        "(m.id IN (SELECT dst_id FROM l1) OR m.id IN (SELECT id FROM s1)))",
+        f"l1 AS (SELECT e.src_id, e.dst_id, e.kind FROM p0 JOIN {e} e ON e.src_id = p0.id)",
+        f"g1 AS (SELECT m.id FROM (SELECT dst_id AS id FROM l1 UNION SELECT id FROM s1) f "
+        f"JOIN {n} m ON m.id = f.id WHERE m.degree <= :cap)",
     ]
     for k in range(2, levels + 1):
         ctes.append(
-            f"l{k} AS (SELECT src_id, dst_id, kind FROM {e} WHERE src_id IN (SELECT id FROM g{k - 1}))"
+            f"l{k} AS (SELECT e.src_id, e.dst_id, e.kind FROM g{k - 1} g JOIN {e} e ON e.src_id = g.id)"
         )
         if k < levels:
             ctes.append(
-                f"g{k} AS (SELECT m.id FROM {n} m WHERE m.degree <= :cap AND m.id IN (SELECT dst_id FROM l{k}))"
+                f"g{k} AS (SELECT m.id FROM (SELECT DISTINCT dst_id AS id FROM l{k}) f "
+                f"JOIN {n} m ON m.id = f.id WHERE m.degree <= :cap)"
             )
     parts = [
-        f"SELECT 0 AS lvl, NULL AS src_id, NULL AS dst_id, NULL AS edge_kind, {_NODE_COLS} FROM {n} n "
-        "WHERE n.id IN (SELECT id FROM p0) OR n.id IN (SELECT id FROM s1)"
+        f"SELECT 0 AS lvl, NULL AS src_id, NULL AS dst_id, NULL AS edge_kind, {_NODE_COLS} "
+        f"FROM (SELECT id FROM p0 UNION SELECT id FROM s1) z JOIN {n} n ON n.id = z.id"
     ]
     for k in range(1, levels + 1):
         parts.append(
