@@ -579,8 +579,13 @@ def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
     bump: dict[int, int] = {}
     for (src,) in added:
         bump[int(src)] = bump.get(int(src), 0) + 1
-    for node_id, n in sorted(bump.items()):
-        conn.execute(update(node).where(node.c.id == node_id).values(degree=node.c.degree + n))
+    if bump:
+        conn.execute(
+            update(node)
+            .where(node.c.id == bindparam("node_id"))
+            .values(degree=node.c.degree + bindparam("n")),
+            [{"node_id": node_id, "n": n} for node_id, n in sorted(bump.items())],
+        )
     return len(added) // 2
 
 
