@@ -200,7 +200,8 @@ def _defaulted_customers(inputs: Inputs) -> pl.LazyFrame:
 def graph_frames(inputs: Inputs) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Nodes and edges (both directions) of the graph the inputs describe.
 
-    Node ids are positions in ``(kind, key)`` order from 1. A person's customer id is the
+    Node ids count from 1: people first (the extract's order, then applications'), then the
+    attributes in the order first met, then listed values nobody uses. A person's customer id is the
     extract's, else the earliest application's that names one; ``first_seen_date`` is the
     earliest date any source gives (empty when none does); ``degree`` counts the node's links.
     """
@@ -215,7 +216,9 @@ def graph_frames(inputs: Inputs) -> tuple[pl.DataFrame, pl.DataFrame]:
         .filter(pl.col("person").is_not_null() & pl.col("target").is_not_null())
         .collect(engine="streaming")
     )
-    first_link = link_frame.group_by("target_kind", "target").agg(pl.col("first_seen_date").min())
+    first_link = link_frame.group_by("target_kind", "target", maintain_order=True).agg(
+        pl.col("first_seen_date").min()
+    )
     unique_links = link_frame.select("person", "edge", "target_kind", "target").unique()
 
     person_rows = (
@@ -268,7 +271,6 @@ def graph_frames(inputs: Inputs) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
     nodes = (
         pl.concat([person_rows, attr_rows, listed_only])
-        .sort("kind", "key")
         .with_row_index("id", offset=1)
         .with_columns(pl.col("id").cast(pl.Int64))
     )
@@ -290,16 +292,13 @@ def graph_frames(inputs: Inputs) -> tuple[pl.DataFrame, pl.DataFrame]:
         )
         .select("src_id", "dst_id", pl.col("edge").alias("kind"))
     )
-    edges = (
-        pl.concat(
-            [
-                edges_one,
-                edges_one.select(pl.col("dst_id").alias("src_id"), pl.col("src_id").alias("dst_id"), "kind"),
-            ]
-        )
-        .unique()
-        .sort("src_id", "dst_id", "kind")
-    )
+    # Links run from a person to an attribute, so a link and its reverse never coincide.
+    edges = pl.concat(
+        [
+            edges_one,
+            edges_one.select(pl.col("dst_id").alias("src_id"), pl.col("src_id").alias("dst_id"), "kind"),
+        ]
+    ).sort("src_id", "dst_id")
     degree = (
         edges.group_by("src_id")
         .len()

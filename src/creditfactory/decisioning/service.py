@@ -232,12 +232,21 @@ def build_graph(
 
     t = time.perf_counter()
     store.clear_graph(conn)
+    store.drop_indexes(conn)
+    stages["clear"] = time.perf_counter() - t
+    t = time.perf_counter()
     step("write nodes", 0, nodes.height)
     store.write_frame(conn, store.node, nodes, on_chunk=lambda n: step("write nodes", n, nodes.height))
+    stages["write nodes"] = time.perf_counter() - t
+    t = time.perf_counter()
     step("write edges", 0, edges.height)
     store.write_frame(conn, store.edge, edges, on_chunk=lambda n: step("write edges", n, edges.height))
+    stages["write edges"] = time.perf_counter() - t
+    t = time.perf_counter()
+    step("index", 0, 1)
+    store.create_indexes(conn)
     store.after_bulk(conn)
-    stages["write"] = time.perf_counter() - t
+    stages["index"] = time.perf_counter() - t
 
     step("analyse", 0, 1)
     t = time.perf_counter()

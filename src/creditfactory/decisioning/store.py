@@ -94,7 +94,7 @@ node = Table(
     Column("defaulted", Boolean(), nullable=False),
     Column("degree", Integer(), nullable=False),
     Column("first_seen_date", Date()),
-    UniqueConstraint("key", "kind"),
+    Index("ix_decisioning_graph_node_key_kind", "key", "kind", unique=True),
     Index("ix_decisioning_graph_node_customer_id", "customer_id"),
 )
 
@@ -672,6 +672,25 @@ def write_frame(
         if on_chunk:
             on_chunk(min(start + chunk, frame.height))
     return frame.height
+
+
+def drop_indexes(conn: Connection) -> None:
+    """Drop the graph's secondary indexes (and PostgreSQL's edge key) before a bulk load: building
+    them once afterwards is several times faster than maintaining them row by row."""
+    for index in sorted(node.indexes, key=lambda i: str(i.name)):
+        index.drop(conn)
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ALTER TABLE {edge.name} DROP CONSTRAINT pk_{edge.name}"))
+
+
+def create_indexes(conn: Connection) -> None:
+    """Build again what :func:`drop_indexes` dropped, exactly as the schema declares it."""
+    for index in sorted(node.indexes, key=lambda i: str(i.name)):
+        index.create(conn)
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(f"ALTER TABLE {edge.name} ADD CONSTRAINT pk_{edge.name} PRIMARY KEY (src_id, dst_id, kind)")
+        )
 
 
 def after_bulk(conn: Connection) -> None:

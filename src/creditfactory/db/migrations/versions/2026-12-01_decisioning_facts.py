@@ -74,7 +74,9 @@ def upgrade() -> None:
         sa.Column("degree", sa.Integer(), nullable=False),
         sa.Column("first_seen_date", sa.Date(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_decisioning_graph_node")),
-        sa.UniqueConstraint("key", "kind", name=op.f("uq_decisioning_graph_node_key_kind")),
+    )
+    op.create_index(
+        "ix_decisioning_graph_node_key_kind", "decisioning_graph_node", ["key", "kind"], unique=True
     )
     op.create_index(
         "ix_decisioning_graph_node_customer_id", "decisioning_graph_node", ["customer_id"], unique=False
@@ -105,6 +107,7 @@ def downgrade() -> None:
     op.drop_table("decisioning_graph_build")
     op.drop_table("decisioning_graph_edge")
     op.drop_index("ix_decisioning_graph_node_customer_id", table_name="decisioning_graph_node")
+    op.drop_index("ix_decisioning_graph_node_key_kind", table_name="decisioning_graph_node")
     op.drop_table("decisioning_graph_node")
     op.drop_index("ix_decisioning_seen_ip_at", table_name="decisioning_seen")
     op.drop_index("ix_decisioning_seen_device_at", table_name="decisioning_seen")
