@@ -92,7 +92,7 @@ class TestSuperNodes:
         with built.uow() as uow:
             conn = uow.session.connection()
             ip = store.nodes_by_key(conn, [("ip", "10.9.9.9")])[("ip", "10.9.9.9")]
-            store.mark(conn, flag="negative", ids=[ip.id])
+            store.save_flag(conn, flag="negative", ids=[ip.id])
             uow.commit()
         values = facts(built, applicant("Q", ip_address="10.9.9.9"), degree_cap=4)
         assert values["graph_hops_to_negative"] == 1
@@ -164,10 +164,38 @@ class TestNeighbours:
         assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
         assert facts(built, applicant("D"))["graph_declined_neighbours"] == 0  # not oneself
 
+    def test_an_overturned_decline_no_longer_counts(self, built: Container) -> None:
+        with built.uow() as uow:
+            decisioning.remember_application(uow, applicant=applicant("D"), application_ref="APP-D")
+            decisioning.record_outcome(uow, application_ref="APP-D", outcome="decline", at=AT)
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
+        with built.uow() as uow:
+            decisioning.record_outcome(uow, application_ref="APP-D", outcome="approve", at=AT)
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 0
+        before = _snapshot(built)
+        build(built)
+        assert _snapshot(built) == before
+
+    def test_a_decline_before_the_graph_knows_the_applicant(self, built: Container) -> None:
+        newcomer = applicant("Q", device_fingerprint="dC")
+        with built.uow() as uow:
+            decisioning.record_seen(uow, applicant=newcomer, application_ref="APP-Q")
+            decisioning.record_outcome(uow, application_ref="APP-Q", outcome="decline", at=AT)
+            decisioning.add_applicant(uow, applicant=newcomer)
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
+        before = _snapshot(built)
+        build(built)
+        assert _snapshot(built) == before
+
     def test_defaults_reported_later_mark_people(self, built: Container) -> None:
         with built.uow() as uow:
             assert decisioning.mark_defaulted(uow, customer_ids=["G", "nobody"]) == 1
             uow.commit()
+        assert facts(built, applicant("C"))["graph_defaulted_neighbours"] == 1
+        build(built)  # a rebuild from the lake keeps what servicing reported
         assert facts(built, applicant("C"))["graph_defaulted_neighbours"] == 1
 
 

@@ -113,6 +113,17 @@ class TestSeen:
         with container.uow() as uow:
             assert decisioning.graph_status(uow)["applications"] == {"refer": 1}
 
+    def test_remembering_an_application_twice_changes_nothing(self, container: Container) -> None:
+        app = applicant("X", device_fingerprint="fp-1")
+        with container.uow() as uow:
+            assert decisioning.remember_application(uow, applicant=app, application_ref="APP-1") is True
+            assert decisioning.remember_application(uow, applicant=app, application_ref="APP-1") is False
+            uow.commit()
+        with container.uow() as uow:
+            status = decisioning.graph_status(uow)
+        assert status["applications"] == {"pending": 1}
+        assert status["nodes_by_kind"] == {"device": 1, "person": 1, "phone": 1}
+
     def test_bad_reference_is_refused(self, container: Container) -> None:
         with container.uow() as uow, pytest.raises(InvalidInput, match="reference"):
             decisioning.record_seen(uow, applicant=applicant("X"), application_ref="")

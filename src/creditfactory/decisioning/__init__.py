@@ -38,6 +38,7 @@ from creditfactory.decisioning.service import (
     measure_reach,
     record_outcome,
     record_seen,
+    remember_application,
 )
 
 __all__ = [
@@ -68,4 +69,5 @@ __all__ = [
     "measure_reach",
     "record_outcome",
     "record_seen",
+    "remember_application",
 ]

@@ -62,6 +62,8 @@ class Inputs:
     loans: pl.LazyFrame | None = None
     loan_performance: pl.LazyFrame | None = None
     seen: pl.DataFrame | None = None
+    defaulted_people: tuple[str, ...] = ()
+    """People (ID-number tokens) already marked as defaulted, e.g. by servicing: a rebuild keeps them."""
 
 
 def _links_from_lake(inputs: Inputs) -> tuple[list[pl.LazyFrame], pl.LazyFrame]:
@@ -324,7 +326,10 @@ def graph_frames(inputs: Inputs) -> tuple[pl.DataFrame, pl.DataFrame]:
             ).alias("declined"),
             (
                 (pl.col("kind") == NodeKind.PERSON.value)
-                & pl.col("customer_id").is_in(defaulted["customer_id"].implode()).fill_null(False)
+                & (
+                    pl.col("customer_id").is_in(defaulted["customer_id"].implode()).fill_null(False)
+                    | pl.col("key").is_in(pl.Series(inputs.defaulted_people, dtype=pl.String).implode())
+                )
             ).alias("defaulted"),
         )
         .select(list(NODE_SCHEMA))

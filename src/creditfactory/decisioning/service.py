@@ -127,19 +127,24 @@ def record_seen(uow: UnitOfWork, *, applicant: Applicant, application_ref: str) 
 
 
 def record_outcome(uow: UnitOfWork, *, application_ref: str, outcome: Outcome | str, at: datetime) -> None:
-    """Set a seen application's outcome; a decline marks the applicant in the graph, so that
-    people linked to them see it in ``graph_declined_neighbours``."""
+    """Set a seen application's outcome. A person with a declined application is marked in the
+    graph (and unmarked when the last decline is overturned), so that the people linked to them
+    see it in ``graph_declined_neighbours``; the graph then says what a rebuild would say."""
     outcome = Outcome(outcome)
     conn = uow.session.connection()
-    token = store.save_outcome(conn, application_ref=application_ref, outcome=outcome, at=at)
-    if token is None:
+    who = store.save_outcome(conn, application_ref=application_ref, outcome=outcome, at=at)
+    if who is None:
         raise ApplicationNotSeen(
             f"application {application_ref} has not been seen", application_ref=application_ref
         )
-    if outcome is Outcome.DECLINE:
-        person = store.nodes_by_key(conn, [(NodeKind.PERSON.value, token)])
-        if person:
-            store.mark(conn, flag="declined", ids=[r.id for r in person.values()])
+    key = (NodeKind.PERSON.value, who.id_number_token)
+    if store.ever_declined(conn, id_number_token=who.id_number_token):
+        person = store.ensure_nodes(conn, {key: who.business_date}, customer_id=who.customer_id)[key]
+        store.save_flag(conn, flag="declined", ids=[person.id], value=True)
+    else:
+        found = store.nodes_by_key(conn, [key])
+        if found:
+            store.save_flag(conn, flag="declined", ids=[found[key].id], value=False)
 
 
 def add_applicant(uow: UnitOfWork, *, applicant: Applicant) -> graph.Added:
@@ -147,11 +152,20 @@ def add_applicant(uow: UnitOfWork, *, applicant: Applicant) -> graph.Added:
     return graph.add_applicant(uow.session.connection(), applicant)
 
 
+def remember_application(uow: UnitOfWork, *, applicant: Applicant, application_ref: str) -> bool:
+    """:func:`record_seen` and :func:`add_applicant` together, as a decision does after gathering
+    its facts; ``False`` when the reference was seen already (the graph is left as it is)."""
+    if not record_seen(uow, applicant=applicant, application_ref=application_ref):
+        return False
+    add_applicant(uow, applicant=applicant)
+    return True
+
+
 def mark_defaulted(uow: UnitOfWork, *, customer_ids: list[str]) -> int:
     """Flag customers who defaulted (e.g. from servicing's classification); returns the people
     marked."""
     conn = uow.session.connection()
-    return store.mark(conn, flag="defaulted", ids=store.person_ids_of_customers(conn, customer_ids))
+    return store.save_flag(conn, flag="defaulted", ids=store.person_ids_of_customers(conn, customer_ids))
 
 
 # ------------------------------------------------------------------ the graph in bulk
@@ -201,6 +215,7 @@ def graph_inputs(uow: UnitOfWork, *, lake: Path) -> bulk.Inputs:
         loans=_scan(lake, "loans"),
         loan_performance=_scan(lake, "loan_performance"),
         seen=store.seen_frame(uow.session.connection()),
+        defaulted_people=tuple(store.list_flagged_people(uow.session.connection(), flag="defaulted")),
     )
 
 

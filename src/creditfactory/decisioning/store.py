@@ -177,15 +177,32 @@ def get_seen(conn: Connection, *, application_ref: str) -> Mapping[str, Any] | N
     return conn.execute(select(seen).where(seen.c.application_ref == application_ref)).mappings().first()
 
 
-def save_outcome(conn: Connection, *, application_ref: str, outcome: Outcome, at: datetime) -> str | None:
-    """Set an application's outcome; returns its ID-number token (``None`` when unknown)."""
+@dataclass(frozen=True, slots=True)
+class SeenRef:
+    id_number_token: str
+    customer_id: str | None
+    business_date: date
+
+
+def save_outcome(conn: Connection, *, application_ref: str, outcome: Outcome, at: datetime) -> SeenRef | None:
+    """Set an application's outcome; returns who applied (``None`` when the reference is unknown)."""
     row = conn.execute(
         update(seen)
         .where(seen.c.application_ref == application_ref)
         .values(outcome=outcome, outcome_at=at)
-        .returning(seen.c.id_number_token)
+        .returning(seen.c.id_number_token, seen.c.customer_id, seen.c.business_date)
     ).first()
-    return None if row is None else str(row[0])
+    return None if row is None else SeenRef(str(row[0]), row[1], row[2])
+
+
+def ever_declined(conn: Connection, *, id_number_token: str) -> bool:
+    """Whether any application of this ID number stands declined."""
+    stmt = (
+        select(seen.c.id)
+        .where(seen.c.id_number_token == id_number_token, seen.c.outcome == Outcome.DECLINE)
+        .limit(1)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def _velocity_sql() -> Any:
@@ -589,17 +606,31 @@ def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
     return len(added) // 2
 
 
-def mark(conn: Connection, *, flag: str, ids: Iterable[int]) -> int:
-    """Set ``declined`` or ``defaulted`` on nodes."""
-    if flag not in ("declined", "defaulted", "negative"):
+FLAGS = ("negative", "declined", "defaulted")
+
+
+def save_flag(conn: Connection, *, flag: str, ids: Iterable[int], value: bool = True) -> int:
+    """Set (or clear) ``negative``, ``declined`` or ``defaulted`` on nodes; returns the nodes changed."""
+    if flag not in FLAGS:
         raise ValueError(f"unknown node flag {flag!r}")
     wanted = sorted(set(ids))
     done = 0
     for i in range(0, len(wanted), CHUNK):
         done += conn.execute(
-            update(node).where(node.c.id.in_(wanted[i : i + CHUNK])).values({flag: True})
+            update(node)
+            .where(node.c.id.in_(wanted[i : i + CHUNK]), node.c[flag] != value)
+            .values({flag: value})
         ).rowcount
     return done
+
+
+def list_flagged_people(conn: Connection, *, flag: str) -> list[str]:
+    """Keys (ID-number tokens) of the people carrying a flag."""
+    if flag not in FLAGS:
+        raise ValueError(f"unknown node flag {flag!r}")
+    return list(
+        conn.scalars(select(node.c.key).where(node.c.kind == NodeKind.PERSON, node.c[flag].is_(True)))
+    )
 
 
 def person_ids_of_customers(conn: Connection, customer_ids: Iterable[str]) -> list[int]:
@@ -805,7 +836,11 @@ __all__ = [
     "graph_counts",
     "last_build",
     "links",
-    "mark",
+    "FLAGS",
+    "SeenRef",
+    "ever_declined",
+    "list_flagged_people",
+    "save_flag",
     "node",
     "nodes_by_id",
     "nodes_by_key",
