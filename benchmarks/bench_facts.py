@@ -222,6 +222,9 @@ def _stage_gather(
             t0 = time.perf_counter()
             facts = decisioning.gather(uow, applicant=app, portrait_row=row if app.customer_id else None)
             gather_ms.append((time.perf_counter() - t0) * 1000)
+            # A decision commits (it records the application); a rollback would also make psycopg
+            # forget its prepared statements and PostgreSQL plan every statement again.
+            uow.commit()
         for k, v in facts.timings_ms.items():
             parts.setdefault(k, []).append(v)
 
@@ -233,6 +236,7 @@ def _stage_gather(
             t0 = time.perf_counter()
             contract.customer_home(uow, customer_id=cid)
             base_ms.append((time.perf_counter() - t0) * 1000)
+            uow.commit()
     dialect = c.engine.dialect.name
     c.close()
     return {

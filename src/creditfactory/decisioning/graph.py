@@ -158,14 +158,14 @@ def search(conn: Connection, applicant: Applicant, settings: FactSettings) -> Se
         frontier = new
 
     hops = [d for n, d in dist.items() if info[n].negative]
-    near = [n for n, d in dist.items() if 1 <= d <= settings.neighbour_hops]
-    people_near = [info[n] for n in near if info[n].kind == NodeKind.PERSON and n != me]
+    within = [n for n, d in dist.items() if 1 <= d <= settings.neighbour_hops]
+    people_near = [info[n] for n in within if info[n].kind == NodeKind.PERSON and n != me]
 
     group, group_cut = _group_size(adjacency, info, me, first, settings)
     values: dict[str, object] = {
         "graph_hops_to_negative": min(hops) if hops else None,
         "graph_component_size": group,
-        "graph_negative_neighbours": sum(1 for n in near if info[n].negative),
+        "graph_negative_neighbours": sum(1 for n in within if info[n].negative),
         "graph_declined_neighbours": sum(1 for p in people_near if p.declined),
         "graph_defaulted_neighbours": sum(1 for p in people_near if p.defaulted),
         "graph_shared_device_customers": len(shared["device"]) + behind["device"],

@@ -260,8 +260,10 @@ def build_graph(
     t = time.perf_counter()
     step("index", 0, 1)
     store.create_indexes(conn)
-    store.after_bulk(conn)
     stages["index"] = time.perf_counter() - t
+    t = time.perf_counter()
+    store.after_bulk(conn)
+    stages["statistics"] = time.perf_counter() - t
 
     step("analyse", 0, 1)
     t = time.perf_counter()

@@ -715,7 +715,10 @@ def drop_indexes(conn: Connection) -> None:
 
 
 def create_indexes(conn: Connection) -> None:
-    """Build again what :func:`drop_indexes` dropped, exactly as the schema declares it."""
+    """Build again what :func:`drop_indexes` dropped, exactly as the schema declares it (on
+    PostgreSQL with more sort memory than its default 64 MB, for this transaction only)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
     for index in sorted(node.indexes, key=lambda i: str(i.name)):
         index.create(conn)
     if conn.dialect.name == "postgresql":
