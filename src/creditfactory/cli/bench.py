@@ -287,3 +287,52 @@ def bench_mining(
         console=st.err,
     )
     report(ctx, f"mining ({customers:,} customers)", result, json_out=json_out)
+
+
+@app.command("facts")
+def bench_facts(
+    ctx: typer.Context,
+    customers: Annotated[
+        int, typer.Option(help="Customers in the sandbox bank (12 months of history).")
+    ] = 50_000,
+    seed: Annotated[int, typer.Option(help="Sandbox seed.")] = 7,
+    applications: Annotated[
+        int, typer.Option(help="Applications recorded (seen and in the graph) before the timed ones.")
+    ] = 5_000,
+    samples: Annotated[int, typer.Option(help="Applications whose facts are gathered and timed.")] = 2_000,
+    sandbox: Annotated[
+        Path | None, typer.Option(help="Use this generated sandbox bank instead of generating one.")
+    ] = None,
+    postgres_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CREDITFACTORY_BENCH_POSTGRES_URL",
+            help="PostgreSQL server to also run on (a scratch database is created).",
+        ),
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    workdir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: DATA_DIR/bench/facts).")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the generated files and databases' folders.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
+    ] = False,
+) -> None:
+    """Decision facts on a sandbox bank: the graph built in bulk, the planted rings against the
+    graph, and the latency of gathering one application's facts, on SQLite and PostgreSQL."""
+    st = state(ctx)
+    module = _load("facts")
+    settings = st.settings
+    assert settings is not None
+    result = module.run(
+        customers=customers,
+        seed=seed,
+        workdir=workdir or settings.data_dir / "bench" / "facts",
+        postgres_url=postgres_url or None,
+        applications=applications,
+        samples=samples,
+        sandbox=sandbox,
+        keep=keep,
+        console=st.err,
+    )
+    report(ctx, f"facts ({customers:,} customers)", result, json_out=json_out)

@@ -162,9 +162,10 @@ def events_dispatch(ctx: typer.Context, json_out: Annotated[bool, typer.Option("
 
 
 def _register() -> None:
-    from creditfactory.cli import bench, demo
+    from creditfactory.cli import bench, demo, graph_truth
     from creditfactory.cli import strategy as strategy_cli
     from creditfactory.contract import cli as contract_cli
+    from creditfactory.decisioning import cli as decisioning_cli
     from creditfactory.modeling import cli as modeling_cli
     from creditfactory.origination import cli as origination_cli
     from creditfactory.portrait import cli as portrait_cli
@@ -185,6 +186,8 @@ def _register() -> None:
     app.add_typer(modeling_cli.app, name="model")
     app.add_typer(whitelist_cli.app, name="whitelist")
     app.add_typer(origination_cli.app, name="applications")
+    app.add_typer(decisioning_cli.app, name="decision")
+    decisioning_cli.graph_app.command("truth")(graph_truth.truth_command)
     app.add_typer(bench.app, name="bench")
     app.add_typer(strategy_cli.app, name="strategy")
 

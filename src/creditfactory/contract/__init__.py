@@ -6,9 +6,11 @@ Public API for other domains and the edges.
 from creditfactory.contract.ingest import IngestResult, IngestSettings, TableResult
 from creditfactory.contract.lake import scan
 from creditfactory.contract.service import (
+    CustomerHome,
     CustomerIdentity,
     CustomerView,
     customer_contacts,
+    customer_home,
     customer_identities,
     find_customer_by_id_number,
     get_run,
@@ -27,6 +29,7 @@ __all__ = [
     "TABLES",
     "Column",
     "ColumnType",
+    "CustomerHome",
     "CustomerIdentity",
     "CustomerView",
     "IngestResult",
@@ -35,6 +38,7 @@ __all__ = [
     "Table",
     "TableResult",
     "customer_contacts",
+    "customer_home",
     "customer_identities",
     "find_customer_by_id_number",
     "get_run",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from creditfactory.clock import Clock
 from creditfactory.contract import lake as lake_mod
@@ -160,6 +160,50 @@ def find_customer_by_id_number(uow: UnitOfWork, *, vault: PiiVault, id_number: s
     table = store.OPERATIONAL["customers"]
     token = vault.token(id_number.strip().upper(), kind="id_number")
     return uow.session.scalar(select(table.c.customer_id).where(table.c.id_number_token == token))
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerHome:
+    """Where a customer belongs, for the decision engine: tokens (never clear values), the home
+    coordinates and the home branch with its coordinates."""
+
+    customer_id: str
+    id_number_token: str
+    phone_token: str
+    branch_id: str
+    lat: float | None
+    lon: float | None
+    branch_lat: float | None
+    branch_lon: float | None
+
+
+def _customer_home_query() -> Any:
+    customers = store.OPERATIONAL["customers"]
+    branches = store.OPERATIONAL["branches"]
+    return (
+        select(
+            customers.c.customer_id,
+            customers.c.id_number_token,
+            customers.c.phone_token,
+            customers.c.branch_id,
+            customers.c.lat,
+            customers.c.lon,
+            branches.c.lat,
+            branches.c.lon,
+        )
+        .join(branches, branches.c.branch_id == customers.c.branch_id, isouter=True)
+        .where(customers.c.customer_id == bindparam("customer_id"))
+    )
+
+
+_CUSTOMER_HOME = _customer_home_query()
+
+
+def customer_home(uow: UnitOfWork, *, customer_id: str) -> CustomerHome | None:
+    """A customer's tokens, home coordinates and home branch (one indexed read; not audited:
+    no personal data leaves the database in clear). ``None`` for an unknown customer."""
+    row = uow.session.connection().execute(_CUSTOMER_HOME, {"customer_id": customer_id}).first()
+    return None if row is None else CustomerHome(*row)
 
 
 def lake_frame(*, lake: Path, table: str) -> pl.LazyFrame:

@@ -29,6 +29,7 @@ TABLE_MODULES = (
     "creditfactory.modeling.store",
     "creditfactory.whitelist.store",
     "creditfactory.origination.store",
+    "creditfactory.decisioning.store",
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")

@@ -1,0 +1,859 @@
+"""Tables of the decision facts and the queries the gatherers run.
+
+* ``decisioning_seen`` — every application the engine has seen: when, who (tokens only), from
+  which device, IP and place, and the outcome once known. Each velocity count is one range scan
+  of a ``(key, applied_at)`` index.
+* ``decisioning_graph_node`` / ``decisioning_graph_edge`` — the relationship graph. A node is
+  ``(kind, key)``: a person (ID-number token), a phone (token), a device (fingerprint), an IP
+  address or an address (token), with its flags (on the negative list, declined, defaulted),
+  its degree and the day it was first seen. An edge links a person to an attribute and is kept
+  in both directions, clustered by ``(src_id, dst_id, kind)`` (a ``WITHOUT ROWID`` table on
+  SQLite), so one hop of a search is one range scan per node.
+* ``decisioning_graph_build`` — the bulk builds: when, from which lake, what they produced.
+
+Queries use SQLAlchemy Core (no ORM identity map on the hot path).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from creditfactory.db.base import Base
+from creditfactory.db.types import ScaledInt, UTCDateTime, enum_column
+from creditfactory.decisioning.model import WINDOWS, Applicant, EdgeKind, NodeKind, Outcome
+
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+seen = Table(
+    "decisioning_seen",
+    Base.metadata,
+    Column("id", _ID, primary_key=True),
+    Column("application_ref", String(64), nullable=False),
+    Column("applied_at", UTCDateTime(), nullable=False),
+    Column("business_date", Date(), nullable=False),
+    Column("customer_id", String(20)),
+    Column("id_number_token", String(64), nullable=False),
+    Column("phone_token", String(64), nullable=False),
+    Column("device_fingerprint", String(64)),
+    Column("ip_address", String(45)),
+    Column("address_token", String(64)),
+    Column("contact_tokens", Text()),
+    Column("lat", Float()),
+    Column("lon", Float()),
+    Column("is_emulator", Boolean(), nullable=False),
+    Column("is_rooted", Boolean(), nullable=False),
+    Column("declared_income", ScaledInt(2)),
+    Column("outcome", enum_column(Outcome, 16)),
+    Column("outcome_at", UTCDateTime()),
+    UniqueConstraint("application_ref"),
+    Index("ix_decisioning_seen_id_at", "id_number_token", "applied_at"),
+    Index("ix_decisioning_seen_phone_at", "phone_token", "applied_at"),
+    Index("ix_decisioning_seen_device_at", "device_fingerprint", "applied_at", "id_number_token"),
+    Index("ix_decisioning_seen_ip_at", "ip_address", "applied_at"),
+)
+
+node = Table(
+    "decisioning_graph_node",
+    Base.metadata,
+    Column("id", _ID, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("customer_id", String(20)),
+    Column("negative", Boolean(), nullable=False),
+    Column("declined", Boolean(), nullable=False),
+    Column("defaulted", Boolean(), nullable=False),
+    Column("degree", Integer(), nullable=False),
+    Column("first_seen_date", Date()),
+    Index("ix_decisioning_graph_node_key_kind", "key", "kind", unique=True),
+    Index("ix_decisioning_graph_node_customer_id", "customer_id"),
+)
+
+edge = Table(
+    "decisioning_graph_edge",
+    Base.metadata,
+    Column("src_id", BigInteger(), nullable=False),
+    Column("dst_id", BigInteger(), nullable=False),
+    Column("kind", String(16), nullable=False),
+    PrimaryKeyConstraint("src_id", "dst_id", "kind"),
+    sqlite_with_rowid=False,
+)
+
+build_log = Table(
+    "decisioning_graph_build",
+    Base.metadata,
+    Column("id", _ID, primary_key=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
+    Column("lake", String(500), nullable=False),
+    Column("nodes", BigInteger(), nullable=False),
+    Column("edges", BigInteger(), nullable=False),
+    Column("seconds", Float(), nullable=False),
+    Column("summary", Text(), nullable=False),
+)
+
+NODE_COLUMNS = (
+    "id",
+    "kind",
+    "key",
+    "customer_id",
+    "negative",
+    "declined",
+    "defaulted",
+    "degree",
+    "first_seen_date",
+)
+EDGE_COLUMNS = ("src_id", "dst_id", "kind")
+
+#: Rows per IN list.
+CHUNK = 500
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+# ------------------------------------------------------------------ seen applications
+
+
+def add_seen(conn: Connection, *, applicant: Applicant, application_ref: str) -> bool:
+    """Record an application; ``False`` (and nothing written) when the reference is already there."""
+    contacts = [[c.phone_token, c.relation] for c in applicant.contacts]
+    stmt = (
+        _insert(conn, seen)
+        .values(
+            application_ref=application_ref,
+            applied_at=applicant.applied_at,
+            business_date=applicant.business_date,
+            customer_id=applicant.customer_id,
+            id_number_token=applicant.id_number_token,
+            phone_token=applicant.phone_token,
+            device_fingerprint=applicant.device_fingerprint,
+            ip_address=applicant.ip_address,
+            address_token=applicant.address_token,
+            contact_tokens=json.dumps(contacts) if contacts else None,
+            lat=applicant.lat,
+            lon=applicant.lon,
+            is_emulator=applicant.is_emulator,
+            is_rooted=applicant.is_rooted,
+            declared_income=applicant.declared_annual_income,
+        )
+        .on_conflict_do_nothing(index_elements=["application_ref"])
+        .returning(seen.c.id)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def get_seen(conn: Connection, *, application_ref: str) -> Mapping[str, Any] | None:
+    return conn.execute(select(seen).where(seen.c.application_ref == application_ref)).mappings().first()
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRef:
+    id_number_token: str
+    customer_id: str | None
+    business_date: date
+
+
+def save_outcome(conn: Connection, *, application_ref: str, outcome: Outcome, at: datetime) -> SeenRef | None:
+    """Set an application's outcome; returns who applied (``None`` when the reference is unknown)."""
+    row = conn.execute(
+        update(seen)
+        .where(seen.c.application_ref == application_ref)
+        .values(outcome=outcome, outcome_at=at)
+        .returning(seen.c.id_number_token, seen.c.customer_id, seen.c.business_date)
+    ).first()
+    return None if row is None else SeenRef(str(row[0]), row[1], row[2])
+
+
+def ever_declined(conn: Connection, *, id_number_token: str) -> bool:
+    """Whether any application of this ID number stands declined."""
+    stmt = (
+        select(seen.c.id)
+        .where(seen.c.id_number_token == id_number_token, seen.c.outcome == Outcome.DECLINE)
+        .limit(1)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def _velocity_sql() -> Any:
+    windows = list(WINDOWS)
+    longest = max(windows, key=lambda w: WINDOWS[w])
+    parts = []
+    for name, column in (
+        ("id", "id_number_token"),
+        ("phone", "phone_token"),
+        ("device", "device_fingerprint"),
+        ("ip", "ip_address"),
+    ):
+        sums = ", ".join(
+            f"COALESCE(SUM(CASE WHEN applied_at >= :start_{w} THEN 1 ELSE 0 END), 0)" for w in windows
+        )
+        parts.append(
+            f"SELECT '{name}' AS k, {sums} FROM {seen.name} "
+            f"WHERE {column} = :{name} AND applied_at >= :start_{longest} AND applied_at < :at"
+        )
+    zeros = ", ".join("0" for _ in windows[1:])
+    parts.append(
+        f"SELECT 'device_people' AS k, COUNT(DISTINCT id_number_token), {zeros} FROM {seen.name} "
+        "WHERE device_fingerprint = :device AND applied_at >= :start_30d AND applied_at < :at "
+        "AND id_number_token <> :id"
+    )
+    times = [bindparam("at", type_=UTCDateTime())] + [
+        bindparam(f"start_{w}", type_=UTCDateTime()) for w in windows
+    ]
+    return text(" UNION ALL ".join(parts)).bindparams(*times)
+
+
+_VELOCITY = _velocity_sql()
+
+
+def velocity(conn: Connection, applicant: Applicant) -> dict[str, Any]:
+    """Earlier applications per key and window (``[applied_at - window, applied_at)``), and other
+    people applying from the device in 30 days: one statement, one index range per key."""
+    t = applicant.applied_at
+    keys = {
+        "id": applicant.id_number_token,
+        "phone": applicant.phone_token,
+        "device": applicant.device_fingerprint,
+        "ip": applicant.ip_address,
+    }
+    params: dict[str, Any] = {"at": t, **keys, **{f"start_{w}": t - length for w, length in WINDOWS.items()}}
+    out: dict[str, Any] = {}
+    for row in conn.execute(_VELOCITY, params):
+        name = row[0]
+        if name == "device_people":
+            out["device_applicants_30d"] = None if keys["device"] is None else int(row[1])
+            continue
+        for i, w in enumerate(WINDOWS):
+            out[f"apps_per_{name}_{w}"] = None if keys[name] is None else int(row[1 + i])
+    return out
+
+
+def outcome_counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(seen.c.outcome, func.count()).group_by(seen.c.outcome)).all()
+    return {str(o) if o is not None else "pending": int(n) for o, n in rows}
+
+
+def seen_frame(conn: Connection) -> pl.DataFrame:
+    """Every seen application's graph attributes (for a bulk build)."""
+    rows = conn.execute(
+        select(
+            seen.c.customer_id,
+            seen.c.id_number_token,
+            seen.c.phone_token,
+            seen.c.device_fingerprint,
+            seen.c.ip_address,
+            seen.c.address_token,
+            seen.c.contact_tokens,
+            seen.c.business_date,
+            seen.c.outcome,
+        ).order_by(seen.c.id)
+    ).all()
+    return pl.DataFrame(
+        [tuple(r[:-1]) + (None if r[-1] is None else str(r[-1]),) for r in rows],
+        schema={
+            "customer_id": pl.String,
+            "id_number_token": pl.String,
+            "phone_token": pl.String,
+            "device_fingerprint": pl.String,
+            "ip_address": pl.String,
+            "address_token": pl.String,
+            "contact_tokens": pl.String,
+            "business_date": pl.Date,
+            "outcome": pl.String,
+        },
+        orient="row",
+    )
+
+
+# ------------------------------------------------------------------ graph reads
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    id: int
+    kind: str
+    key: str
+    customer_id: str | None
+    negative: bool
+    declined: bool
+    defaulted: bool
+    degree: int
+    first_seen_date: date | None
+
+
+_NODE_SELECT = (
+    node.c.id,
+    node.c.kind,
+    node.c.key,
+    node.c.customer_id,
+    node.c.negative,
+    node.c.declined,
+    node.c.defaulted,
+    node.c.degree,
+    node.c.first_seen_date,
+)
+_NODE_COLS = (
+    "n.id, n.kind, n.key, n.customer_id, n.negative, n.declined, n.defaulted, n.degree, n.first_seen_date"
+)
+_NODE_TYPES = {"first_seen_date": Date()}
+
+
+def _node_row(r: Sequence[Any]) -> NodeRow:
+    return NodeRow(int(r[0]), r[1], r[2], r[3], bool(r[4]), bool(r[5]), bool(r[6]), int(r[7]), r[8])
+
+
+_NODES_BY_KEY = (
+    text(f"SELECT {_NODE_COLS} FROM {node.name} n WHERE n.key IN :keys")
+    .bindparams(bindparam("keys", expanding=True))
+    .columns(
+        Column("id", BigInteger()),
+        Column("kind", String()),
+        Column("key", String()),
+        Column("customer_id", String()),
+        Column("negative", Boolean()),
+        Column("declined", Boolean()),
+        Column("defaulted", Boolean()),
+        Column("degree", Integer()),
+        Column("first_seen_date", Date()),
+    )
+)
+
+
+def nodes_by_key(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], NodeRow]:
+    """The nodes among ``(kind, key)`` pairs that exist (one look-up of the ``(key, kind)`` index)."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    out: dict[tuple[str, str], NodeRow] = {}
+    values = sorted({k for _, k in wanted})
+    for i in range(0, len(values), CHUNK):
+        for r in conn.execute(_NODES_BY_KEY, {"keys": values[i : i + CHUNK]}):
+            if (r[1], r[2]) in wanted:
+                out[(r[1], r[2])] = _node_row(r)
+    return out
+
+
+def nodes_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, NodeRow]:
+    out: dict[int, NodeRow] = {}
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), CHUNK):
+        for r in conn.execute(select(*_NODE_SELECT).where(node.c.id.in_(wanted[i : i + CHUNK]))):
+            out[int(r[0])] = _node_row(r)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    src: int
+    dst: int
+    kind: str
+    target: NodeRow
+
+
+_LINKS = (
+    text(
+        f"SELECT e.src_id, e.dst_id, e.kind AS edge_kind, {_NODE_COLS} FROM {edge.name} e "
+        f"JOIN {node.name} n ON n.id = e.dst_id WHERE e.src_id IN :ids"
+    )
+    .bindparams(bindparam("ids", expanding=True))
+    .columns(
+        Column("src_id", BigInteger()),
+        Column("dst_id", BigInteger()),
+        Column("edge_kind", String()),
+        Column("id", BigInteger()),
+        Column("kind", String()),
+        Column("key", String()),
+        Column("customer_id", String()),
+        Column("negative", Boolean()),
+        Column("declined", Boolean()),
+        Column("defaulted", Boolean()),
+        Column("degree", Integer()),
+        Column("first_seen_date", Date()),
+    )
+)
+
+
+def links(conn: Connection, ids: Iterable[int]) -> list[Link]:
+    """Edges out of ``ids`` with the nodes they lead to (one range scan of the edge key per id)."""
+    wanted = sorted(set(ids))
+    out: list[Link] = []
+    for i in range(0, len(wanted), CHUNK):
+        for r in conn.execute(_LINKS, {"ids": wanted[i : i + CHUNK]}):
+            out.append(Link(int(r[0]), int(r[1]), r[2], _node_row(r[3:])))
+    return out
+
+
+_LINK_RESULT = (
+    Column("lvl", Integer()),
+    Column("src_id", BigInteger()),
+    Column("dst_id", BigInteger()),
+    Column("edge_kind", String()),
+    Column("id", BigInteger()),
+    Column("kind", String()),
+    Column("key", String()),
+    Column("customer_id", String()),
+    Column("negative", Boolean()),
+    Column("declined", Boolean()),
+    Column("defaulted", Boolean()),
+    Column("degree", Integer()),
+    Column("first_seen_date", Date()),
+)
+_NEIGHBOURHOODS: dict[tuple[int, int], Any] = {}
+
+
+def _neighbourhood_sql(seeds: int, levels: int) -> Any:
+    """One statement for an applicant's neighbourhood, ``levels`` hops deep.
+
+    ``p0`` is the applicant's person node, ``s1`` the nodes of the application's attributes;
+    level 1 is every link of ``p0``; level k+1 every link of the nodes reached at level k (and,
+    for k = 1, of ``s1``) that have at most ``:cap`` links. Row ``lvl = 0`` gives the start
+    nodes themselves. Rows come ordered by level and stop at ``:limit``.
+    """
+    key = (seeds, levels)
+    if key in _NEIGHBOURHOODS:
+        return _NEIGHBOURHOODS[key]
+    e, n = edge.name, node.name
+    match = " OR ".join(f"(key = :k{i} AND kind = :t{i})" for i in range(seeds)) or "1 = 0"
+    # Joins, not IN (subquery) or OR: PostgreSQL then estimates each level from the one before
+    # and walks the indexes instead of scanning the tables.
+    ctes = [
+        f"p0 AS (SELECT id FROM {n} WHERE key = :person AND kind = 'person')",
+        f"s1 AS (SELECT id FROM {n} WHERE {match})",
+        f"l1 AS (SELECT e.src_id, e.dst_id, e.kind FROM p0 JOIN {e} e ON e.src_id = p0.id)",
+        f"g1 AS (SELECT m.id FROM (SELECT dst_id AS id FROM l1 UNION SELECT id FROM s1) f "
+        f"JOIN {n} m ON m.id = f.id WHERE m.degree <= :cap)",
+    ]
+    for k in range(2, levels + 1):
+        ctes.append(
+            f"l{k} AS (SELECT e.src_id, e.dst_id, e.kind FROM g{k - 1} g JOIN {e} e ON e.src_id = g.id)"
+        )
+        if k < levels:
+            ctes.append(
+                f"g{k} AS (SELECT m.id FROM (SELECT DISTINCT dst_id AS id FROM l{k}) f "
+                f"JOIN {n} m ON m.id = f.id WHERE m.degree <= :cap)"
+            )
+    parts = [
+        f"SELECT 0 AS lvl, NULL AS src_id, NULL AS dst_id, NULL AS edge_kind, {_NODE_COLS} "
+        f"FROM (SELECT id FROM p0 UNION SELECT id FROM s1) z JOIN {n} n ON n.id = z.id"
+    ]
+    for k in range(1, levels + 1):
+        parts.append(
+            f"SELECT {k} AS lvl, l.src_id, l.dst_id, l.kind AS edge_kind, {_NODE_COLS} "
+            f"FROM l{k} l JOIN {n} n ON n.id = l.dst_id"
+        )
+    sql = f"WITH {', '.join(ctes)} SELECT * FROM ({' UNION ALL '.join(parts)}) AS x ORDER BY lvl LIMIT :limit"
+    stmt = text(sql).columns(*_LINK_RESULT)
+    _NEIGHBOURHOODS[key] = stmt
+    return stmt
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbourhood:
+    start: dict[tuple[str, str], NodeRow]
+    levels: list[list[Link]]
+    complete: bool
+
+
+def neighbourhood(
+    conn: Connection,
+    *,
+    person_key: str,
+    seeds: Sequence[tuple[str, str]],
+    levels: int,
+    cap: int,
+    limit: int,
+) -> Neighbourhood:
+    """The start nodes (the person and the ``seeds`` that exist) and the links found level by
+    level, in one round trip; ``complete`` is false when ``limit`` rows cut the answer."""
+    params: dict[str, Any] = {"person": person_key, "cap": cap, "limit": limit + 1}
+    for i, (kind, key) in enumerate(seeds):
+        params[f"k{i}"] = key
+        params[f"t{i}"] = kind
+    start: dict[tuple[str, str], NodeRow] = {}
+    found: list[list[Link]] = [[] for _ in range(levels)]
+    rows = conn.execute(_neighbourhood_sql(len(seeds), levels), params).all()
+    for r in rows[:limit]:
+        target = _node_row(r[4:])
+        if r[0] == 0:
+            start[(target.kind, target.key)] = target
+        else:
+            found[r[0] - 1].append(Link(int(r[1]), int(r[2]), r[3], target))
+    return Neighbourhood(start=start, levels=found, complete=len(rows) <= limit)
+
+
+def graph_counts(conn: Connection) -> tuple[dict[str, int], dict[str, int]]:
+    """Nodes by kind and (undirected) edges by kind."""
+    nodes = {k: int(n) for k, n in conn.execute(select(node.c.kind, func.count()).group_by(node.c.kind))}
+    edges = {k: int(n) // 2 for k, n in conn.execute(select(edge.c.kind, func.count()).group_by(edge.c.kind))}
+    return nodes, edges
+
+
+def last_build(conn: Connection) -> Mapping[str, Any] | None:
+    return conn.execute(select(build_log).order_by(build_log.c.id.desc()).limit(1)).mappings().first()
+
+
+# ------------------------------------------------------------------ graph writes (one application)
+
+
+def ensure_nodes(
+    conn: Connection, wanted: Mapping[tuple[str, str], date | None], *, customer_id: str | None = None
+) -> dict[tuple[str, str], NodeRow]:
+    """Create the missing nodes among ``(kind, key) -> first seen``, move ``first_seen_date``
+    back where it is later than given, and return every wanted node.
+
+    A concurrent writer that creates the same node first wins quietly (``ON CONFLICT DO
+    NOTHING``); the node is read back either way. ``customer_id`` goes on the person node.
+    """
+    existing = nodes_by_key(conn, wanted)
+    missing = [k for k in wanted if k not in existing]
+    if missing:
+        values = [
+            {
+                "kind": kind,
+                "key": key,
+                "customer_id": customer_id if kind == NodeKind.PERSON else None,
+                "negative": False,
+                "declined": False,
+                "defaulted": False,
+                "degree": 0,
+                "first_seen_date": wanted[(kind, key)],
+            }
+            for kind, key in missing
+        ]
+        conn.execute(
+            _insert(conn, node).values(values).on_conflict_do_nothing(index_elements=["key", "kind"])
+        )
+        existing.update(nodes_by_key(conn, missing))
+    moved = False
+    for k, row in existing.items():
+        day = wanted[k]
+        if day is not None and (row.first_seen_date is None or day < row.first_seen_date):
+            conn.execute(
+                update(node)
+                .where(
+                    node.c.id == row.id,
+                    or_(node.c.first_seen_date.is_(None), node.c.first_seen_date > day),
+                )
+                .values(first_seen_date=day)
+            )
+            moved = True
+    person = [r for k, r in existing.items() if k[0] == NodeKind.PERSON and r.customer_id is None]
+    if customer_id is not None and person:
+        conn.execute(
+            update(node)
+            .where(node.c.id.in_([r.id for r in person]), node.c.customer_id.is_(None))
+            .values(customer_id=customer_id)
+        )
+    if moved or (customer_id is not None and person):
+        existing = nodes_by_key(conn, wanted)
+    return existing
+
+
+def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
+    """Link ``(person id, attribute id, kind)`` in both directions where not linked yet, and
+    raise both ends' degree by the links actually added. Returns the links added."""
+    rows = {(a, b, k) for a, b, k in pairs} | {(b, a, k) for a, b, k in pairs}
+    if not rows:
+        return 0
+    values = [{"src_id": a, "dst_id": b, "kind": k} for a, b, k in sorted(rows)]
+    added = conn.execute(
+        _insert(conn, edge)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["src_id", "dst_id", "kind"])
+        .returning(edge.c.src_id)
+    ).all()
+    bump: dict[int, int] = {}
+    for (src,) in added:
+        bump[int(src)] = bump.get(int(src), 0) + 1
+    if bump:
+        conn.execute(
+            update(node)
+            .where(node.c.id == bindparam("node_id"))
+            .values(degree=node.c.degree + bindparam("n")),
+            [{"node_id": node_id, "n": n} for node_id, n in sorted(bump.items())],
+        )
+    return len(added) // 2
+
+
+FLAGS = ("negative", "declined", "defaulted")
+
+
+def save_flag(conn: Connection, *, flag: str, ids: Iterable[int], value: bool = True) -> int:
+    """Set (or clear) ``negative``, ``declined`` or ``defaulted`` on nodes; returns the nodes changed."""
+    if flag not in FLAGS:
+        raise ValueError(f"unknown node flag {flag!r}")
+    wanted = sorted(set(ids))
+    done = 0
+    for i in range(0, len(wanted), CHUNK):
+        done += conn.execute(
+            update(node)
+            .where(node.c.id.in_(wanted[i : i + CHUNK]), node.c[flag] != value)
+            .values({flag: value})
+        ).rowcount
+    return done
+
+
+def list_flagged_people(conn: Connection, *, flag: str) -> list[str]:
+    """Keys (ID-number tokens) of the people carrying a flag."""
+    if flag not in FLAGS:
+        raise ValueError(f"unknown node flag {flag!r}")
+    return list(
+        conn.scalars(select(node.c.key).where(node.c.kind == NodeKind.PERSON, node.c[flag].is_(True)))
+    )
+
+
+def person_ids_of_customers(conn: Connection, customer_ids: Iterable[str]) -> list[int]:
+    wanted = sorted(set(customer_ids))
+    out: list[int] = []
+    for i in range(0, len(wanted), CHUNK):
+        out += [
+            int(r[0])
+            for r in conn.execute(
+                select(node.c.id).where(
+                    node.c.kind == NodeKind.PERSON, node.c.customer_id.in_(wanted[i : i + CHUNK])
+                )
+            )
+        ]
+    return out
+
+
+# ------------------------------------------------------------------ graph writes (bulk)
+
+
+def clear_graph(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"TRUNCATE {edge.name}, {node.name}"))
+    else:
+        conn.execute(delete(edge))
+        conn.execute(delete(node))
+
+
+def _sqlite_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
+    cast = [
+        pl.col(c).cast(pl.String)
+        if dt == pl.Date
+        else (pl.col(c).cast(pl.Int8) if dt == pl.Boolean else pl.col(c))
+        for c, dt in frame.schema.items()
+    ]
+    return frame.select(cast).rows()
+
+
+def write_frame(
+    conn: Connection,
+    table: Table,
+    frame: pl.DataFrame,
+    *,
+    chunk: int = 200_000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """Append a frame to a table: ``COPY`` on PostgreSQL, the driver's ``executemany`` on SQLite.
+    ``on_chunk(rows written so far)`` is called after each chunk."""
+    if frame.is_empty():
+        return 0
+    names = frame.columns
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            for start in range(0, frame.height, chunk):
+                buf = io.BytesIO()
+                frame.slice(start, chunk).write_csv(buf, include_header=False, null_value="")
+                cols = ", ".join(f'"{n}"' for n in names)
+                with cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN WITH (FORMAT csv)') as copy:
+                    copy.write(buf.getvalue())
+                if on_chunk:
+                    on_chunk(min(start + chunk, frame.height))
+        return frame.height
+    cols = ", ".join(f'"{n}"' for n in names)
+    marks = ", ".join("?" for _ in names)
+    sql = f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})'
+    for start in range(0, frame.height, chunk):
+        conn.exec_driver_sql(sql, _sqlite_rows(frame.slice(start, chunk)))
+        if on_chunk:
+            on_chunk(min(start + chunk, frame.height))
+    return frame.height
+
+
+def drop_indexes(conn: Connection) -> None:
+    """Drop the graph's secondary indexes (and PostgreSQL's edge key) before a bulk load: building
+    them once afterwards is several times faster than maintaining them row by row."""
+    for index in sorted(node.indexes, key=lambda i: str(i.name)):
+        index.drop(conn)
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ALTER TABLE {edge.name} DROP CONSTRAINT pk_{edge.name}"))
+
+
+def create_indexes(conn: Connection) -> None:
+    """Build again what :func:`drop_indexes` dropped, exactly as the schema declares it (on
+    PostgreSQL with more sort memory than its default 64 MB, for this transaction only)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+    for index in sorted(node.indexes, key=lambda i: str(i.name)):
+        index.create(conn)
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(f"ALTER TABLE {edge.name} ADD CONSTRAINT pk_{edge.name} PRIMARY KEY (src_id, dst_id, kind)")
+        )
+
+
+def after_bulk(conn: Connection) -> None:
+    """Move PostgreSQL's id sequence past the ids a bulk build wrote and refresh the planner's
+    statistics; SQLite needs neither (its next rowid follows the largest)."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(
+        text(
+            f"SELECT setval(pg_get_serial_sequence('{node.name}', 'id'), "
+            f"COALESCE((SELECT max(id) FROM {node.name}), 0) + 1, false)"
+        )
+    )
+    conn.execute(text(f"ANALYZE {node.name}"))
+    conn.execute(text(f"ANALYZE {edge.name}"))
+
+
+def add_build(
+    conn: Connection,
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    lake: str,
+    nodes: int,
+    edges: int,
+    seconds: float,
+    summary: dict[str, Any],
+) -> int:
+    result = conn.execute(
+        build_log.insert()
+        .values(
+            started_at=started_at,
+            finished_at=finished_at,
+            lake=lake,
+            nodes=nodes,
+            edges=edges,
+            seconds=seconds,
+            summary=json.dumps(summary, sort_keys=True),
+        )
+        .returning(build_log.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def read_nodes(conn: Connection) -> pl.DataFrame:
+    """The whole node table as a frame (analysis and tests)."""
+    rows = conn.execute(select(*_NODE_SELECT).order_by(node.c.id)).all()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema={
+            "id": pl.Int64,
+            "kind": pl.String,
+            "key": pl.String,
+            "customer_id": pl.String,
+            "negative": pl.Boolean,
+            "declined": pl.Boolean,
+            "defaulted": pl.Boolean,
+            "degree": pl.Int64,
+            "first_seen_date": pl.Date,
+        },
+        orient="row",
+    )
+
+
+def read_edges(conn: Connection) -> pl.DataFrame:
+    """The whole edge table as a frame (both directions)."""
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        buf = io.BytesIO()
+        with raw.cursor() as cur:
+            with cur.copy(
+                f"COPY (SELECT src_id, dst_id, kind FROM {edge.name}) TO STDOUT WITH (FORMAT csv)"
+            ) as copy:
+                for data in copy:
+                    buf.write(data)
+        buf.seek(0)
+        return (
+            pl.read_csv(
+                buf,
+                has_header=False,
+                new_columns=list(EDGE_COLUMNS),
+                schema_overrides={"src_id": pl.Int64, "dst_id": pl.Int64, "kind": pl.String},
+            )
+            if buf.getbuffer().nbytes
+            else pl.DataFrame(schema={"src_id": pl.Int64, "dst_id": pl.Int64, "kind": pl.String})
+        )
+    rows = conn.execute(select(edge.c.src_id, edge.c.dst_id, edge.c.kind)).all()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema={"src_id": pl.Int64, "dst_id": pl.Int64, "kind": pl.String},
+        orient="row",
+    )
+
+
+__all__ = [
+    "EDGE_COLUMNS",
+    "NODE_COLUMNS",
+    "EdgeKind",
+    "Link",
+    "NodeKind",
+    "NodeRow",
+    "add_build",
+    "add_edges",
+    "add_seen",
+    "after_bulk",
+    "build_log",
+    "clear_graph",
+    "edge",
+    "ensure_nodes",
+    "get_seen",
+    "graph_counts",
+    "last_build",
+    "links",
+    "FLAGS",
+    "SeenRef",
+    "ever_declined",
+    "list_flagged_people",
+    "save_flag",
+    "node",
+    "nodes_by_id",
+    "nodes_by_key",
+    "outcome_counts",
+    "person_ids_of_customers",
+    "read_edges",
+    "read_nodes",
+    "save_outcome",
+    "seen",
+    "seen_frame",
+    "velocity",
+    "write_frame",
+]

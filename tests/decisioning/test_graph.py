@@ -1,0 +1,296 @@
+"""The relationship graph on the hand-made bank of ``conftest.py``: hops to the negative list,
+super-nodes, sharing, groups, declined and defaulted neighbours, and incremental = bulk."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+
+from creditfactory import decisioning
+from creditfactory.bootstrap import Container
+from creditfactory.decisioning import Contact, FactSettings, Outcome
+from creditfactory.decisioning.bulk import reach
+from tests.decisioning.conftest import AT, DAY, applicant, build, facts, token
+
+
+@pytest.fixture
+def built(world: Container) -> Container:
+    build(world)
+    return world
+
+
+def hops(container: Container, who: str, **settings: Any) -> Any:
+    return facts(container, applicant(who), **settings)["graph_hops_to_negative"]
+
+
+class TestHopsToNegative:
+    @pytest.mark.parametrize(
+        ("who", "expected"),
+        [
+            ("A", 0),  # own ID number listed
+            ("B", 1),  # own device listed
+            ("D", 1),  # own phone listed
+            ("E", 2),  # lists F's phone; F's ID number is listed
+            ("C", 3),  # shares a tablet with D, whose phone is listed
+            ("G", 3),
+            ("J", 3),  # J -ip- K -phone*
+            ("I", None),  # five hops away: beyond max_hops = 4
+            ("H", None),  # nobody near
+        ],
+    )
+    def test_hand_made_graph(self, built: Container, who: str, expected: int | None) -> None:
+        assert hops(built, who) == expected
+
+    def test_the_cap_is_a_setting(self, built: Container) -> None:
+        assert hops(built, "I", max_hops=5) == 5
+        assert hops(built, "C", max_hops=2) is None
+
+    def test_an_unknown_applicant_is_searched_from_what_the_application_brings(
+        self, built: Container
+    ) -> None:
+        stranger = applicant("Q", device_fingerprint="dB")  # the listed device
+        assert facts(built, stranger)["graph_hops_to_negative"] == 1
+        via_contact = applicant("Q", contacts=[token("phone", "F")])
+        assert facts(built, via_contact)["graph_hops_to_negative"] == 2
+        assert facts(built, applicant("Q"))["graph_hops_to_negative"] is None
+
+    def test_a_customer_applying_from_a_new_device_keeps_its_old_links(self, built: Container) -> None:
+        app = applicant("C", device_fingerprint="new-phone", ip_address="10.7.7.7")
+        assert facts(built, app)["graph_hops_to_negative"] == 3
+
+    def test_gathering_writes_nothing(self, built: Container) -> None:
+        before = _snapshot(built)
+        facts(built, applicant("Q", device_fingerprint="dB", ip_address="10.0.0.9"))
+        assert _snapshot(built) == before
+
+
+class TestSuperNodes:
+    def test_a_node_above_the_degree_cap_is_not_expanded(self, built: Container) -> None:
+        # S1..S5 share 10.9.9.9; S5's ID number is listed.
+        wide = facts(built, applicant("S1"), degree_cap=100)
+        assert wide["graph_hops_to_negative"] == 2
+        assert wide["graph_truncated"] is False
+        assert wide["graph_shared_ip_customers"] == 4
+        capped = facts(built, applicant("S1"), degree_cap=4)
+        assert capped["graph_hops_to_negative"] is None
+        assert capped["graph_truncated"] is True
+        # The people behind the skipped IP are counted by its degree (5 links, one of them S1's).
+        assert capped["graph_shared_ip_customers"] == 4
+        assert capped["graph_component_size"] == 1
+
+    def test_a_node_at_the_cap_is_still_expanded(self, built: Container) -> None:
+        newcomer = applicant("Q", ip_address="10.9.9.9")
+        assert facts(built, newcomer, degree_cap=4)["graph_hops_to_negative"] is None
+        assert facts(built, newcomer, degree_cap=5)["graph_hops_to_negative"] == 2
+
+    def test_a_listed_super_node_is_still_reached(self, built: Container) -> None:
+        from creditfactory.decisioning import store
+
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            ip = store.nodes_by_key(conn, [("ip", "10.9.9.9")])[("ip", "10.9.9.9")]
+            store.save_flag(conn, flag="negative", ids=[ip.id])
+            uow.commit()
+        values = facts(built, applicant("Q", ip_address="10.9.9.9"), degree_cap=4)
+        assert values["graph_hops_to_negative"] == 1
+        assert values["graph_negative_neighbours"] == 1
+        assert values["graph_truncated"] is True
+
+    def test_the_bulk_reach_applies_the_same_cap(self, built: Container) -> None:
+        with built.uow() as uow:
+            nodes, edges = decisioning.graph_frames(uow)
+        for cap, expected in ((100, 2), (4, None)):
+            frame = reach(nodes, edges, FactSettings(degree_cap=cap))
+            got = frame.filter(pl.col("customer_id") == "S1")["hops_to_negative"].item()
+            assert got == expected
+
+
+class TestSharingAndGroups:
+    def test_shared_device(self, built: Container) -> None:
+        values = facts(built, applicant("C", device_fingerprint="dC"))
+        assert values["graph_shared_device_customers"] == 2  # D and G
+        assert values["device_shared_people"] == 2
+        assert values["device_first_seen_date"] == date(2024, 2, 1)  # D's first login
+        assert values["device_age_days"] == (DAY - date(2024, 2, 1)).days
+        assert values["device_negative"] is False
+        assert values["graph_component_size"] == 3
+        listed = facts(built, applicant("B", device_fingerprint="dB"))
+        assert listed["device_negative"] is True
+        assert listed["device_shared_people"] == 0
+
+    def test_shared_contact_both_ways(self, built: Container) -> None:
+        assert facts(built, applicant("E"))["graph_shared_contact_customers"] == 1  # E lists F
+        assert facts(built, applicant("F"))["graph_shared_contact_customers"] == 1  # F is listed by E
+        both = applicant("Q", contacts=[Contact(token("phone", "F"), "friend")])
+        assert facts(built, both)["graph_shared_contact_customers"] == 2  # F owns it, E lists it too
+        # A contact is not a group link: F and E stay in groups of one.
+        assert facts(built, applicant("E"))["graph_component_size"] == 1
+
+    def test_group_crosses_devices_and_ips(self, built: Container) -> None:
+        # I -ip9- J -ip8- K: one group of three.
+        assert facts(built, applicant("I"))["graph_component_size"] == 3
+        assert facts(built, applicant("I"), group_cap=2)["graph_component_size"] == 2
+        assert facts(built, applicant("I"), group_cap=2)["graph_truncated"] is True
+
+    def test_new_device_joins_a_group_before_it_is_added(self, built: Container) -> None:
+        app = applicant("H", device_fingerprint="dC")
+        values = facts(built, app)
+        assert values["graph_component_size"] == 4
+        assert values["graph_shared_device_customers"] == 3
+
+
+class TestNeighbours:
+    def test_negative_neighbours_within_two_hops(self, built: Container) -> None:
+        assert facts(built, applicant("E"))["graph_negative_neighbours"] == 1  # F
+        assert facts(built, applicant("A"))["graph_negative_neighbours"] == 0  # only itself
+        assert facts(built, applicant("C"))["graph_negative_neighbours"] == 0  # pD is 3 hops off
+        assert facts(built, applicant("D"))["graph_negative_neighbours"] == 1  # its phone
+
+    def test_defaulted_neighbours_come_from_the_loans(self, built: Container) -> None:
+        assert facts(built, applicant("E"))["graph_defaulted_neighbours"] == 1  # F: written off
+        assert facts(built, applicant("J"))["graph_defaulted_neighbours"] == 1  # K: 95 days past due
+        assert facts(built, applicant("C"))["graph_defaulted_neighbours"] == 0
+
+    def test_declined_neighbours_follow_recorded_outcomes(self, built: Container) -> None:
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 0
+        with built.uow() as uow:
+            decisioning.record_seen(uow, applicant=applicant("D"), application_ref="APP-D")
+            decisioning.add_applicant(uow, applicant=applicant("D"))
+            decisioning.record_outcome(uow, application_ref="APP-D", outcome=Outcome.DECLINE, at=AT)
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
+        assert facts(built, applicant("D"))["graph_declined_neighbours"] == 0  # not oneself
+
+    def test_an_overturned_decline_no_longer_counts(self, built: Container) -> None:
+        with built.uow() as uow:
+            decisioning.remember_application(uow, applicant=applicant("D"), application_ref="APP-D")
+            decisioning.record_outcome(uow, application_ref="APP-D", outcome="decline", at=AT)
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
+        with built.uow() as uow:
+            decisioning.record_outcome(uow, application_ref="APP-D", outcome="approve", at=AT)
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 0
+        before = _snapshot(built)
+        build(built)
+        assert _snapshot(built) == before
+
+    def test_a_decline_before_the_graph_knows_the_applicant(self, built: Container) -> None:
+        newcomer = applicant("Q", device_fingerprint="dC")
+        with built.uow() as uow:
+            decisioning.record_seen(uow, applicant=newcomer, application_ref="APP-Q")
+            decisioning.record_outcome(uow, application_ref="APP-Q", outcome="decline", at=AT)
+            decisioning.add_applicant(uow, applicant=newcomer)
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
+        before = _snapshot(built)
+        build(built)
+        assert _snapshot(built) == before
+
+    def test_defaults_reported_later_mark_people(self, built: Container) -> None:
+        with built.uow() as uow:
+            assert decisioning.mark_defaulted(uow, customer_ids=["G", "nobody"]) == 1
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_defaulted_neighbours"] == 1
+        build(built)  # a rebuild from the lake keeps what servicing reported
+        assert facts(built, applicant("C"))["graph_defaulted_neighbours"] == 1
+
+
+def _snapshot(container: Container) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The graph by keys (ids differ between builds): nodes with flags and degree, and links."""
+    with container.uow() as uow:
+        nodes, edges = decisioning.graph_frames(uow)
+    keyed = nodes.select("id", "kind", "key")
+    links = (
+        edges.join(keyed.rename({"id": "src_id", "kind": "src_kind", "key": "src_key"}), on="src_id")
+        .join(keyed.rename({"id": "dst_id", "kind": "dst_kind", "key": "dst_key"}), on="dst_id")
+        .select("src_kind", "src_key", "kind", "dst_kind", "dst_key")
+        .sort(pl.all())
+    )
+    return nodes.drop("id").sort("kind", "key").rows(), links.rows()
+
+
+APPLICATIONS = [
+    # A newcomer with a new phone, device, IP, address and two contacts (one a customer's phone).
+    applicant(
+        "Q",
+        device_fingerprint="dQ",
+        ip_address="10.0.0.9",
+        address_token="addr-1",
+        contacts=[token("phone", "F"), "outsider-1"],
+    ),
+    # A customer on a new device sharing Q's address, and applying earlier than the extract saw C.
+    applicant("C", device_fingerprint="dC", address_token="addr-1", business_date=date(2023, 12, 1)),
+    # The newcomer again, a day later, from the listed device.
+    applicant(
+        "Q", device_fingerprint="dB", applied_at=AT + timedelta(days=1), business_date=DAY + timedelta(days=1)
+    ),
+    # Someone whose ID number is on the list but who is not a customer: the listed node gains links.
+    applicant("R", id_number_token=token("id", "S5"), phone_token="phone-R"),
+]
+
+
+class TestIncrementalEqualsBulk:
+    def test_adding_applications_one_by_one_equals_rebuilding(self, world: Container) -> None:
+        build(world)
+        with world.uow() as uow:
+            for n, app in enumerate(APPLICATIONS):
+                decisioning.record_seen(uow, applicant=app, application_ref=f"APP-{n}")
+                decisioning.add_applicant(uow, applicant=app)
+            decisioning.record_outcome(uow, application_ref="APP-0", outcome="decline", at=AT)
+            uow.commit()
+        incremental = _snapshot(world)
+        build(world)  # reads the lake and the applications seen
+        assert _snapshot(world) == incremental
+        nodes = {(k, key): row for k, key, *row in incremental[0]}
+        # customer_id, negative, declined, defaulted, degree, first_seen_date
+        assert nodes[("person", "id-Q")] == [None, False, True, False, 7, DAY]
+        assert nodes[("person", "id-C")][4:] == [3, date(2020, 1, 1)]
+        assert nodes[("device", "dC")][4:] == [3, date(2023, 12, 1)]
+        assert nodes[("address", "addr-1")][4] == 2
+
+    def test_adding_twice_changes_nothing(self, built: Container) -> None:
+        app = APPLICATIONS[0]
+        with built.uow() as uow:
+            first = decisioning.add_applicant(uow, applicant=app)
+            uow.commit()
+        once = _snapshot(built)
+        with built.uow() as uow:
+            again = decisioning.add_applicant(uow, applicant=app)
+            uow.commit()
+        assert first.links_added == 6 and again.links_added == 0
+        assert _snapshot(built) == once
+
+    def test_an_added_application_is_found_by_the_next(self, built: Container) -> None:
+        with built.uow() as uow:
+            decisioning.add_applicant(
+                uow, applicant=applicant("Q", device_fingerprint="dQ", ip_address="10.5.5.5")
+            )
+            uow.commit()
+        values = facts(built, applicant("R", device_fingerprint="dQ"))
+        assert values["graph_shared_device_customers"] == 1
+        assert values["device_first_seen_date"] == DAY
+        assert values["device_age_days"] == 0
+        assert values["graph_component_size"] == 2
+
+
+class TestRoundTrips:
+    def test_the_neighbourhood_comes_in_one_query(self, built: Container) -> None:
+        from creditfactory.decisioning import graph
+
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            assert graph.search(conn, applicant("C"), FactSettings()).queries == 1
+            # I's group reaches K, four hops out: K's links (hop 5) and those of K's phone and
+            # device (hop 6, to see that nobody else is behind them) take two more queries.
+            found = graph.search(conn, applicant("I"), FactSettings())
+            assert found.queries == 3
+            assert found.values["graph_component_size"] == 3
+
+    def test_a_row_limit_cuts_the_search_and_says_so(self, built: Container) -> None:
+        values = facts(built, applicant("C"), max_nodes=2)
+        assert values["graph_truncated"] is True
+        assert facts(built, applicant("C"))["graph_truncated"] is False
