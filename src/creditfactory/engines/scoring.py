@@ -45,19 +45,26 @@ def with_scores(
     """``score`` and then ``pd`` for every row, each segment through its own expressions; NULL
     for a segment without a model (a strategy's cut-off then leaves the customer out)."""
     seg = pl.col(segment_column)
-
-    def by_segment(exprs: list[tuple[str, pl.Expr]]) -> pl.Expr:
-        chain: Any = None
-        for segment, expr in exprs:
-            chain = (pl.when(seg == segment) if chain is None else chain.when(seg == segment)).then(expr)
-        return (pl.lit(None, dtype=pl.Float64) if chain is None else chain.otherwise(None)).cast(pl.Float64)
-
     for s in scorings:
         if not s.vectorised:
             raise ValueError(f"the model of segment {s.segment} ({s.ref}) has no Polars expression")
-    score = by_segment([(s.segment, s.score_expr) for s in scorings])  # type: ignore[misc]
-    pd = by_segment([(s.segment, s.pd_expr) for s in scorings])  # type: ignore[misc]
-    return lf.with_columns(score.alias("score")).with_columns(pd.alias("pd"))
+    # Segments that share a model share one expression: a ``when`` chain evaluates every branch
+    # on every row, so each distinct model is computed once, not once per segment.
+    groups: dict[str, list[Scoring]] = {}
+    for s in scorings:
+        groups.setdefault(s.ref, []).append(s)
+
+    def by_model(pick: str) -> pl.Expr:
+        chain: Any = None
+        for members in groups.values():
+            cond = seg.is_in([m.segment for m in members]) if len(members) > 1 else seg == members[0].segment
+            expr = getattr(members[0], pick)
+            chain = (pl.when(cond) if chain is None else chain.when(cond)).then(expr)
+        return (pl.lit(None, dtype=pl.Float64) if chain is None else chain.otherwise(None)).cast(pl.Float64)
+
+    return lf.with_columns(by_model("score_expr").alias("score")).with_columns(
+        by_model("pd_expr").alias("pd")
+    )
 
 
 def predict_batch(
