@@ -9,6 +9,7 @@ imported only inside these functions.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from functools import reduce
 from pathlib import Path
@@ -257,13 +258,25 @@ def portrait_frame(spark: Any, lake: Path, plan: CataloguePlan, *, at: AsOf, pre
     df = source_rows(spark, lake, plan.base, at=at, present=present).drop("t", "m")
     for sp in plan.sources:
         df = df.join(source_frame(spark, lake, sp, at=at, present=present), on="customer_id", how="left")
-    for feat in plan.features:
-        if not feat.derived and feat.fill is not None:
-            df = df.withColumn(feat.name, F.coalesce(F.col(feat.name), F.lit(feat.fill)))
+    # One projection per step (``withColumns``), not one per feature: Spark analyses a plan of a
+    # hundred chained projections far more slowly than the work itself on small data.
+    fills = {
+        f.name: F.coalesce(F.col(f.name), F.lit(f.fill))
+        for f in plan.features
+        if not f.derived and f.fill is not None
+    }
+    if fills:
+        df = df.withColumns(fills)
+    pending: dict[str, Any] = {}
     for feat in plan.features:
         if feat.derived:
             assert feat.formula is not None
-            df = df.withColumn(feat.name, F.expr(feat.formula).cast(_SPARK_TYPES[feat.dtype]))
+            if any(re.search(rf"\b{re.escape(name)}\b", feat.formula) for name in pending):
+                df = df.withColumns(pending)  # a formula that reads a derived feature of this step
+                pending = {}
+            pending[feat.name] = F.expr(feat.formula).cast(_SPARK_TYPES[feat.dtype])
+    if pending:
+        df = df.withColumns(pending)
     identity = [
         F.col(c.name).cast("double" if c.dtype == "float" else "string").alias(c.name) for c in COLUMNS
     ]
