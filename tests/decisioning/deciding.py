@@ -70,7 +70,12 @@ def train(container: Container, *, name: str = MODEL) -> None:
         uow.commit()
     with container.uow() as uow:
         modeling.approve_version(
-            uow, models_dir=container.models_dir, name=name, version=1, approved_by="S200", clock=container.clock
+            uow,
+            models_dir=container.models_dir,
+            name=name,
+            version=1,
+            approved_by="S200",
+            clock=container.clock,
         )
         uow.commit()
 
@@ -87,7 +92,12 @@ class Ready:
     def publish(self, path: Path, **options: Any) -> decisioning.PublishedStrategy:
         with self.container.uow() as uow:
             published = decisioning.publish_strategy(
-                uow, path=path, clock=self.container.clock, actor="S100", lake=self.container.lake_dir, **options
+                uow,
+                path=path,
+                clock=self.container.clock,
+                actor="S100",
+                lake=self.container.lake_dir,
+                **options,
             )
             uow.commit()
         return published

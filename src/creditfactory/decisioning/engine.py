@@ -559,13 +559,9 @@ class DecisionEngine:
         fields = application_fields(app, portrait_row=row, portrait_as_of=as_of)
         terms = Terms.of(app)
         assignment = (
-            None
-            if challenger is None
-            else bucket(identity["id_number_token"], salt=challenger.sha256)
+            None if challenger is None else bucket(identity["id_number_token"], salt=challenger.sha256)
         )
-        to_challenger = (
-            challenger is not None and assignment is not None and assignment < challenger.share
-        )
+        to_challenger = challenger is not None and assignment is not None and assignment < challenger.share
         runs = [(CHAMPION, champion)] + ([(CHALLENGER, challenger)] if to_challenger and challenger else [])
         live_role = CHALLENGER if to_challenger and challenger and challenger.mode == LIVE else CHAMPION
 
@@ -587,9 +583,14 @@ class DecisionEngine:
             "portrait": {"as_of": None if as_of is None else as_of.isoformat(), "row": row},
             "facts": facts,
             "terms": terms.to_json(),
-            "assignment": {"bucket": assignment, "challenger_share": challenger.share if challenger else None},
+            "assignment": {
+                "bucket": assignment,
+                "challenger_share": challenger.share if challenger else None,
+            },
         }
-        made: list[tuple[str, PublishedStrategy, Verdict, dict[str, Any], dict[str, Any], dict[str, float]]] = []
+        made: list[
+            tuple[str, PublishedStrategy, Verdict, dict[str, Any], dict[str, Any], dict[str, float]]
+        ] = []
         for role, published in runs:
             plan = self.plan(published)
             t = time.perf_counter()
@@ -616,8 +617,12 @@ class DecisionEngine:
         ids: dict[str, int] = {}
         for role, published, verdict, scores, models, timings in made:
             plan = self.plan(published)
-            segment = fields["applicant_segment"] if plan.strategy.segment_column == "applicant_segment" else (
-                (row or {}).get(plan.strategy.segment_column) or fields.get(plan.strategy.segment_column)
+            segment = (
+                fields["applicant_segment"]
+                if plan.strategy.segment_column == "applicant_segment"
+                else (
+                    (row or {}).get(plan.strategy.segment_column) or fields.get(plan.strategy.segment_column)
+                )
             )
             ids[role] = records.add_decision(
                 conn,
