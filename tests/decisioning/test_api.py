@@ -53,3 +53,24 @@ def test_staff_read_the_record_customers_do_not(ready: Ready) -> None:
         "拒绝 · Declined" in page.text and "D_SCORE" in page.text and "评分低于该客群准入分数线" in page.text
     )
     problem(api.call("GET", f"/console/decisions/{d['id']}", as_=customer("C0004")), 403, "permission_denied")
+
+
+@pytest.mark.browser
+def test_the_underwriter_page_in_a_phone_sized_browser(ready: Ready, tmp_path: Path) -> None:
+    import re
+
+    from tests.browser import MEASURE, dump_dom
+
+    api = Api(ready.container)
+    app = apply(api, "C0001")
+    decision = api.call("GET", f"/v1/applications/{app['id']}/decision", as_=UNDERWRITER).json()["decision"]
+    page = api.call("GET", f"/console/decisions/{decision['id']}", as_=UNDERWRITER)
+    assert page.status_code == 200
+    path = tmp_path / "decision.html"
+    path.write_text(page.text.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    dom = dump_dom(path, width=390, height=844)
+    scroll = int(re.search(r'data-scroll-width="(\d+)"', dom).group(1))  # type: ignore[union-attr]
+    window = int(re.search(r'data-window-width="(\d+)"', dom).group(1))  # type: ignore[union-attr]
+    assert scroll <= window, f"the page is {scroll}px wide in a {window}px phone window"
+    assert "批准 · Approved" in dom and "W_OFFER_PRICE" in dom and "利率按预授信利率执行" in dom
+    assert "tiny_scorecard v1" in dom and "决策事实" in dom and "Relationship graph" in dom
