@@ -80,6 +80,51 @@ def train(container: Container, *, name: str = MODEL) -> None:
         uow.commit()
 
 
+@dataclass(frozen=True)
+class Trained:
+    """A scorecard trained and approved once (per test session), to be installed in each test's
+    database: its artefacts directory and its registry row."""
+
+    models_dir: Path
+    row: dict[str, Any]
+
+
+def train_once(root: Path) -> Trained:
+    from creditfactory import bootstrap
+    from creditfactory.clock import FixedClock
+    from creditfactory.config import Settings
+    from creditfactory.modeling.store import ModelVersion
+    from tests.conftest import START
+
+    c = bootstrap.build(
+        Settings(data_dir=root / "var", database_url=f"sqlite:///{(root / 'models.db').as_posix()}"),
+        clock=FixedClock(START),
+    )
+    try:
+        train(c)
+        with c.uow() as uow:
+            mv = uow.session.query(ModelVersion).filter_by(name=MODEL, version=1).one()
+            row = {
+                col.name: getattr(mv, col.key) for col in ModelVersion.__table__.columns if col.name != "id"
+            }
+    finally:
+        c.close()
+    return Trained(root / "var" / "models", row)
+
+
+def install(container: Container, trained: Trained) -> None:
+    """Put the trained scorecard into this container's models directory and registry."""
+    import shutil
+
+    from creditfactory.modeling.store import ModelVersion
+
+    target = container.models_dir / trained.row["artefact_path"]
+    shutil.copytree(trained.models_dir / trained.row["artefact_path"], target)
+    with container.uow() as uow:
+        uow.session.add(ModelVersion(**trained.row))
+        uow.commit()
+
+
 @dataclass
 class Ready:
     container: Container
@@ -103,13 +148,16 @@ class Ready:
         return published
 
 
-def make_ready(container: Container, tmp_path: Path) -> Ready:
+def make_ready(container: Container, tmp_path: Path, trained: Trained | None = None) -> Ready:
     """The bank (already ingested by the ``bank`` fixture) made ready to decide."""
     portrait.build(container.lake_dir, as_of=AS_OF)
     with container.uow() as uow:
         decisioning.build_graph(uow, lake=container.lake_dir, clock=container.clock)
         uow.commit()
-    train(container)
+    if trained is None:
+        train(container)
+    else:
+        install(container, trained)
     path = write_strategy(tmp_path / "strategies" / "champion.yaml")
     with container.uow() as uow:
         champion = decisioning.publish_strategy(

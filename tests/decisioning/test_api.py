@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from creditfactory.bootstrap import Container
-from tests.decisioning.deciding import Ready, make_ready
+from tests.decisioning.deciding import Ready, Trained, make_ready
 from tests.decisioning.test_decide import apply
 from tests.origination.conftest import World, offered, world  # noqa: F401  (fixtures)
 from tests.origination.test_api import ACCOUNT_MANAGER, ANALYST, UNDERWRITER, Api, customer, problem
@@ -15,10 +15,10 @@ from tests.whitelist.conftest import bank, publish  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def ready(offered: World, bank: Container, tmp_path: Path) -> Ready:  # noqa: F811
+def ready(offered: World, bank: Container, tmp_path: Path, trained: Trained) -> Ready:  # noqa: F811
     for cid in ("C0001", "C0004"):
         offered.consent(cid)
-    return make_ready(offered.container, tmp_path)
+    return make_ready(offered.container, tmp_path, trained)
 
 
 def test_staff_read_the_record_customers_do_not(ready: Ready) -> None:

@@ -21,7 +21,7 @@ from creditfactory.bootstrap import Container
 from creditfactory.decisioning import records
 from creditfactory.decisioning.replay import replay_decision
 from creditfactory.security import idcard
-from tests.decisioning.deciding import Ready, make_ready, write_strategy
+from tests.decisioning.deciding import Ready, Trained, make_ready, write_strategy
 from tests.origination.conftest import ON, World, offered, world  # noqa: F401  (fixtures)
 from tests.origination.test_api import Api, body, customer
 from tests.whitelist.conftest import bank, publish  # noqa: F401  (fixtures)
@@ -32,10 +32,10 @@ STRANGER_ID = idcard.make("330521", __import__("datetime").date(1990, 3, 15), 21
 
 
 @pytest.fixture
-def ready(offered: World, bank: Container, tmp_path: Path) -> Ready:  # noqa: F811
+def ready(offered: World, bank: Container, tmp_path: Path, trained: Trained) -> Ready:  # noqa: F811
     for cid in [f"C000{i}" for i in range(1, 9)] + ["C0100"]:
         offered.consent(cid)
-    return make_ready(offered.container, tmp_path)
+    return make_ready(offered.container, tmp_path, trained)
 
 
 def apply(api: Api, cid: str = "C0001", key: str | None = None, **changes: Any) -> dict[str, Any]:

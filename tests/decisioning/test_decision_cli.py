@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from creditfactory.bootstrap import Container
 from creditfactory.cli.main import app
 from creditfactory.decisioning.backtest import backtest
-from tests.decisioning.deciding import Ready, make_ready, write_strategy
+from tests.decisioning.deciding import Ready, Trained, make_ready, write_strategy
 from tests.decisioning.test_decide import apply
 from tests.origination.conftest import World, offered, world  # noqa: F401  (fixtures)
 from tests.origination.test_api import Api
@@ -26,10 +26,15 @@ YOUNGER = {"applicant_age NOT BETWEEN 18 AND 60": "applicant_age NOT BETWEEN 18 
 
 
 @pytest.fixture
-def decided(offered: World, bank: Container, tmp_path: Path) -> tuple[Ready, dict[str, int]]:  # noqa: F811
+def decided(
+    offered: World,  # noqa: F811
+    bank: Container,  # noqa: F811
+    tmp_path: Path,
+    trained: Trained,
+) -> tuple[Ready, dict[str, int]]:
     for cid in ("C0001", "C0003", "C0004"):
         offered.consent(cid)
-    ready = make_ready(offered.container, tmp_path)
+    ready = make_ready(offered.container, tmp_path, trained)
     api = Api(ready.container)
     ids = {cid: apply(api, cid)["id"] for cid in ("C0001", "C0003", "C0004")}
     return ready, ids
