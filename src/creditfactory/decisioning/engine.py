@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -427,7 +428,11 @@ def score_row(model: modeling.LoadedModel, row: Mapping[str, Any]) -> tuple[floa
             v = float(v)
         values[name] = [v]
     frame = pl.DataFrame(values, schema=schema)
-    return float(model.score(frame)[0]), float(model.predict_proba(frame)[0])
+    score = float(model.score(frame)[0])
+    if model.kind == "scorecard":  # the points carry the odds: one pass instead of two
+        offset, factor = model.scaling()
+        return score, 1.0 / (1.0 + math.exp((score - offset) / factor))
+    return score, float(model.predict_proba(frame)[0])
 
 
 class DecisionEngine:
