@@ -102,6 +102,10 @@ def test_the_decision_commands(decided: tuple[Ready, dict[str, int]], tmp_path: 
     code, out = run(c, "decision", "strategy", "list", "--json")
     roles = [(s["role"], s["active"]) for s in last_json(out)["strategies"]]
     assert roles == [("champion", True), ("challenger", True)]
+    code, out = run(c, "decision", "strategy", "stop-challenger", "--json")
+    assert code == 0 and last_json(out) == {"stopped": 1}
+    code, out = run(c, "decision", "strategy", "list", "--json")
+    assert [s["active"] for s in last_json(out)["strategies"]] == [True, False]
     mining = str(Path(__file__).parents[2] / "src/creditfactory/strategy/examples/mining.yaml")
     code, out = run(c, "decision", "strategy", "publish", mining)
     assert code == 2 and "decision needs kind: decision" in out

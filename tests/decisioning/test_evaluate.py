@@ -6,6 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from creditfactory import decisioning, strategy
 from creditfactory.decisioning.evaluate import Terms, evaluate, plain
@@ -136,3 +138,23 @@ class TestEvaluate:
             "n": None,
             "t": [1, True],
         }
+
+
+class TestStoredInputs:
+    @given(seed=st.integers(0, 2**31 - 1), offer=st.booleans())
+    @settings(max_examples=60, deadline=None)
+    def test_a_verdict_from_stored_inputs_is_the_verdict(self, seed: int, offer: bool) -> None:
+        """Replay's premise: inputs written as the record keeps them (plain values through JSON)
+        give the same verdict as the values the decision had, on any row."""
+        import json
+
+        from tests.strategy.support import random_rows
+
+        (raw,) = random_rows(PLAN, 1, seed)
+        t = terms(("40000", "0.0435") if offer else None)
+        stored = json.loads(json.dumps(plain(raw)))
+        first, again = (
+            evaluate(PLAN, raw, terms=t),
+            evaluate(PLAN, stored, terms=Terms.from_json(t.to_json())),
+        )
+        assert first == again

@@ -195,6 +195,21 @@ def strategy_publish(
         emit_json(published.to_json())
 
 
+@strategy_app.command("stop-challenger")
+def strategy_stop_challenger(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Stop the active challenger (its records stay); every applicant goes to the champion."""
+    st = state(ctx)
+    with st.container.uow() as uow:
+        stopped = engine.retire_challenger(uow, clock=st.container.clock)
+        uow.commit()
+    st.console.print("challenger stopped" if stopped else "no challenger was active")
+    if json_out:
+        emit_json({"stopped": stopped})
+
+
 @strategy_app.command("list")
 def strategy_list(
     ctx: typer.Context,
