@@ -142,6 +142,7 @@ class Ready:
                 clock=self.container.clock,
                 actor="S100",
                 lake=self.container.lake_dir,
+                models_dir=self.container.models_dir,
                 **options,
             )
             uow.commit()
@@ -161,7 +162,12 @@ def make_ready(container: Container, tmp_path: Path, trained: Trained | None = N
     path = write_strategy(tmp_path / "strategies" / "champion.yaml")
     with container.uow() as uow:
         champion = decisioning.publish_strategy(
-            uow, path=path, clock=container.clock, actor="S100", lake=container.lake_dir
+            uow,
+            path=path,
+            clock=container.clock,
+            actor="S100",
+            lake=container.lake_dir,
+            models_dir=container.models_dir,
         )
         uow.commit()
     return Ready(container, champion)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from creditfactory import decisioning, origination
+from creditfactory import decisioning, modeling, origination
 from creditfactory.bootstrap import Container
 from creditfactory.decisioning import records
 from creditfactory.decisioning.replay import replay_decision
@@ -291,3 +291,29 @@ class TestChampionChallenger:
                         )
                         uow.commit()
         assert all(len(s) == 1 for s in sides.values()), sides
+
+
+def test_a_decision_that_cannot_be_made_leaves_the_application_submitted(
+    ready: Ready, tmp_path: Path
+) -> None:
+    """The champion's model was retired after publication: the customer still gets the
+    application, left submitted, and nothing of the decision is written."""
+    with pytest.raises(modeling.ModelNotFound):  # publishing checks the models it names
+        ready.publish(write_strategy(tmp_path / "unknown.yaml", **{"tiny_scorecard": "nobody_trained_this"}))
+    with ready.container.uow() as uow:
+        modeling.retire_version(
+            uow, name="tiny_scorecard", version=1, retired_by="S200", clock=ready.container.clock
+        )
+        uow.commit()
+    app = apply(Api(ready.container), "C0001")
+    assert app["status"] == "submitted" and count_records(ready.container) == 0
+    with ready.container.uow() as uow:
+        assert origination.velocity(uow, application_id=app["id"])["id_number_1h"] == 1
+        with pytest.raises(modeling.ModelNotApproved):
+            decisioning.decide_application(
+                uow,
+                application_id=app["id"],
+                lake=ready.container.lake_dir,
+                models_dir=ready.container.models_dir,
+                clock=ready.container.clock,
+            )

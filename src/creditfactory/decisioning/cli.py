@@ -183,6 +183,7 @@ def strategy_publish(
                 share=share,
                 mode=mode,
                 lake=c.lake_dir,
+                models_dir=c.models_dir,
             )
             uow.commit()
     except (DomainError, strategy.StrategyError) as exc:

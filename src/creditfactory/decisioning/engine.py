@@ -178,14 +178,28 @@ def publish_strategy(
     share: float = 0.1,
     mode: str = SHADOW,
     lake: Path | None = None,
+    models_dir: Path | None = None,
 ) -> PublishedStrategy:
     """Check a decision strategy file against :func:`decision_schema` and publish it as the
     champion (replacing the active champion), or as the challenger taking ``share`` of the
     applicants (replacing the active challenger), ``shadow`` (recorded only) or ``live`` (its
-    outcome is the application's)."""
+    outcome is the application's). With ``models_dir`` every model it names must be approved
+    and fit the schema."""
     text = path.read_text(encoding="utf-8")
     strat = strategy.load(path)
-    compile_decision(strat, decision_schema(lake))
+    schema = decision_schema(lake)
+    plan = compile_decision(strat, schema)
+    if models_dir is not None:
+        for segment, (name, version) in sorted(plan.model_refs.items()):
+            model = modeling.load_version(uow, models_dir=models_dir, name=name, version=version)
+            problems = model.check_schema(schema)
+            if problems:
+                raise InvalidInput(
+                    f"model {model.ref} for segment {segment} does not fit the decision schema: "
+                    + "; ".join(problems),
+                    model=model.name,
+                    version=model.version,
+                )
     role = CHALLENGER if challenger else CHAMPION
     if challenger:
         if not 0.0 < share <= 1.0:
@@ -622,13 +636,7 @@ class DecisionEngine:
         ids: dict[str, int] = {}
         for role, published, verdict, scores, models, timings in made:
             plan = self.plan(published)
-            segment = (
-                fields["applicant_segment"]
-                if plan.strategy.segment_column == "applicant_segment"
-                else (
-                    (row or {}).get(plan.strategy.segment_column) or fields.get(plan.strategy.segment_column)
-                )
-            )
+            segment = {**(row or {}), **facts, **fields}.get(plan.strategy.segment_column)
             ids[role] = records.add_decision(
                 conn,
                 application_id=application_id,
