@@ -22,7 +22,8 @@ from creditfactory.db import migrate
 from creditfactory.db.engine import create_engine, session_factory
 from creditfactory.db.uow import UnitOfWork
 from creditfactory.events import Dispatcher
-from creditfactory.origination.ports import ProductCatalogue
+from creditfactory.decisioning.online import OnlineDecider
+from creditfactory.origination.ports import ApplicationDecider, ProductCatalogue
 from creditfactory.security.bank_tokens import BankTokenConfig, BankTokenVerifier
 from creditfactory.security.pii import PiiVault, load_or_create_key
 from creditfactory.security.tokens import TokenSigner
@@ -42,6 +43,8 @@ class Container:
     """Loan products as origination sees them (served from servicing's products)."""
     bank_tokens: BankTokenVerifier | None = None
     """Verifier of the bank's own customer tokens, when configured."""
+    decider: ApplicationDecider | None = None
+    """Decides an application when it is submitted (decisioning's engine behind origination's port)."""
 
     @property
     def data_dir(self) -> Path:
@@ -118,6 +121,11 @@ def build(settings: Settings, *, clock: Clock | None = None, upgrade: bool = Tru
         else hashlib.sha256(b"creditfactory-tokens" + key).digest()
     )
     sessions = session_factory(engine)
+    decider = (
+        OnlineDecider(lake=settings.resolved_lake_dir, models_dir=settings.data_dir / "models")
+        if settings.decide_on_submit
+        else None
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -128,4 +136,5 @@ def build(settings: Settings, *, clock: Clock | None = None, upgrade: bool = Tru
         dispatcher=Dispatcher(sessions, clock),
         catalogue=ServicingCatalogue(),
         bank_tokens=_bank_tokens(settings, clock),
+        decider=decider,
     )

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     api: ApiSettings = ApiSettings()
     ingest: IngestSettings = IngestSettings()
+    decide_on_submit: bool = Field(
+        default=True,
+        description="Decide an application when it is submitted, with the published champion strategy "
+        "(left submitted while none is published).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -30,6 +30,7 @@ TABLE_MODULES = (
     "creditfactory.whitelist.store",
     "creditfactory.origination.store",
     "creditfactory.decisioning.store",
+    "creditfactory.decisioning.records",
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")

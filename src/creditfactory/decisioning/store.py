@@ -633,6 +633,14 @@ def list_flagged_people(conn: Connection, *, flag: str) -> list[str]:
     )
 
 
+def defaulted_customers(conn: Connection) -> set[str]:
+    """Customer ids of the people flagged defaulted."""
+    stmt = select(node.c.customer_id).where(
+        node.c.kind == NodeKind.PERSON, node.c.defaulted.is_(True), node.c.customer_id.is_not(None)
+    )
+    return {str(c) for c in conn.scalars(stmt)}
+
+
 def person_ids_of_customers(conn: Connection, customer_ids: Iterable[str]) -> list[int]:
     wanted = sorted(set(customer_ids))
     out: list[int] = []
@@ -828,6 +836,7 @@ __all__ = [
     "NodeKind",
     "NodeRow",
     "add_build",
+    "defaulted_customers",
     "add_edges",
     "add_seen",
     "after_bulk",

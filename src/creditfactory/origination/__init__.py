@@ -59,7 +59,7 @@ from creditfactory.origination.model import (
     next_status,
     yuan_in_words,
 )
-from creditfactory.origination.ports import ProductCatalogue
+from creditfactory.origination.ports import ApplicationDecider, ProductCatalogue
 from creditfactory.origination.service import (
     APPROVAL_VALID_DAYS,
     VELOCITY_WINDOWS,
@@ -103,6 +103,7 @@ __all__ = [
     "AmountAboveOffer",
     "AmountOutsideProduct",
     "Applicant",
+    "ApplicationDecider",
     "ApplicantUnderAge",
     "ApplicationChanged",
     "ApplicationEvent",

@@ -265,6 +265,9 @@ async def submit_application(
             business_date=service.current_date(uow.session, now=now, timezone=container.settings.timezone),
             now=now,
         )
+        if container.decider is not None:  # decided in the same transaction: the answer comes back now
+            container.decider(uow, application_id=view.id, now=now)
+            view = service.get_application(uow, application_id=view.id)
         return 201, _dump(_read(uow, view))
 
     return await run_idempotent(

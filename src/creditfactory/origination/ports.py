@@ -13,9 +13,13 @@ from typing import TYPE_CHECKING, Protocol
 from creditfactory.origination.model import ProductTerms
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.orm import Session
 
-__all__ = ["ProductCatalogue"]
+    from creditfactory.db.uow import UnitOfWork
+
+__all__ = ["ApplicationDecider", "ProductCatalogue"]
 
 
 class ProductCatalogue(Protocol):
@@ -24,3 +28,13 @@ class ProductCatalogue(Protocol):
     def product_terms(self, session: Session, *, code: str) -> ProductTerms | None:
         """The product's terms, or ``None`` when no product has this code."""
         ...
+
+
+class ApplicationDecider(Protocol):
+    """Decides a just-submitted application in the submission's transaction, so that the
+    customer gets the answer in the response. Decisioning provides it (downstream of origination,
+    which never imports it); the composition root wires it. It records the outcome through
+    :func:`creditfactory.origination.record_decision`, or leaves the application ``submitted``
+    when no automated decision can be made (e.g. no strategy is published)."""
+
+    def __call__(self, uow: UnitOfWork, *, application_id: int, now: datetime) -> None: ...

@@ -908,7 +908,8 @@ def application_facts(uow: UnitOfWork, *, application_id: int) -> dict[str, Any]
     Amounts and rates are ``Decimal``; personal data only as tokens (ID number, phone,
     contacts' phones) and the facts derived from them (birth date, age, sex, region, and
     whether they agree with the bank's record of the customer). ``offer`` is ``None`` for an
-    applicant without a pre-approved offer.
+    applicant without a pre-approved offer; ``product`` is the product's terms as they stood
+    when the application was made (amounts and rates as text).
     """
     app = load(uow.session, application_id)
     return {
@@ -917,6 +918,7 @@ def application_facts(uow: UnitOfWork, *, application_id: int) -> dict[str, Any]
         "status": app.status.value,
         "channel": app.channel.value,
         "product_code": app.product_code,
+        "product": json.loads(app.product_terms),
         "amount": app.amount,
         "term_months": app.term_months,
         "purpose": app.purpose.value,
