@@ -9,12 +9,16 @@ Stages, each in its own process:
   with and without offers, the planted rings in bursts) and their consents given;
 * ``inproc`` — ``POST /v1/applications`` through httpx's ASGI transport in the benchmark's own
   process, one request at a time: the cost of a decision with nothing of the network; beside it,
-  in the same process, ``GET /health`` the same way (the framework's floor) and the decision
+  in the same process, ``GET /bench/ping`` the same way (one unit of work running ``SELECT 1``
+  and committing: the floor of any request that touches the database) and the decision
   strategy evaluated alone on one row of facts (``plan.evaluate_one``);
 * ``http`` — a uvicorn server on a loopback port (its own process) and a load generator of
   ``clients`` concurrent keep-alive connections sending the next applicants' requests, bounded
-  in count (``requests``) and in time (``seconds``); beside it, ``GET /health`` under the same
-  load (the HTTP floor).
+  in count (``requests``) and in time (``seconds``); beside it, ``GET /bench/ping`` under the
+  same load (the HTTP floor).
+
+The decision records' own timings (facts, portrait, scoring, rules, persist, total) give the
+stages of each decision; the rules stage is the strategy evaluation alone.
 
 Every request is a different customer (an application in progress blocks a second one), with a
 bank-signed HS256 token (the way mobile banking calls), its own ``Idempotency-Key`` and full
@@ -95,23 +99,74 @@ def applicants_frame(sandbox: str, seed: int) -> Any:
     )
 
 
-def _publish_strategy(container: Any) -> str | None:
-    """Publish the shipped decision strategy when the engine offers a way to; its version."""
-    from creditfactory import decisioning
+AS_OF = date(2025, 6, 30)
+MODEL = "bench_scorecard"
 
-    publish = getattr(decisioning, "publish_strategy", None)
-    if publish is None:
-        return None
-    from creditfactory import strategy
 
-    with container.uow() as uow:
-        version = publish(uow, path=strategy.example_path("decision.yaml"), actor="bench")
+def _train(c: Any, sandbox: str) -> dict[str, Any]:
+    """One approved scorecard for every segment, trained on the current portrait with the
+    sandbox's realised defaults as the label (a shortcut of the benchmark: a 6-month history
+    has no development window; the scoring cost is the same)."""
+    import polars as pl
+
+    from creditfactory import modeling, portrait
+    from creditfactory.sandbox import measure
+
+    truth = measure.truth(Path(sandbox)).select("customer_id", pl.col("bad_12m").cast(pl.Int64).alias("bad"))
+    dev = portrait.read(c.lake_dir, as_of=AS_OF).collect().join(truth, on="customer_id")
+    with c.uow() as uow:
+        result = modeling.train_and_register(
+            uow,
+            models_dir=c.models_dir,
+            name=MODEL,
+            kind="scorecard",
+            segment=None,
+            dev=dev,
+            oot=None,
+            target="bad",
+            features=None,
+            trained_by="S-BENCH",
+            seed=1,
+            clock=c.clock,
+            exclude=modeling.portrait_exclusions(dev, target="bad"),
+            params={"max_features": 12, "C": 0.5},
+        )
         uow.commit()
-    return str(version)
+    with c.uow() as uow:
+        modeling.approve_version(
+            uow,
+            models_dir=c.models_dir,
+            name=MODEL,
+            version=result.version,
+            approved_by="S-BENCH-HEAD",
+            clock=c.clock,
+            schema=portrait.schema(c.lake_dir, as_of=AS_OF),
+        )
+        uow.commit()
+    return {"model": MODEL, "version": result.version}
+
+
+def _publish_strategy(c: Any) -> str:
+    """The shipped decision strategy with every segment scored by the benchmark's scorecard,
+    published as champion."""
+    from creditfactory import decisioning, strategy
+
+    text = strategy.example_path("decision.yaml").read_text(encoding="utf-8")
+    for name in ("farmer_scorecard", "merchant_scorecard", "salaried_scorecard", "general_scorecard"):
+        text = text.replace(name, MODEL)
+    path = c.data_dir / "strategies" / "decision.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    with c.uow() as uow:
+        published = decisioning.publish_strategy(
+            uow, path=path, clock=c.clock, actor="S-BENCH", lake=c.lake_dir
+        )
+        uow.commit()
+    return published.label
 
 
 def _stage_setup(sandbox: str, data_dir: str, database_url: str | None, seed: int) -> dict[str, Any]:
-    from creditfactory import decisioning
+    from creditfactory import decisioning, portrait
     from creditfactory.contract import IngestSettings, ingest_directory
     from creditfactory.origination import REQUIRED_CONSENTS, consents
     from creditfactory.servicing import service as servicing
@@ -134,12 +189,17 @@ def _stage_setup(sandbox: str, data_dir: str, database_url: str | None, seed: in
             servicing.define_product(uow.session, product, clock=c.clock)
         uow.commit()
     t0 = time.perf_counter()
+    portrait.build(c.lake_dir, as_of=AS_OF)
+    out["portrait_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     with c.uow() as uow:
         decisioning.build_graph(uow, lake=c.lake_dir, clock=c.clock)
         uow.commit()
     out["graph_seconds"] = time.perf_counter() - t0
-    out["strategy_version"] = _publish_strategy(c)
-
+    t0 = time.perf_counter()
+    out["model"] = _train(c, sandbox)
+    out["train_seconds"] = time.perf_counter() - t0
+    out["strategy"] = _publish_strategy(c)
     stream = applicants_frame(sandbox, seed)
     customers = stream.requests["customer_id"].to_list()
     t0 = time.perf_counter()
@@ -236,6 +296,52 @@ def _count(statuses: dict[str, int], outcomes: dict[str, int], status: int, payl
         outcomes[f"error:{code}"] = outcomes.get(f"error:{code}", 0) + 1
 
 
+def _app(c: Any) -> Any:
+    """The API, plus ``GET /bench/ping``: one unit of work that runs ``SELECT 1`` and commits,
+    the floor of any request that touches the database."""
+    from sqlalchemy import text
+
+    from creditfactory.api import create_app
+
+    app = create_app(c)
+
+    def ping() -> dict[str, int]:
+        with c.uow() as uow:
+            uow.session.execute(text("SELECT 1"))
+            uow.commit()
+        return {"ok": 1}
+
+    app.add_api_route("/bench/ping", ping, methods=["GET"])
+    return app
+
+
+def _last_decision(c: Any) -> int:
+    from sqlalchemy import func, select
+
+    from creditfactory.decisioning.records import decision_table
+
+    with c.uow() as uow:
+        return int(uow.session.scalar(select(func.max(decision_table.c.id))) or 0)
+
+
+def _stages(c: Any, after: int) -> dict[str, dict[str, float]]:
+    """p50 / p99 of each stage timed in the decision records written after decision ``after``."""
+    from sqlalchemy import select
+
+    from creditfactory.decisioning.records import decision_table
+
+    with c.uow() as uow:
+        rows = uow.session.execute(
+            select(decision_table.c.timings, decision_table.c.total_ms).where(decision_table.c.id > after)
+        ).all()
+    parts: dict[str, list[float]] = {}
+    for timings, total in rows:
+        for k, v in json.loads(timings).items():
+            parts.setdefault(k, []).append(float(v))
+        parts.setdefault("total", []).append(float(total))
+    return {k: {"p50": statistics.median(v), "p99": _pct(v, 0.99)} for k, v in sorted(parts.items())}
+
+
 def _rows_written(c: Any) -> dict[str, int]:
     from sqlalchemy import func, select
 
@@ -252,53 +358,63 @@ def _rows_written(c: Any) -> dict[str, int]:
     return {"applications": n, "decided": decided}
 
 
-def _strategy_alone(stream: Any, calls: int) -> dict[str, Any]:
-    """The decision strategy evaluated alone on one row (``plan.evaluate_one``): portrait-shaped
-    rows (``bench_strategy.portrait``) with the applicants' own figures as the application's
-    facts; its baseline is a copy of the same row (``dict``), the least any evaluation costs."""
-    import random
+def _strategy_alone(c: Any, after: int, limit: int = 2_000) -> dict[str, Any]:
+    """The strategy evaluation alone, on the inputs stored with the decisions just made: the
+    engine's ``evaluate`` (the plan, then the product's and the offer's bounds) on the row the
+    decision evaluated; its baseline is the raw one-row evaluation of the plan
+    (``plan.evaluate_one``) on the same rows."""
+    from sqlalchemy import select
 
-    from bench_strategy import portrait
+    from creditfactory import decisioning
+    from creditfactory.decisioning.evaluate import Terms, evaluate, evaluation_row
+    from creditfactory.decisioning.records import decision_table
 
-    from creditfactory import strategy
-
-    plan = strategy.compile(strategy.load(strategy.example_path("decision.yaml")), strategy.default_schema())
-    rng = random.Random(5)
-    truth = stream.truth.head(calls).to_dicts()
-    rows = []
-    for row, t in zip(portrait(len(truth), seed=11).to_dicts(), truth, strict=True):
-        row.update(
-            requested_amount=float(rng.randrange(5, 300) * 1000),
-            requested_term_months=12.0,
-            whitelist_limit=None,
-            id_check_passed=True,
-            name_phone_consistent=True,
-            declared_income=t["declared_income"],
-            verified_income=t["annual_income"],
-            device_emulator=False,
-            device_rooted=False,
-            applications_1h_same_device=float(rng.randrange(0, 3)),
-            applications_24h_same_id=0.0,
-            applications_30d_same_phone=0.0,
-            applicants_on_device_30d=1.0 + 3.0 * t["is_ring"],
-            distance_from_home_branch_km=500.0 if t["far_from_home"] else 5.0,
-            graph_hops_to_negative=2.0 if t["ring_exposed"] else None,
-            graph_group_size=8.0 if t["is_ring"] else 2.0,
-            graph_bad_neighbours=0.0,
+    with c.uow() as uow:
+        rows = uow.session.execute(
+            select(
+                decision_table.c.inputs,
+                decision_table.c.score,
+                decision_table.c.pd,
+                decision_table.c.strategy_id,
+            )
+            .where(decision_table.c.id > after)
+            .order_by(decision_table.c.id)
+            .limit(limit)
+        ).all()
+        strategies = {s.id: s for s in decisioning.list_strategies(uow)}
+    engine = decisioning.DecisionEngine(lake=c.lake_dir, models_dir=c.models_dir)
+    cases = []
+    for inputs, score, pd, sid in rows:
+        data = json.loads(inputs)
+        plan = engine.plan(strategies[sid])
+        portrait_row = data["portrait"]["row"]
+        row = evaluation_row(
+            plan,
+            portrait_row=portrait_row,
+            facts=data["facts"],
+            fields=data["fields"],
+            scores={"score": score, "pd": pd},
         )
-        rows.append(row)
-    out: dict[str, Any] = {}
-    for what, fn in (("strategy", plan.evaluate_one), ("baseline", dict)):
-        for r in rows[:50]:
-            fn(r)
+        cases.append((plan, row, Terms.from_json(data["terms"])))
+    out: dict[str, Any] = {"calls": len(cases)}
+    if not cases:
+        return out
+    gc.collect()
+    gc.freeze()
+    for what, fn in (
+        ("strategy", lambda plan, row, terms: evaluate(plan, row, terms=terms)),
+        ("baseline", lambda plan, row, terms: plan.evaluate_one(row)),
+    ):
+        for case in cases[:50]:
+            fn(*case)
         ms = []
-        for r in rows:
+        for case in cases:
             t0 = time.perf_counter()
-            fn(r)
+            fn(*case)
             ms.append((time.perf_counter() - t0) * 1000)
         out[f"{what}_p50_ms"] = statistics.median(ms)
         out[f"{what}_p99_ms"] = _pct(ms, 0.99)
-    out["calls"] = len(rows)
+    gc.unfreeze()
     return out
 
 
@@ -307,10 +423,9 @@ def _stage_inproc(
 ) -> dict[str, Any]:
     import httpx
 
-    from creditfactory.api import create_app
-
     c = _container(data_dir, database_url)
-    app = create_app(c)
+    app = _app(c)
+    before = _last_decision(c)
     prepared = _prepared(sandbox, seed, 0, count)
 
     async def go() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -334,23 +449,25 @@ def _stage_inproc(
             t_all = time.perf_counter()
             for _ in range(min(len(ms), 500)):
                 t0 = time.perf_counter()
-                await client.get("/health")
+                await client.get("/bench/ping")
                 floor.append((time.perf_counter() - t0) * 1000)
-            health = _summary(floor, time.perf_counter() - t_all, {}, {})
-            return decided, health
+            floor_summary = _summary(floor, time.perf_counter() - t_all, {}, {})
+            return decided, floor_summary
 
-    decided, health = asyncio.run(go())
-    stream = applicants_frame(sandbox, seed)
-    alone = _strategy_alone(stream, 2_000)
+    decided, floor_summary = asyncio.run(go())
+    alone = _strategy_alone(c, before)
     written = _rows_written(c)
+    stages = _stages(c, before)
     dialect = c.engine.dialect.name
     c.close()
     return {
         "database": dialect,
         "decided": decided,
-        "health": health,
+        "floor": floor_summary,
         "alone": alone,
+        "stages": stages,
         "written": written,
+        "load_average": os.getloadavg()[0],
         "peak_mb": _peak_mb(),
     }
 
@@ -428,6 +545,9 @@ def _stage_http(
     import httpx
 
     prepared = _prepared(sandbox, seed, offset, offset + count)
+    c = _container(data_dir, database_url)
+    before = _last_decision(c)
+    c.close()
     port = _free_port()
     env = {**os.environ, **_env(data_dir, database_url)}
     server = subprocess.Popen(
@@ -455,13 +575,13 @@ def _stage_http(
         asyncio.run(_load(base, warm, clients=clients, seconds=seconds))
         decided = asyncio.run(_load(base, prepared[clients:], clients=clients, seconds=seconds))
         floor_requests = [("", {}, b"")] * max(decided["requests"], 200)
-        health = asyncio.run(
+        floor_summary = asyncio.run(
             _load(
                 base,
                 floor_requests,
                 clients=clients,
                 seconds=min(seconds, 10.0),
-                path="/health",
+                path="/bench/ping",
                 method="GET",
             )
         )
@@ -473,8 +593,16 @@ def _stage_http(
             server.kill()
     c = _container(data_dir, database_url)
     written = _rows_written(c)
+    stages = _stages(c, before)
     c.close()
-    return {"decided": decided, "health": health, "written": written, "clients": clients}
+    return {
+        "decided": decided,
+        "floor": floor_summary,
+        "written": written,
+        "stages": stages,
+        "clients": clients,
+        "load_average": os.getloadavg()[0],
+    }
 
 
 # ------------------------------------------------------------------------------ driver
@@ -555,7 +683,7 @@ def run(
         )
         available = st["applicants"]["all"]
         figures["applicants"] = st["applicants"]
-        figures["strategy_version"] = st["strategy_version"]
+        figures["strategy"] = st["strategy"]
         n_in = min(inproc, available // 3)
         n_http = min(requests, available - n_in)
         console.print(f"[bold]{db}[/]: {n_in:,} decisions in process …")
@@ -564,7 +692,7 @@ def run(
             {"sandbox": str(sandbox), "data_dir": data_dir, "database_url": url, "seed": seed, "count": n_in},
         )
         rows.append(_row(f"{db}: in process, POST /v1/applications", ip["decided"], _outcomes(ip["decided"])))
-        rows.append(_row(f"{db}: in process, baseline GET /health", ip["health"]))
+        rows.append(_row(f"{db}: in process, baseline GET /bench/ping", ip["floor"]))
         console.print(
             f"[bold]{db}[/]: up to {n_http:,} decisions over HTTP, {clients} clients, {seconds:.0f} s …"
         )
@@ -582,31 +710,56 @@ def run(
             },
         )
         rows.append(_row(f"{db}: HTTP, POST /v1/applications", hp["decided"], _outcomes(hp["decided"])))
-        rows.append(_row(f"{db}: HTTP, baseline GET /health", hp["health"]))
+        rows.append(_row(f"{db}: HTTP, baseline GET /bench/ping", hp["floor"]))
         for mode, part in (("inproc", ip), ("http", hp)):
             d = part["decided"]
             for k in ("p50_ms", "p95_ms", "p99_ms", "per_second"):
                 figures[f"{db}_{mode}_{k}"] = round(d[k], 3)
             figures[f"{db}_{mode}_outcomes"] = d["outcomes"]
-            figures[f"{db}_{mode}_health_p50_ms"] = round(part["health"]["p50_ms"], 3)
-            figures[f"{db}_{mode}_health_per_second"] = round(part["health"]["per_second"], 1)
+            figures[f"{db}_{mode}_ping_p50_ms"] = round(part["floor"]["p50_ms"], 3)
+            figures[f"{db}_{mode}_ping_per_second"] = round(part["floor"]["per_second"], 1)
+            figures[f"{db}_{mode}_stages_ms"] = {
+                k: {q: round(x, 3) for q, x in v.items()} for k, v in part["stages"].items()
+            }
         figures[f"{db}_rows_written"] = hp["written"]
+        figures[f"{db}_load_average"] = [round(ip["load_average"], 2), round(hp["load_average"], 2)]
         figures[f"{db}_setup"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in st.items()}
+        for mode, part in (("in process", ip), ("HTTP", hp)):
+            stages = part["stages"]
+            if stages:
+                rows.append(
+                    {
+                        "stage": f"{db}: {mode}, stages of a decision (its record)",
+                        "requests": "",
+                        "p50 ms": round(stages["total"]["p50"], 2),
+                        "p95 ms": "",
+                        "p99 ms": round(stages["total"]["p99"], 2),
+                        "per s": "",
+                        "note": "p50/p99 "
+                        + ", ".join(
+                            f"{k} {v['p50']:.2f}/{v['p99']:.2f}"
+                            for k, v in stages.items()
+                            if k in ("facts", "portrait", "scoring", "rules", "persist")
+                        ),
+                    }
+                )
         a = ip["alone"]
-        figures["strategy_alone_p50_ms"] = round(a["strategy_p50_ms"], 4)
-        figures["strategy_alone_p99_ms"] = round(a["strategy_p99_ms"], 4)
-        figures["strategy_baseline_p99_ms"] = round(a["baseline_p99_ms"], 4)
-    rows.append(
-        {
-            "stage": "strategy evaluation alone (plan.evaluate_one, one row)",
-            "requests": ip["alone"]["calls"],
-            "p50 ms": round(ip["alone"]["strategy_p50_ms"], 4),
-            "p95 ms": "",
-            "p99 ms": round(ip["alone"]["strategy_p99_ms"], 4),
-            "per s": "",
-            "note": f"baseline dict copy of the row p99 {ip['alone']['baseline_p99_ms']:.4f} ms",
-        }
-    )
+        if a.get("calls"):
+            figures[f"{db}_strategy_alone_p50_ms"] = round(a["strategy_p50_ms"], 4)
+            figures[f"{db}_strategy_alone_p99_ms"] = round(a["strategy_p99_ms"], 4)
+            figures[f"{db}_strategy_baseline_p99_ms"] = round(a["baseline_p99_ms"], 4)
+            rows.append(
+                {
+                    "stage": f"{db}: strategy evaluation alone (evaluate, one stored row)",
+                    "requests": a["calls"],
+                    "p50 ms": round(a["strategy_p50_ms"], 4),
+                    "p95 ms": "",
+                    "p99 ms": round(a["strategy_p99_ms"], 4),
+                    "per s": "",
+                    "note": f"baseline plan.evaluate_one on the same rows p50 {a['baseline_p50_ms']:.4f}, "
+                    f"p99 {a['baseline_p99_ms']:.4f} ms",
+                }
+            )
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     notes = {
