@@ -431,20 +431,23 @@ def _stage_inproc(
     async def go() -> tuple[dict[str, Any], dict[str, Any]]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
-            for _, headers, body in prepared[:5]:  # warm-up: imports, first plans (counted as requests)
+            for _, headers, body in prepared[:5]:  # warm-up: imports, first plans, the model loaded
                 await client.post("/v1/applications", headers=headers, content=body)
+            nonlocal before
+            before = _last_decision(c)
             gc.collect()
             gc.freeze()
             ms: list[float] = []
             statuses: dict[str, int] = {}
             outcomes: dict[str, int] = {}
-            t_all = time.perf_counter()
+            t_all, cpu = time.perf_counter(), time.process_time()
             for _, headers, body in prepared[5:]:
                 t0 = time.perf_counter()
                 r = await client.post("/v1/applications", headers=headers, content=body)
                 ms.append((time.perf_counter() - t0) * 1000)
                 _count(statuses, outcomes, r.status_code, r.content)
             decided = _summary(ms, time.perf_counter() - t_all, statuses, outcomes)
+            decided["cpu_ms"] = 1000 * (time.process_time() - cpu) / max(len(ms), 1)
             floor: list[float] = []
             t_all = time.perf_counter()
             for _ in range(min(len(ms), 500)):
@@ -472,22 +475,53 @@ def _stage_inproc(
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children so far (Linux ``/proc``)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _serve(data_dir: str, database_url: str | None, port: int, workers: int) -> None:
-    import uvicorn
-
-    from creditfactory.api import create_app
-
-    c = _container(data_dir, database_url)
+def factory() -> Any:
+    """The server's app (one per worker process), from the environment ``_env`` sets."""
+    c = _container(os.environ["CREDITFACTORY_DATA_DIR"], os.environ.get("CREDITFACTORY_DATABASE_URL"))
+    app = _app(c)
     gc.collect()
     gc.freeze()
-    uvicorn.run(create_app(c), host="127.0.0.1", port=port, log_level="warning", access_log=False, workers=1)
-    _ = workers
+    return app
+
+
+def _serve(port: int, workers: int) -> None:
+    import uvicorn
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    uvicorn.run(
+        "bench_decisions:factory",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        workers=workers,
+    )
 
 
 async def _load(
@@ -541,21 +575,22 @@ def _stage_http(
     count: int,
     clients: int,
     seconds: float,
+    workers: int,
+    polars_threads: int | None,
 ) -> dict[str, Any]:
     import httpx
 
     prepared = _prepared(sandbox, seed, offset, offset + count)
-    c = _container(data_dir, database_url)
-    before = _last_decision(c)
-    c.close()
     port = _free_port()
     env = {**os.environ, **_env(data_dir, database_url)}
+    if polars_threads:
+        env["POLARS_MAX_THREADS"] = str(polars_threads)
     server = subprocess.Popen(
         [
             sys.executable,
             __file__,
             "serve",
-            json.dumps({"data_dir": data_dir, "database_url": database_url, "port": port}),
+            json.dumps({"port": port, "workers": workers}),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -571,9 +606,16 @@ def _stage_http(
             time.sleep(0.1)
         else:
             raise RuntimeError("the server did not start")
-        warm = prepared[:clients]
+        warm = prepared[: 3 * clients]
         asyncio.run(_load(base, warm, clients=clients, seconds=seconds))
-        decided = asyncio.run(_load(base, prepared[clients:], clients=clients, seconds=seconds))
+        c = _container(data_dir, database_url)
+        before = _last_decision(c)
+        c.close()
+        server_cpu, client_cpu = _cpu_seconds(server.pid), time.process_time()
+        decided = asyncio.run(_load(base, prepared[3 * clients :], clients=clients, seconds=seconds))
+        server_cpu, client_cpu = _cpu_seconds(server.pid) - server_cpu, time.process_time() - client_cpu
+        decided["server_cpu_ms"] = 1000 * server_cpu / max(decided["requests"], 1)
+        decided["client_cpu_ms"] = 1000 * client_cpu / max(decided["requests"], 1)
         floor_requests = [("", {}, b"")] * max(decided["requests"], 200)
         floor_summary = asyncio.run(
             _load(
@@ -655,6 +697,8 @@ def run(
     requests: int,
     seconds: float,
     clients: int,
+    workers: int,
+    polars_threads: int | None,
     workdir: Path,
     postgres_url: str | None,
     sandbox: Path | None,
@@ -675,7 +719,12 @@ def run(
             databases["postgresql"] = (str(workdir / "pg"), _pg_url(postgres_url, "cf_bench_decisions"))
         except Exception as exc:  # reported, not hidden
             console.print(f"PostgreSQL not used: {exc}")
-    figures: dict[str, Any] = {"customers": customers, "clients": clients}
+    figures: dict[str, Any] = {
+        "customers": customers,
+        "clients": clients,
+        "server_workers": workers,
+        "polars_threads": polars_threads,
+    }
     for db, (data_dir, url) in databases.items():
         console.print(f"[bold]{db}[/]: ingest, graph, strategy, consents …")
         st = _child(
@@ -691,7 +740,13 @@ def run(
             "inproc",
             {"sandbox": str(sandbox), "data_dir": data_dir, "database_url": url, "seed": seed, "count": n_in},
         )
-        rows.append(_row(f"{db}: in process, POST /v1/applications", ip["decided"], _outcomes(ip["decided"])))
+        rows.append(
+            _row(
+                f"{db}: in process, POST /v1/applications",
+                ip["decided"],
+                f"{_outcomes(ip['decided'])}; CPU {ip['decided']['cpu_ms']:.1f} ms a decision",
+            )
+        )
         rows.append(_row(f"{db}: in process, baseline GET /bench/ping", ip["floor"]))
         console.print(
             f"[bold]{db}[/]: up to {n_http:,} decisions over HTTP, {clients} clients, {seconds:.0f} s …"
@@ -707,9 +762,18 @@ def run(
                 "count": n_http,
                 "clients": clients,
                 "seconds": seconds,
+                "workers": workers,
+                "polars_threads": polars_threads,
             },
         )
-        rows.append(_row(f"{db}: HTTP, POST /v1/applications", hp["decided"], _outcomes(hp["decided"])))
+        rows.append(
+            _row(
+                f"{db}: HTTP, POST /v1/applications",
+                hp["decided"],
+                f"{_outcomes(hp['decided'])}; CPU a decision: server {hp['decided']['server_cpu_ms']:.1f} ms, "
+                f"load generator {hp['decided']['client_cpu_ms']:.1f} ms",
+            )
+        )
         rows.append(_row(f"{db}: HTTP, baseline GET /bench/ping", hp["floor"]))
         for mode, part in (("inproc", ip), ("http", hp)):
             d = part["decided"]
@@ -721,6 +785,9 @@ def run(
             figures[f"{db}_{mode}_stages_ms"] = {
                 k: {q: round(x, 3) for q, x in v.items()} for k, v in part["stages"].items()
             }
+        figures[f"{db}_inproc_cpu_ms"] = round(ip["decided"]["cpu_ms"], 2)
+        figures[f"{db}_http_server_cpu_ms"] = round(hp["decided"]["server_cpu_ms"], 2)
+        figures[f"{db}_http_client_cpu_ms"] = round(hp["decided"]["client_cpu_ms"], 2)
         figures[f"{db}_rows_written"] = hp["written"]
         figures[f"{db}_load_average"] = [round(ip["load_average"], 2), round(hp["load_average"], 2)]
         figures[f"{db}_setup"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in st.items()}
@@ -764,7 +831,9 @@ def run(
         shutil.rmtree(workdir, ignore_errors=True)
     notes = {
         "target": "over HTTP on PostgreSQL p99 < 50 ms and >= 200 decisions/s; strategy alone p99 < 2 ms (2 cores)",
-        "load": f"{clients} concurrent keep-alive clients in one process beside one uvicorn worker, "
+        "load": f"{clients} concurrent keep-alive clients in one process beside {workers} uvicorn worker(s)"
+        + (f" (POLARS_MAX_THREADS={polars_threads})" if polars_threads else "")
+        + ", "
         f"bounded by {requests:,} requests and {seconds:.0f} s",
     }
     return {"rows": rows, "figures": figures, "notes": notes}
@@ -773,7 +842,7 @@ def run(
 if __name__ == "__main__":
     stage, raw = sys.argv[1], json.loads(sys.argv[2])
     if stage == "serve":
-        _serve(raw["data_dir"], raw["database_url"], raw["port"], 1)
+        _serve(raw["port"], raw["workers"])
         sys.exit(0)
     if stage == "generate":
         res = _stage_generate(raw["out"], raw["customers"], raw["seed"])
@@ -791,5 +860,7 @@ if __name__ == "__main__":
             raw["count"],
             raw["clients"],
             raw["seconds"],
+            raw["workers"],
+            raw["polars_threads"],
         )
     sys.stdout.write(json.dumps(res, default=str) + "\n")

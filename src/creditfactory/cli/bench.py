@@ -351,6 +351,10 @@ def bench_decisions(
     ] = 3_000,
     seconds: Annotated[float, typer.Option(help="At most this long over HTTP per database.")] = 20.0,
     clients: Annotated[int, typer.Option(help="Concurrent keep-alive clients of the load generator.")] = 8,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes of the server.")] = 1,
+    polars_threads: Annotated[
+        int | None, typer.Option(help="POLARS_MAX_THREADS of the server (default: Polars decides).")
+    ] = None,
     sandbox: Annotated[
         Path | None, typer.Option(help="Use this generated sandbox bank instead of generating one.")
     ] = None,
@@ -383,6 +387,8 @@ def bench_decisions(
         requests=requests,
         seconds=seconds,
         clients=clients,
+        workers=workers,
+        polars_threads=polars_threads,
         workdir=workdir or settings.data_dir / "bench" / "decisions",
         postgres_url=postgres_url or None,
         sandbox=sandbox,
