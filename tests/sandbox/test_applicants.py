@@ -66,6 +66,12 @@ def test_the_same_inputs_give_the_same_stream_whatever_the_order_of_the_extracts
     assert again.requests.equals(stream.requests) and again.truth.equals(stream.truth)
     other = generate_applicants(data, offers=offers, settings=ApplicantSettings(seed=10, existing_rate=0.1))
     assert not other.requests.equals(stream.requests)
+    # The whitelist's own lines (limit in fen, the version given beside) are the same offers.
+    in_fen = offers.select("customer_id", pl.lit(3_000_000).alias("limit_fen"))
+    same = generate_applicants(
+        data, offers=in_fen, offer_version_id=3, settings=ApplicantSettings(seed=9, existing_rate=0.1)
+    )
+    assert same.requests.equals(stream.requests)
 
 
 def test_every_kind_applies_once_in_time_order(stream: Any, offers: pl.DataFrame) -> None:
@@ -182,7 +188,7 @@ def test_bad_settings_and_inputs(bank: Path, tmp_path: Path) -> None:
         ApplicantSettings(offer_reach=1.5)
     with pytest.raises(SandboxError, match="no sandbox"):
         generate_applicants(tmp_path)
-    with pytest.raises(SandboxError, match="limit_amount"):
+    with pytest.raises(SandboxError, match="limit_fen"):
         generate_applicants(bank, offers=pl.DataFrame({"customer_id": ["C0000000001"]}))
     nobody = generate_applicants(
         bank, settings=ApplicantSettings(existing_rate=0.0, ring_rate=0.0, offer_reach=0.0)

@@ -327,19 +327,27 @@ def _names(seed: int, key: np.ndarray) -> pl.Series:
     return pl.Series(s.astype(str)) + pl.Series(g.astype(str))
 
 
-def _offers_frame(offers: pl.DataFrame | None) -> pl.DataFrame:
+def _offers_frame(offers: pl.DataFrame | None, version_id: int | None) -> pl.DataFrame:
     schema = {"customer_id": pl.String, "offer_limit_fen": pl.Int64, "offer_version_id": pl.Int64}
     if offers is None or offers.height == 0:
         return pl.DataFrame(schema=schema)
-    if "customer_id" not in offers.columns or "limit_amount" not in offers.columns:
-        raise SandboxError("offers need the columns customer_id and limit_amount (yuan)")
+    if "limit_fen" in offers.columns:
+        limit = pl.col("limit_fen").cast(pl.Int64)
+    elif "limit_amount" in offers.columns:
+        limit = (pl.col("limit_amount").cast(pl.Decimal(18, 2)) * 100).cast(pl.Int64)
+    else:
+        raise SandboxError("offers need customer_id and limit_fen (fen) or limit_amount (yuan)")
+    if "customer_id" not in offers.columns:
+        raise SandboxError("offers need customer_id and limit_fen (fen) or limit_amount (yuan)")
     version = (
-        pl.col("version_id").cast(pl.Int64) if "version_id" in offers.columns else pl.lit(None, pl.Int64)
+        pl.col("version_id").cast(pl.Int64)
+        if "version_id" in offers.columns
+        else pl.lit(version_id, pl.Int64)
     )
     return (
         offers.select(
             pl.col("customer_id").cast(pl.String),
-            (pl.col("limit_amount").cast(pl.Decimal(18, 2)) * 100).cast(pl.Int64).alias("offer_limit_fen"),
+            limit.alias("offer_limit_fen"),
             version.alias("offer_version_id"),
         )
         .filter(pl.col("offer_limit_fen") > 0)
@@ -354,20 +362,22 @@ def generate_applicants(
     sandbox: Path | str | Mapping[str, Any],
     *,
     offers: pl.DataFrame | None = None,
+    offer_version_id: int | None = None,
     settings: ApplicantSettings | None = None,
 ) -> Applicants:
     """The applications of the window, and their truth (see the module's docstring).
 
     ``sandbox`` is a folder the sandbox was generated into (or what :func:`load_sandbox` read
-    from it); ``offers`` a whitelist version's offers: ``customer_id``, ``limit_amount`` (yuan)
-    and ``version_id``.
+    from it); ``offers`` a whitelist version's offers: ``customer_id``, the limit as
+    ``limit_fen`` (fen) or ``limit_amount`` (yuan), and the version as a ``version_id`` column or
+    ``offer_version_id``.
     """
     s = settings or ApplicantSettings()
     data = load_sandbox(sandbox) if isinstance(sandbox, str | Path) else sandbox
     config: SandboxConfig = data["config"]
     seed = int(hash_keys(config.seed, s.seed, 0x4150504C)[0] & np.uint64(0x7FFFFFFFFFFFFFFF))
     start = s.start or (config.as_of + timedelta(days=1))
-    offer = _offers_frame(offers)
+    offer = _offers_frame(offers, offer_version_id)
 
     people = (
         data["truth"]
