@@ -21,8 +21,8 @@ from creditfactory.config import Settings
 from creditfactory.db import migrate
 from creditfactory.db.engine import create_engine, session_factory
 from creditfactory.db.uow import UnitOfWork
-from creditfactory.events import Dispatcher
 from creditfactory.decisioning.online import OnlineDecider
+from creditfactory.events import Dispatcher
 from creditfactory.origination.ports import ApplicationDecider, ProductCatalogue
 from creditfactory.security.bank_tokens import BankTokenConfig, BankTokenVerifier
 from creditfactory.security.pii import PiiVault, load_or_create_key

@@ -257,3 +257,11 @@ def facts(container: Container, app: Applicant, **settings: Any) -> dict[str, An
         return decisioning.gather(
             uow, applicant=app, portrait_row=None, settings=decisioning.FactSettings(**settings)
         ).values
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The decision tests' scorecard, trained once per session (``deciding.train_once``)."""
+    from tests.decisioning.deciding import train_once
+
+    return train_once(tmp_path_factory.mktemp("trained"))

@@ -70,8 +70,58 @@ def train(container: Container, *, name: str = MODEL) -> None:
         uow.commit()
     with container.uow() as uow:
         modeling.approve_version(
-            uow, models_dir=container.models_dir, name=name, version=1, approved_by="S200", clock=container.clock
+            uow,
+            models_dir=container.models_dir,
+            name=name,
+            version=1,
+            approved_by="S200",
+            clock=container.clock,
         )
+        uow.commit()
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A scorecard trained and approved once (per test session), to be installed in each test's
+    database: its artefacts directory and its registry row."""
+
+    models_dir: Path
+    row: dict[str, Any]
+
+
+def train_once(root: Path) -> Trained:
+    from creditfactory import bootstrap
+    from creditfactory.clock import FixedClock
+    from creditfactory.config import Settings
+    from creditfactory.modeling.store import ModelVersion
+    from tests.conftest import START
+
+    c = bootstrap.build(
+        Settings(data_dir=root / "var", database_url=f"sqlite:///{(root / 'models.db').as_posix()}"),
+        clock=FixedClock(START),
+    )
+    try:
+        train(c)
+        with c.uow() as uow:
+            mv = uow.session.query(ModelVersion).filter_by(name=MODEL, version=1).one()
+            row = {
+                col.name: getattr(mv, col.key) for col in ModelVersion.__table__.columns if col.name != "id"
+            }
+    finally:
+        c.close()
+    return Trained(root / "var" / "models", row)
+
+
+def install(container: Container, trained: Trained) -> None:
+    """Put the trained scorecard into this container's models directory and registry."""
+    import shutil
+
+    from creditfactory.modeling.store import ModelVersion
+
+    target = container.models_dir / trained.row["artefact_path"]
+    shutil.copytree(trained.models_dir / trained.row["artefact_path"], target)
+    with container.uow() as uow:
+        uow.session.add(ModelVersion(**trained.row))
         uow.commit()
 
 
@@ -87,23 +137,37 @@ class Ready:
     def publish(self, path: Path, **options: Any) -> decisioning.PublishedStrategy:
         with self.container.uow() as uow:
             published = decisioning.publish_strategy(
-                uow, path=path, clock=self.container.clock, actor="S100", lake=self.container.lake_dir, **options
+                uow,
+                path=path,
+                clock=self.container.clock,
+                actor="S100",
+                lake=self.container.lake_dir,
+                models_dir=self.container.models_dir,
+                **options,
             )
             uow.commit()
         return published
 
 
-def make_ready(container: Container, tmp_path: Path) -> Ready:
+def make_ready(container: Container, tmp_path: Path, trained: Trained | None = None) -> Ready:
     """The bank (already ingested by the ``bank`` fixture) made ready to decide."""
     portrait.build(container.lake_dir, as_of=AS_OF)
     with container.uow() as uow:
         decisioning.build_graph(uow, lake=container.lake_dir, clock=container.clock)
         uow.commit()
-    train(container)
+    if trained is None:
+        train(container)
+    else:
+        install(container, trained)
     path = write_strategy(tmp_path / "strategies" / "champion.yaml")
     with container.uow() as uow:
         champion = decisioning.publish_strategy(
-            uow, path=path, clock=container.clock, actor="S100", lake=container.lake_dir
+            uow,
+            path=path,
+            clock=container.clock,
+            actor="S100",
+            lake=container.lake_dir,
+            models_dir=container.models_dir,
         )
         uow.commit()
     return Ready(container, champion)

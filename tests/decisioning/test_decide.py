@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from creditfactory import decisioning, origination
+from creditfactory import decisioning, modeling, origination
 from creditfactory.bootstrap import Container
 from creditfactory.decisioning import records
 from creditfactory.decisioning.replay import replay_decision
 from creditfactory.security import idcard
-from tests.decisioning.deciding import Ready, make_ready, write_strategy
+from tests.decisioning.deciding import Ready, Trained, make_ready, write_strategy
 from tests.origination.conftest import ON, World, offered, world  # noqa: F401  (fixtures)
-from tests.origination.test_api import UNDERWRITER, Api, body, customer
+from tests.origination.test_api import Api, body, customer
 from tests.whitelist.conftest import bank, publish  # noqa: F401  (fixtures)
 
 D = Decimal
@@ -32,10 +32,10 @@ STRANGER_ID = idcard.make("330521", __import__("datetime").date(1990, 3, 15), 21
 
 
 @pytest.fixture
-def ready(offered: World, bank: Container, tmp_path: Path) -> Ready:  # noqa: F811
+def ready(offered: World, bank: Container, tmp_path: Path, trained: Trained) -> Ready:  # noqa: F811
     for cid in [f"C000{i}" for i in range(1, 9)] + ["C0100"]:
         offered.consent(cid)
-    return make_ready(offered.container, tmp_path)
+    return make_ready(offered.container, tmp_path, trained)
 
 
 def apply(api: Api, cid: str = "C0001", key: str | None = None, **changes: Any) -> dict[str, Any]:
@@ -86,12 +86,24 @@ class TestOutcomes:
         ("cid", "changes", "code", "stage"),
         [
             ("C0007", {}, "D_AGE", "knockouts"),  # 67 by the ID number
-            ("C0005", {"applicant": {"name": "冒名", "id_number": "330521196901310579", "phone": "18656789012"}},
-             "D_NAME_MISMATCH", "identity"),
-            ("C0006", {"device": {"fingerprint": "emu-1", "os": "Android", "model": "x", "is_emulator": True}},
-             "D_DEVICE", "fraud"),
-            ("C0008", {"contacts": [{"name": "某人", "phone": "13700000009", "relation": "friend"}]},
-             "D_GRAPH", "graph"),  # a declared contact's phone is on the negative list: 1 hop
+            (
+                "C0005",
+                {"applicant": {"name": "冒名", "id_number": "330521196901310579", "phone": "18656789012"}},
+                "D_NAME_MISMATCH",
+                "identity",
+            ),
+            (
+                "C0006",
+                {"device": {"fingerprint": "emu-1", "os": "Android", "model": "x", "is_emulator": True}},
+                "D_DEVICE",
+                "fraud",
+            ),
+            (
+                "C0008",
+                {"contacts": [{"name": "某人", "phone": "13700000009", "relation": "friend"}]},
+                "D_GRAPH",
+                "graph",
+            ),  # a declared contact's phone is on the negative list: 1 hop
             ("C0004", {}, "D_SCORE", "cutoffs"),  # 12 days past due: scorecard 507 < merchant cut-off 580
         ],
         ids=["knock-out", "identity", "fraud", "graph", "score"],
@@ -124,7 +136,11 @@ class TestOutcomes:
         """C0002 holds an offer but applies with a phone that is not the one on file: referred,
         and the reasons say the offer is not honoured and why."""
         name, number, _ = ("王秀英", "330521197511020220", None)
-        app = apply(Api(ready.container), "C0002", applicant={"name": name, "id_number": number, "phone": "13344445555"})
+        app = apply(
+            Api(ready.container),
+            "C0002",
+            applicant={"name": name, "id_number": number, "phone": "13344445555"},
+        )
         assert app["status"] == "referred"
         d = record(ready, app["id"])
         assert d.reason_codes[:1] == ["R_PHONE_MISMATCH"]
@@ -132,7 +148,9 @@ class TestOutcomes:
 
     def test_the_limit_never_exceeds_the_offer(self, ready: Ready, tmp_path: Path) -> None:
         """A champion that grants whatever income supports is capped at C0002's 30,000 offer."""
-        path = write_strategy(tmp_path / "generous.yaml", **{"    - requested_amount # never more than asked for\n": ""})
+        path = write_strategy(
+            tmp_path / "generous.yaml", **{"    - requested_amount # never more than asked for\n": ""}
+        )
         ready.publish(path)
         app = apply(Api(ready.container), "C0002", amount="25000.00", declared_annual_income="500000.00")
         d = record(ready, app["id"])
@@ -182,8 +200,12 @@ class TestRecord:
             apply(api, "C0003")["id"],
             apply(api, "C0004")["id"],
             apply(api, "C0007")["id"],
-            apply(api, "C0006", device={"fingerprint": "emu", "os": "A", "model": "x", "is_rooted": True})["id"],
-            apply(api, "C0100", applicant={"name": "新客户", "id_number": STRANGER_ID, "phone": "13111112222"})["id"],
+            apply(api, "C0006", device={"fingerprint": "emu", "os": "A", "model": "x", "is_rooted": True})[
+                "id"
+            ],
+            apply(
+                api, "C0100", applicant={"name": "新客户", "id_number": STRANGER_ID, "phone": "13111112222"}
+            )["id"],
         ]
         outcomes = set()
         decided = [record(ready, aid) for aid in ids]
@@ -225,8 +247,11 @@ class TestChampionChallenger:
     def test_both_records_are_kept(self, ready: Ready, tmp_path: Path, mode: str) -> None:
         path = write_strategy(
             tmp_path / "challenger.yaml",
-            **{"name: county_online_decision": "name: strict_challenger", "current_dpd > 30": "current_dpd > 5",
-               "applicant_age NOT BETWEEN 18 AND 60": "applicant_age NOT BETWEEN 18 AND 40"},
+            **{
+                "name: county_online_decision": "name: strict_challenger",
+                "current_dpd > 30": "current_dpd > 5",
+                "applicant_age NOT BETWEEN 18 AND 60": "applicant_age NOT BETWEEN 18 AND 40",
+            },
         )
         challenger = ready.publish(path, challenger=True, share=1.0, mode=mode)
         api = Api(ready.container)
@@ -249,15 +274,46 @@ class TestChampionChallenger:
         ready.publish(path, challenger=True, share=0.5)
         api = Api(ready.container)
         sides = {}
-        for attempt in range(2):
+        for _ in range(2):
             for cid in ("C0001", "C0003", "C0005", "C0006", "C0008"):
                 app = apply(api, cid)
                 roles = {v.role for v in ready.decisions(app["id"])}
                 sides.setdefault(cid, set()).add("challenger" in roles)
-                with ready.container.uow() as uow:  # let the customer apply again
-                    origination.cancel_application(
-                        uow, application_id=app["id"], actor="S1", business_date=ON, now=ready.container.clock.now(),
-                        reason="test",
-                    ) if app["status"] != "declined" else None
-                    uow.commit()
+                if app["status"] != "declined":  # let the customer apply again
+                    with ready.container.uow() as uow:
+                        origination.cancel_application(
+                            uow,
+                            application_id=app["id"],
+                            actor="S1",
+                            business_date=ON,
+                            now=ready.container.clock.now(),
+                            reason="applies again",
+                        )
+                        uow.commit()
         assert all(len(s) == 1 for s in sides.values()), sides
+
+
+def test_a_decision_that_cannot_be_made_leaves_the_application_submitted(
+    ready: Ready, tmp_path: Path
+) -> None:
+    """The champion's model was retired after publication: the customer still gets the
+    application, left submitted, and nothing of the decision is written."""
+    with pytest.raises(modeling.ModelNotFound):  # publishing checks the models it names
+        ready.publish(write_strategy(tmp_path / "unknown.yaml", **{"tiny_scorecard": "nobody_trained_this"}))
+    with ready.container.uow() as uow:
+        modeling.retire_version(
+            uow, name="tiny_scorecard", version=1, retired_by="S200", clock=ready.container.clock
+        )
+        uow.commit()
+    app = apply(Api(ready.container), "C0001")
+    assert app["status"] == "submitted" and count_records(ready.container) == 0
+    with ready.container.uow() as uow:
+        assert origination.velocity(uow, application_id=app["id"])["id_number_1h"] == 1
+        with pytest.raises(modeling.ModelNotApproved):
+            decisioning.decide_application(
+                uow,
+                application_id=app["id"],
+                lake=ready.container.lake_dir,
+                models_dir=ready.container.models_dir,
+                clock=ready.container.clock,
+            )

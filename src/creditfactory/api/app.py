@@ -100,7 +100,9 @@ def create_app(container: Container) -> FastAPI:
         )
 
     from creditfactory.api import system
+    from creditfactory.console import decisions as console_decisions
     from creditfactory.contract import api as contract_api
+    from creditfactory.decisioning import api as decisioning_api
     from creditfactory.origination import api as origination_api
     from creditfactory.servicing import api as servicing_api
     from creditfactory.whitelist import api as whitelist_api
@@ -110,4 +112,6 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(servicing_api.router)
     app.include_router(whitelist_api.router)
     app.include_router(origination_api.router)
+    app.include_router(decisioning_api.router)
+    app.include_router(console_decisions.router)
     return app

@@ -101,7 +101,9 @@ class _Targets:
 
     def __init__(self, lake: Path | None, target: str) -> None:
         self.lake, self.target = lake, target
-        self.available = set(portrait.targets_available(lake)) if lake is not None and lake.exists() else set()
+        self.available = (
+            set(portrait.targets_available(lake)) if lake is not None and lake.exists() else set()
+        )
         self.frames: dict[str, dict[str, bool]] = {}
 
     def get(self, as_of: str | None, customer_id: str) -> bool | None:
@@ -113,7 +115,9 @@ class _Targets:
                 self.frames[as_of] = {}
             else:
                 self.frames[as_of] = {
-                    c: bool(v) for c, v in zip(df["customer_id"], df[self.target], strict=True) if v is not None
+                    c: bool(v)
+                    for c, v in zip(df["customer_id"], df[self.target], strict=True)
+                    if v is not None
                 }
         return self.frames[as_of].get(customer_id)
 
@@ -160,7 +164,9 @@ def backtest(
         base = {**(row or {}), **facts, **fields}
         scores, _ = engine.score(uow, plan, base)
         v = evaluate(
-            plan, evaluation_row(plan, portrait_row=row, facts=facts, fields=fields, scores=scores), terms=terms
+            plan,
+            evaluation_row(plan, portrait_row=row, facts=facts, fields=fields, scores=scores),
+            terms=terms,
         )
         cid = r["customer_id"]
         outcome_known = (labels or {}).get(cid)

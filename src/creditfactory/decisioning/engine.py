@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -177,14 +178,28 @@ def publish_strategy(
     share: float = 0.1,
     mode: str = SHADOW,
     lake: Path | None = None,
+    models_dir: Path | None = None,
 ) -> PublishedStrategy:
     """Check a decision strategy file against :func:`decision_schema` and publish it as the
     champion (replacing the active champion), or as the challenger taking ``share`` of the
     applicants (replacing the active challenger), ``shadow`` (recorded only) or ``live`` (its
-    outcome is the application's)."""
+    outcome is the application's). With ``models_dir`` every model it names must be approved
+    and fit the schema."""
     text = path.read_text(encoding="utf-8")
     strat = strategy.load(path)
-    compile_decision(strat, decision_schema(lake))
+    schema = decision_schema(lake)
+    plan = compile_decision(strat, schema)
+    if models_dir is not None:
+        for segment, (name, version) in sorted(plan.model_refs.items()):
+            model = modeling.load_version(uow, models_dir=models_dir, name=name, version=version)
+            problems = model.check_schema(schema)
+            if problems:
+                raise InvalidInput(
+                    f"model {model.ref} for segment {segment} does not fit the decision schema: "
+                    + "; ".join(problems),
+                    model=model.name,
+                    version=model.version,
+                )
     role = CHALLENGER if challenger else CHAMPION
     if challenger:
         if not 0.0 < share <= 1.0:
@@ -427,7 +442,11 @@ def score_row(model: modeling.LoadedModel, row: Mapping[str, Any]) -> tuple[floa
             v = float(v)
         values[name] = [v]
     frame = pl.DataFrame(values, schema=schema)
-    return float(model.score(frame)[0]), float(model.predict_proba(frame)[0])
+    score = float(model.score(frame)[0])
+    if model.kind == "scorecard":  # the points carry the odds: one pass instead of two
+        offset, factor = model.scaling()
+        return score, 1.0 / (1.0 + math.exp((score - offset) / factor))
+    return score, float(model.predict_proba(frame)[0])
 
 
 class DecisionEngine:
@@ -559,13 +578,9 @@ class DecisionEngine:
         fields = application_fields(app, portrait_row=row, portrait_as_of=as_of)
         terms = Terms.of(app)
         assignment = (
-            None
-            if challenger is None
-            else bucket(identity["id_number_token"], salt=challenger.sha256)
+            None if challenger is None else bucket(identity["id_number_token"], salt=challenger.sha256)
         )
-        to_challenger = (
-            challenger is not None and assignment is not None and assignment < challenger.share
-        )
+        to_challenger = challenger is not None and assignment is not None and assignment < challenger.share
         runs = [(CHAMPION, champion)] + ([(CHALLENGER, challenger)] if to_challenger and challenger else [])
         live_role = CHALLENGER if to_challenger and challenger and challenger.mode == LIVE else CHAMPION
 
@@ -587,9 +602,14 @@ class DecisionEngine:
             "portrait": {"as_of": None if as_of is None else as_of.isoformat(), "row": row},
             "facts": facts,
             "terms": terms.to_json(),
-            "assignment": {"bucket": assignment, "challenger_share": challenger.share if challenger else None},
+            "assignment": {
+                "bucket": assignment,
+                "challenger_share": challenger.share if challenger else None,
+            },
         }
-        made: list[tuple[str, PublishedStrategy, Verdict, dict[str, Any], dict[str, Any], dict[str, float]]] = []
+        made: list[
+            tuple[str, PublishedStrategy, Verdict, dict[str, Any], dict[str, Any], dict[str, float]]
+        ] = []
         for role, published in runs:
             plan = self.plan(published)
             t = time.perf_counter()
@@ -616,9 +636,7 @@ class DecisionEngine:
         ids: dict[str, int] = {}
         for role, published, verdict, scores, models, timings in made:
             plan = self.plan(published)
-            segment = fields["applicant_segment"] if plan.strategy.segment_column == "applicant_segment" else (
-                (row or {}).get(plan.strategy.segment_column) or fields.get(plan.strategy.segment_column)
-            )
+            segment = {**(row or {}), **facts, **fields}.get(plan.strategy.segment_column)
             ids[role] = records.add_decision(
                 conn,
                 application_id=application_id,

@@ -69,8 +69,9 @@ ENGINE_REASONS: dict[str, tuple[str, str]] = {
         "(see the rules hit)",
     ),
     "W_LIMIT_BELOW_OFFER": (
-        "核定额度低于预授信额度：客户情况自预授信以来发生变化",
-        "Limit below the pre-approved offer: the applicant's situation changed since the offer",
+        "核定额度低于申请金额及预授信额度：客户情况自预授信以来发生变化",
+        "Limit below the amount asked for within the pre-approved offer: the applicant's situation "
+        "changed since the offer",
     ),
     "W_OFFER_LIMIT_CAP": (
         "额度以预授信额度为上限",
@@ -256,7 +257,7 @@ def _reason(code: str) -> dict[str, str]:
 def evaluate(plan: Plan, row: Mapping[str, Any], *, terms: Terms) -> Verdict:
     """Run the plan on one row and bound its offer by the product and the applicant's offer.
 
-    Every rule hit carries its reason (code, English, Chinese). An approval's limit is the
+    Every rule hit carries its reason (code, English, Chinese); the decisive reason comes first. An approval's limit is the
     strategy's, never above the offer's limit nor the product's maximum; its rate is the offer's
     for a whitelisted applicant, else the strategy's price for the grade, kept within the
     product's rates. An approval whose limit falls below the product's minimum is declined; one
@@ -281,6 +282,8 @@ def evaluate(plan: Plan, row: Mapping[str, Any], *, terms: Terms) -> Verdict:
         if h["code"] not in seen:
             seen.add(h["code"])
             reasons.append({"code": h["code"], "en": h["en"], "zh": h["zh"], "source": "strategy"})
+    # the decisive reason first, the others in the order the strategy lists its rules
+    reasons.sort(key=lambda r: r["code"] != out.reason_code)
     outcome = out.outcome
     reason_code = out.reason_code
     limit: Decimal | None = None
@@ -314,7 +317,9 @@ def evaluate(plan: Plan, row: Mapping[str, Any], *, terms: Terms) -> Verdict:
             elif rate > terms.max_rate:
                 rate = terms.max_rate
                 reasons.append(_reason("P_PRICE_CAP"))
-            if whitelisted and terms.offer_limit is not None and limit < terms.offer_limit:
+            asked = row.get("requested_amount")
+            wanted = terms.offer_limit if asked is None else min(terms.offer_limit or 0, Decimal(str(asked)))
+            if whitelisted and terms.offer_limit is not None and limit < wanted:
                 reasons.append(_reason("W_LIMIT_BELOW_OFFER"))
     if whitelisted and outcome != "approve":
         reasons.append(_reason("W_OFFER_NOT_HONOURED"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from creditfactory.db.uow import UnitOfWork
 from creditfactory.decisioning.engine import DecisionEngine, NoChampionStrategy
 from creditfactory.decisioning.model import FactSettings
+from creditfactory.errors import DomainError
 
 log = logging.getLogger("creditfactory.decisioning")
 
@@ -17,14 +18,19 @@ log = logging.getLogger("creditfactory.decisioning")
 class OnlineDecider:
     """Decides an application right after it is submitted, inside the submission's transaction.
 
-    With no champion strategy published the application stays ``submitted`` (nothing is written);
-    any other error fails the submission, so that an application is never half-decided."""
+    The decision runs in a savepoint: when it cannot be made (no champion strategy published, a
+    model the strategy names is not approved, ...) its writes are undone, the application stays
+    ``submitted`` for ``creditfactory decision decide`` or a person, and the customer still gets
+    their application. An unexpected error fails the submission as a whole."""
 
     def __init__(self, *, lake: Path, models_dir: Path, facts: FactSettings | None = None) -> None:
         self.engine = DecisionEngine(lake=lake, models_dir=models_dir, facts=facts)
 
     def __call__(self, uow: UnitOfWork, *, application_id: int, now: datetime) -> None:
-        try:  # raised before anything is written
-            self.engine.decide(uow, application_id=application_id, now=now)
+        try:
+            with uow.session.begin_nested():
+                self.engine.decide(uow, application_id=application_id, now=now)
         except NoChampionStrategy:
             log.info("application %s left submitted: no decision strategy is published", application_id)
+        except DomainError as exc:
+            log.error("application %s left submitted: %s (%s)", application_id, exc, exc.code)

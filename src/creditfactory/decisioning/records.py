@@ -109,7 +109,9 @@ def dumps(value: Any) -> str:
 
 
 def add_strategy(conn: Connection, **values: Any) -> int:
-    return int(conn.execute(insert(strategy_table).values(**values).returning(strategy_table.c.id)).scalar_one())
+    return int(
+        conn.execute(insert(strategy_table).values(**values).returning(strategy_table.c.id)).scalar_one()
+    )
 
 
 def retire_active(conn: Connection, *, role: str, at: datetime) -> int:
@@ -150,7 +152,9 @@ def _decoded(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def get_decision(conn: Connection, decision_id: int) -> dict[str, Any] | None:
-    return _decoded(conn.execute(select(decision_table).where(decision_table.c.id == decision_id)).mappings().first())
+    return _decoded(
+        conn.execute(select(decision_table).where(decision_table.c.id == decision_id)).mappings().first()
+    )
 
 
 def decisions_of(conn: Connection, application_id: int) -> list[dict[str, Any]]:
@@ -175,9 +179,7 @@ def list_decisions(
 ) -> list[dict[str, Any]]:
     """Decisions in id order; ``full`` reads the JSON columns too (a back-test needs the inputs)."""
     t = decision_table
-    cols: Sequence[Any] = (
-        [t] if full else [c for c in t.c if c.name not in _JSON or c.name == "timings"]
-    )
+    cols: Sequence[Any] = [t] if full else [c for c in t.c if c.name not in _JSON or c.name == "timings"]
     stmt = select(*cols).order_by(t.c.id)
     if date_from is not None:
         stmt = stmt.where(t.c.business_date >= date_from)
@@ -211,7 +213,9 @@ __all__ = [
 ]
 
 
-def finish_decision(conn: Connection, decision_id: int, *, timings: Mapping[str, float], total_ms: float) -> None:
+def finish_decision(
+    conn: Connection, decision_id: int, *, timings: Mapping[str, float], total_ms: float
+) -> None:
     """Write the stage timings once the decision is persisted."""
     conn.execute(
         update(decision_table)

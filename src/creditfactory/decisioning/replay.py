@@ -60,7 +60,9 @@ def schema_for(inputs: Mapping[str, Any]) -> dict[str, str]:
     return schema
 
 
-def inputs_of(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any], Terms]:
+def inputs_of(
+    record: Mapping[str, Any],
+) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any], Terms]:
     inputs = record["inputs"]
     return (
         (inputs.get("portrait") or {}).get("row"),
@@ -71,7 +73,12 @@ def inputs_of(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[st
 
 
 def rescore(
-    uow: UnitOfWork, *, models_dir: Path, plan: strategy.Plan, row: Mapping[str, Any], recorded: Mapping[str, Any]
+    uow: UnitOfWork,
+    *,
+    models_dir: Path,
+    plan: strategy.Plan,
+    row: Mapping[str, Any],
+    recorded: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Scores from the model versions the decision recorded (``{}``: none was used)."""
     if not recorded:

@@ -77,7 +77,9 @@ def upgrade() -> None:
             name=op.f("fk_decisioning_decision_strategy_id_decisioning_strategy"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_decisioning_decision")),
-        sa.UniqueConstraint("application_id", "role", name=op.f("uq_decisioning_decision_application_id_role")),
+        sa.UniqueConstraint(
+            "application_id", "role", name=op.f("uq_decisioning_decision_application_id_role")
+        ),
     )
     op.create_index(
         "ix_decisioning_decision_business_date", "decisioning_decision", ["business_date"], unique=False
