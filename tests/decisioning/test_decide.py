@@ -317,3 +317,26 @@ def test_a_decision_that_cannot_be_made_leaves_the_application_submitted(
                 models_dir=ready.container.models_dir,
                 clock=ready.container.clock,
             )
+
+
+def test_the_view_returned_is_the_record_read_back(
+    offered: World,  # noqa: F811
+    bank: Container,  # noqa: F811
+    tmp_path: Path,
+    trained: Trained,
+) -> None:
+    """An application left submitted (no champion yet) is decided later; what the decision
+    returns is what a read of the record gives."""
+    offered.consent("C0003")
+    app = apply(Api(offered.container), "C0003")
+    assert app["status"] == "submitted"
+    ready = make_ready(offered.container, tmp_path, trained)
+    c = ready.container
+    with c.uow() as uow:
+        view = decisioning.decide_application(
+            uow, application_id=app["id"], lake=c.lake_dir, models_dir=c.models_dir, clock=c.clock
+        )
+        uow.commit()
+    with c.uow() as uow:
+        assert decisioning.get_decision(uow, decision_id=view.id).to_json() == view.to_json()
+        assert origination.get_application(uow, application_id=app["id"]).status.value == "approved"

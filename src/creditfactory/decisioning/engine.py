@@ -634,11 +634,11 @@ class DecisionEngine:
 
         t = time.perf_counter()
         ids: dict[str, int] = {}
+        written: dict[str, dict[str, Any]] = {}
         for role, published, verdict, scores, models, timings in made:
             plan = self.plan(published)
             segment = {**(row or {}), **facts, **fields}.get(plan.strategy.segment_column)
-            ids[role] = records.add_decision(
-                conn,
+            written[role] = dict(
                 application_id=application_id,
                 customer_id=app["customer_id"],
                 strategy_id=published.id,
@@ -667,6 +667,7 @@ class DecisionEngine:
                 timings=timings,
                 total_ms=0.0,
             )
+            ids[role] = records.add_decision(conn, **written[role])
         applied = next(v for r, _, v, *_ in made if r == live_role)
         origination.record_decision(
             uow,
@@ -701,16 +702,12 @@ class DecisionEngine:
         persist_ms = (time.perf_counter() - t) * 1000
         total_ms = (time.perf_counter() - started) * 1000
         for role, *_rest, timings in made:
-            records.finish_decision(
-                conn,
-                ids[role],
-                timings={**{k: round(v, 3) for k, v in timings.items()}, "persist": round(persist_ms, 3)},
-                total_ms=total_ms,
-            )
+            final = {**{k: round(v, 3) for k, v in timings.items()}, "persist": round(persist_ms, 3)}
+            records.finish_decision(conn, ids[role], timings=final, total_ms=total_ms)
+            written[role].update(id=ids[role], timings=final, total_ms=total_ms)
         uow.flush()
-        found = records.get_decision(conn, ids[live_role])
-        assert found is not None
-        return DecisionView.of(found)
+        # the view of what was written, as a read would give it back (JSON-plain inputs)
+        return DecisionView.of(records.decoded_copy(written[live_role]))
 
 
 _PAST = {"approve": "approved", "decline": "declined", "refer": "referred"}

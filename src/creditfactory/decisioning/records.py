@@ -145,6 +145,11 @@ def add_decision(conn: Connection, **values: Any) -> int:
     return int(conn.execute(insert(decision_table).values(**row).returning(decision_table.c.id)).scalar_one())
 
 
+def decoded_copy(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as written, with the JSON columns as a read gives them back."""
+    return {k: (json.loads(dumps(v)) if k in _JSON else v) for k, v in values.items()}
+
+
 def _decoded(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if row is None:
         return None
@@ -201,6 +206,7 @@ __all__ = [
     "add_strategy",
     "active_strategies",
     "decision_table",
+    "decoded_copy",
     "decisions_of",
     "dumps",
     "finish_decision",
