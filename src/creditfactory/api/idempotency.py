@@ -45,28 +45,48 @@ async def run_idempotent(
     if len(key) > 128:
         raise InvalidInput("Idempotency-Key is longer than 128 characters")
     req_hash = command_log.request_hash(await request.body())
-    stored = command_log.begin(
-        uow.session, principal_id=principal.id, operation=operation, key=key, req_hash=req_hash, now=now
-    )
-    if stored is not None:
-        return JSONResponse(stored.body, status_code=stored.status, headers={"Idempotent-Replayed": "true"})
-    uow.commit()
-    try:
-        status, body = await run_in_threadpool(work)
-    except BaseException:
-        uow.rollback()
-        command_log.release(uow.session, principal_id=principal.id, operation=operation, key=key)
+
+    # Every database call runs in the thread pool, never on the event loop: a call that waits
+    # (SQLite's write lock, a PostgreSQL row lock, a round trip) would stop every other request
+    # meanwhile, and on SQLite the holder of the lock could never get back to commit.
+    def claim() -> command_log.StoredResult | None:
+        stored = command_log.begin(
+            uow.session, principal_id=principal.id, operation=operation, key=key, req_hash=req_hash, now=now
+        )
+        if stored is None:
+            uow.commit()
+        return stored
+
+    def run() -> tuple[int, Any]:
+        try:
+            status, body = work()
+        except BaseException:
+            uow.rollback()
+            command_log.release(uow.session, principal_id=principal.id, operation=operation, key=key)
+            uow.commit()
+            raise
+        encoded = jsonable_encoder(body)
+        command_log.complete(
+            uow.session,
+            principal_id=principal.id,
+            operation=operation,
+            key=key,
+            status=status,
+            body=encoded,
+            now=now,
+        )
         uow.commit()
-        raise
-    encoded = jsonable_encoder(body)
-    command_log.complete(
-        uow.session,
-        principal_id=principal.id,
-        operation=operation,
-        key=key,
-        status=status,
-        body=encoded,
-        now=now,
-    )
-    uow.commit()
+        return status, encoded
+
+    def claim_and_run() -> tuple[int, Any, bool]:
+        stored = claim()
+        if stored is not None:
+            return stored.status, stored.body, True
+        return (*run(), False)
+
+    # One hand-over to the thread pool per request: each costs the event loop a queue put and
+    # a wake-up, which shows under load.
+    status, encoded, replayed = await run_in_threadpool(claim_and_run)
+    if replayed:
+        return JSONResponse(encoded, status_code=status, headers={"Idempotent-Replayed": "true"})
     return JSONResponse(encoded, status_code=status)

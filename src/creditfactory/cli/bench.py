@@ -336,3 +336,63 @@ def bench_facts(
         console=st.err,
     )
     report(ctx, f"facts ({customers:,} customers)", result, json_out=json_out)
+
+
+@app.command("decisions")
+def bench_decisions(
+    ctx: typer.Context,
+    customers: Annotated[
+        int, typer.Option(help="Customers in the sandbox bank (6 months of history).")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option(help="Sandbox and applicants seed.")] = 7,
+    inproc: Annotated[int, typer.Option(help="Applications sent in process (ASGI), one at a time.")] = 500,
+    requests: Annotated[
+        int, typer.Option(help="At most this many applications over HTTP per database.")
+    ] = 3_000,
+    seconds: Annotated[float, typer.Option(help="At most this long over HTTP per database.")] = 20.0,
+    clients: Annotated[int, typer.Option(help="Concurrent keep-alive clients of the load generator.")] = 8,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes of the server.")] = 1,
+    polars_threads: Annotated[
+        int | None, typer.Option(help="POLARS_MAX_THREADS of the server (default: Polars decides).")
+    ] = None,
+    sandbox: Annotated[
+        Path | None, typer.Option(help="Use this generated sandbox bank instead of generating one.")
+    ] = None,
+    postgres_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CREDITFACTORY_BENCH_POSTGRES_URL",
+            help="PostgreSQL server to also run on (a scratch database is created).",
+        ),
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    workdir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: DATA_DIR/bench/decisions).")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the generated files and databases' folders.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
+    ] = False,
+) -> None:
+    """The application endpoint deciding the sandbox's applicants, in process and over HTTP
+    (uvicorn on loopback, concurrent clients), on SQLite and PostgreSQL: p50/p95/p99 latency and
+    decisions per second, beside GET /health and the strategy evaluated alone."""
+    st = state(ctx)
+    module = _load("decisions")
+    settings = st.settings
+    assert settings is not None
+    result = module.run(
+        customers=customers,
+        seed=seed,
+        inproc=inproc,
+        requests=requests,
+        seconds=seconds,
+        clients=clients,
+        workers=workers,
+        polars_threads=polars_threads,
+        workdir=workdir or settings.data_dir / "bench" / "decisions",
+        postgres_url=postgres_url or None,
+        sandbox=sandbox,
+        keep=keep,
+        console=st.err,
+    )
+    report(ctx, f"decisions ({customers:,} customers)", result, json_out=json_out)

@@ -162,7 +162,7 @@ def events_dispatch(ctx: typer.Context, json_out: Annotated[bool, typer.Option("
 
 
 def _register() -> None:
-    from creditfactory.cli import bench, demo, graph_truth
+    from creditfactory.cli import bench, decision_truth, demo, graph_truth
     from creditfactory.cli import strategy as strategy_cli
     from creditfactory.contract import cli as contract_cli
     from creditfactory.decisioning import cli as decisioning_cli
@@ -188,6 +188,7 @@ def _register() -> None:
     app.add_typer(origination_cli.app, name="applications")
     app.add_typer(decisioning_cli.app, name="decision")
     decisioning_cli.graph_app.command("truth")(graph_truth.truth_command)
+    decisioning_cli.app.command("truth")(decision_truth.truth_command)
     app.add_typer(bench.app, name="bench")
     app.add_typer(strategy_cli.app, name="strategy")
 
