@@ -26,7 +26,6 @@ from creditfactory.db.command_log import IdempotencyKeyReused
 from creditfactory.errors import InvalidInput, PermissionDenied
 from creditfactory.money import RoundingMode, RoundingPolicy
 from creditfactory.security.roles import Permission, Principal, PrincipalKind, require
-from creditfactory.servicing import jobs as servicing_jobs
 from creditfactory.servicing import service
 from creditfactory.servicing.model import (
     BUCKETS,
@@ -558,7 +557,7 @@ async def run_eod(
     require(principal, Permission.EOD_RUN)
 
     def work() -> tuple[int, object]:
-        servicing_jobs.register()
+        # Every domain's steps were registered when the container was built (bootstrap).
         report = jobs.run_eod(
             sessions=container.sessions,
             clock=container.clock,

@@ -147,9 +147,7 @@ loans_app = typer.Typer(help="Loans: draw down, repay, show, write off; the port
 
 
 def _container(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from creditfactory.servicing import jobs as servicing_jobs
-
-    servicing_jobs.register()
+    # The container's bootstrap has registered every domain's end-of-day steps.
     return state(ctx).container
 
 

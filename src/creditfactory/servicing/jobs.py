@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import BigInteger, and_, func, select, text, type_coerce, update
 
-from creditfactory import ledger
+from creditfactory import ledger, whitelist
 from creditfactory.jobs import EodStep, StepContext, StepResult, registry
 from creditfactory.money import from_minor
 from creditfactory.servicing.model import ClassificationPolicy, Tier, classify_array, days_past_due_array
@@ -230,6 +230,28 @@ def mark_due(ctx: StepContext) -> StepResult:
     )
 
 
+# ------------------------------------------------------------------ the whitelist
+
+
+EXIT_REASON = "overdue on a loan at the end of day"
+
+
+def exit_overdue_customers(ctx: StepContext) -> StepResult:
+    """Customers with any loan overdue on the business date leave every published whitelist.
+
+    One set-based UPDATE of the whitelist's entries over a SELECT of the overdue customers (run
+    after ``mark_due`` has set the day's statuses); an entry already exited is not touched again,
+    so a repeat changes nothing.
+    """
+    with ctx.uow() as uow:
+        overdue = select(Loan.customer_id).where(Loan.status == "overdue").distinct()
+        n = whitelist.exit_customers(
+            uow.session, customer_ids=overdue, on=ctx.business_date, reason=EXIT_REASON
+        )
+        uow.commit()
+    return StepResult(items=n, details={"exited": n})
+
+
 # ------------------------------------------------------------------ penalty interest
 
 
@@ -374,6 +396,12 @@ def check_books(ctx: StepContext) -> StepResult:
 STEPS = (
     EodStep("servicing.accrue_interest", 10, accrue_interest, "Daily interest accrual"),
     EodStep("servicing.mark_due", 20, mark_due, "Due and overdue instalments, days past due"),
+    EodStep(
+        "servicing.exit_overdue_customers",
+        25,
+        exit_overdue_customers,
+        "Overdue customers leave the whitelist",
+    ),
     EodStep("servicing.accrue_penalty", 30, accrue_penalty, "Penalty interest on overdue principal"),
     EodStep("servicing.classify", 40, classify, "Five-tier classification"),
     EodStep("servicing.expire_lines", 50, expire_lines, "Credit lines past expiry"),

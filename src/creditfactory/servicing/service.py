@@ -101,12 +101,34 @@ def open_line(
     business_date: date,
     clock: Clock,
     annual_rate: Decimal | None = None,
+    term_months: int | None = None,
+    repayment_method: RepaymentMethod | str | None = None,
+    application_id: int | None = None,
 ) -> CreditLine:
+    """Open an active credit line. ``term_months`` and ``repayment_method`` (a contract's terms)
+    must fit the product; a drawdown that names no method then uses the line's."""
     product = get_product(session, product_code)
     limit = _money(limit, "limit")
     cap = product.line_limit or product.max_amount
     if limit <= 0 or limit > cap:
         raise InvalidInput(f"limit {limit} is outside the product's bounds (0, {cap}]", field="limit")
+    if term_months is not None and not product.min_term <= term_months <= product.max_term:
+        raise InvalidInput(
+            f"term {term_months} months is outside the product's {product.min_term}..{product.max_term}",
+            field="term_months",
+        )
+    method: RepaymentMethod | None = None
+    if repayment_method is not None:
+        try:
+            method = RepaymentMethod(repayment_method)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown repayment method {repayment_method!r}", field="repayment_method"
+            ) from None
+        if method not in product.methods:
+            raise InvalidInput(
+                f"product {product.code!r} does not offer {method.value}", field="repayment_method"
+            )
     months = product.line_term_months or product.max_term
     line = CreditLine(
         customer_id=customer_id,
@@ -117,16 +139,68 @@ def open_line(
         status=str(CREDIT_LINE.next_state(CreditLineStatus.PENDING, CreditLineEvent.ACTIVATE)),
         opened_date=business_date,
         expiry_date=add_months(business_date, months),
+        application_id=application_id,
+        term_months=term_months,
+        repayment_method=None if method is None else str(method),
         created_at=clock.now(),
     )
     session.add(line)
     session.flush()
     append(
         session,
-        Event("servicing.line.opened", {"line_id": line.id, "customer_id": customer_id, "limit": str(limit)}),
+        Event(
+            "servicing.line.opened",
+            {
+                "line_id": line.id,
+                "customer_id": customer_id,
+                "limit": str(limit),
+                "application_id": application_id,
+            },
+        ),
         now=clock.now(),
     )
     return line
+
+
+def line_of_application(session: Session, application_id: int) -> CreditLine | None:
+    """The credit line opened for an origination application, if any."""
+    return session.scalars(select(CreditLine).where(CreditLine.application_id == application_id)).first()
+
+
+def open_line_for_contract(
+    session: Session,
+    *,
+    application_id: int,
+    customer_id: str,
+    product_code: str,
+    limit: Decimal,
+    annual_rate: Decimal,
+    term_months: int,
+    repayment_method: RepaymentMethod | str,
+    business_date: date,
+    clock: Clock,
+) -> tuple[CreditLine, bool]:
+    """Open the credit line of an accepted contract, once: returns ``(line, opened_now)``.
+
+    A second call for the same application (a redelivered event) returns the line the first
+    opened; the unique application id on the line makes this hold under concurrent delivery too.
+    """
+    existing = line_of_application(session, application_id)
+    if existing is not None:
+        return existing, False
+    line = open_line(
+        session,
+        customer_id=customer_id,
+        product_code=product_code,
+        limit=limit,
+        business_date=business_date,
+        clock=clock,
+        annual_rate=annual_rate,
+        term_months=term_months,
+        repayment_method=repayment_method,
+        application_id=application_id,
+    )
+    return line, True
 
 
 def get_line(session: Session, line_id: int) -> CreditLine:
@@ -197,7 +271,12 @@ def draw_down(
     if line is None:
         raise NotFound(f"credit line {line_id} does not exist")
     product = get_product(session, line.product_code)
-    chosen = RepaymentMethod(method) if method is not None else product.methods[0]
+    if method is not None:
+        chosen = RepaymentMethod(method)
+    elif line.repayment_method is not None:
+        chosen = RepaymentMethod(line.repayment_method)
+    else:
+        chosen = product.methods[0]
     product.check_loan(amount=amount, term=term, method=chosen)
     if line.status != "active":
         raise LineNotUsable(f"line {line_id} is {line.status}; only an active line can be drawn")
