@@ -199,10 +199,7 @@ def naive_loop(c: Container, sample: int) -> float:
             if inst is None:
                 continue
             posted, _carry = accrual.step(
-                loan.outstanding_principal,
-                loan.annual_rate,
-                inst and service.get_product(s, PRODUCT).day_count,
-                Decimal(0),
+                loan.outstanding_principal, loan.annual_rate, product.day_count, Decimal(0)
             )
             if posted > 0:
                 ledger.post(

@@ -450,6 +450,7 @@ async def repay(
             business_date=jobs.current_business_date(uow.session),
             clock=container.clock,
             key=idempotency_key,
+            prepayment=body.prepayment,
         )
         txn = result.transaction
         if (txn.loan_id, txn.amount) != (loan_id, body.amount):
