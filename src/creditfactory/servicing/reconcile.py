@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, String, cast, exists, func, literal, select, type_coerce
+from sqlalchemy import BigInteger, String, and_, case, cast, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from creditfactory import ledger
@@ -198,15 +198,24 @@ def reconcile(session: Session) -> Reconciliation:
             LoanDifference(f"{_PREFIX}{i}", name, account.code, from_minor(int(c)), from_minor(int(n)), i)
             for i, c, n in rows
         )
+        # Journal balances of no loan: each subledger looks its loan up by primary key.
         booked = sign * (journal.c.debit - journal.c.credit)
-        if postgres:  # a hash anti-join
-            unknown = ~exists(select(literal(1)).where(loan_sub == journal.c.subledger))
-        else:  # SQLite builds a transient index for the IN list
-            unknown = journal.c.subledger.not_in(select(loan_sub))
+        suffix = func.substr(journal.c.subledger, len(_PREFIX) + 1)
+        owner_id = (
+            case((suffix.regexp_match("^[0-9]{1,18}$"), cast(suffix, BigInteger)), else_=None)
+            if postgres
+            else cast(suffix, BigInteger)  # SQLite casts what is not a number to 0: no loan
+        )
+        owner = Loan.__table__.alias("owner")
+        owner_sub = literal(_PREFIX) + cast(owner.c.id, String)
         orphans.extend(
             LoanDifference(str(sub), name, account.code, None, from_minor(int(amount)), None)
             for sub, amount in session.execute(
-                select(journal.c.subledger, booked).where(booked != 0, unknown)
+                select(journal.c.subledger, booked)
+                .select_from(
+                    journal.outerjoin(owner, and_(owner.c.id == owner_id, owner_sub == journal.c.subledger))
+                )
+                .where(booked != 0, owner.c.id.is_(None))
             )
         )
     order = {name: k for k, (name, _) in enumerate(BALANCES)}
