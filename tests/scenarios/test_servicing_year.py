@@ -8,7 +8,7 @@ registered step, so the loans are reconciled with the journal and the trial bala
 to be zero after every day; a day that failed either would stop the run.
 
 The issue's size is 10,000 loans. The default suite runs ``CREDITFACTORY_SIM_LOANS`` loans
-(default 300) to stay within a minute on SQLite and PostgreSQL; set it to 10000 for the full
+(default 200) to stay well within two minutes on SQLite and PostgreSQL; set it to 10000 for the full
 book (about 20 minutes on the 2-core machine: the per-loan repayments and drawdowns go through
 the service one by one, as customers' requests would).
 """
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 D = Decimal
 START = date(2025, 1, 1)
 DAYS = 365
-LOANS = int(os.environ.get("CREDITFACTORY_SIM_LOANS", "300"))
+LOANS = int(os.environ.get("CREDITFACTORY_SIM_LOANS", "200"))
 #: Behaviour of a customer: probabilities of on time, late, partial prepayment, payoff, default.
 BEHAVIOURS = ("on_time", "late", "prepay", "payoff", "default")
 WEIGHTS = (0.70, 0.12, 0.08, 0.05, 0.05)
