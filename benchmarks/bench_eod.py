@@ -27,12 +27,11 @@ from sqlalchemy import BigInteger, insert, select, text, type_coerce
 from sqlalchemy.engine import make_url
 
 from creditfactory import ledger
-from creditfactory.bootstrap import Container, build
+from creditfactory.bootstrap import Container, build, register_eod_steps
 from creditfactory.clock import FixedClock
 from creditfactory.config import Settings
 from creditfactory.jobs import open_business_date, run_eod
 from creditfactory.money import from_minor, to_minor
-from creditfactory.servicing import jobs as servicing_jobs
 from creditfactory.servicing import service
 from creditfactory.servicing.model import Accrual, load_products, sample_products_dir
 from creditfactory.servicing.store import CreditLine, Instalment, Loan
@@ -61,7 +60,7 @@ def _templates(product: Any) -> list[Any]:
 
 
 def build_book(c: Container, loans: int, console: Any) -> None:
-    servicing_jobs.register()
+    register_eod_steps()
     with c.uow() as uow:
         for product in load_products(sample_products_dir()).values():
             service.define_product(uow.session, product, clock=c.clock)
@@ -200,10 +199,7 @@ def naive_loop(c: Container, sample: int) -> float:
             if inst is None:
                 continue
             posted, _carry = accrual.step(
-                loan.outstanding_principal,
-                loan.annual_rate,
-                inst and service.get_product(s, PRODUCT).day_count,
-                Decimal(0),
+                loan.outstanding_principal, loan.annual_rate, product.day_count, Decimal(0)
             )
             if posted > 0:
                 ledger.post(

@@ -3,6 +3,11 @@
 The only place that reads :class:`~creditfactory.config.Settings` and wires the engine, the
 session factory, the clock, the PII vault, the token signer and the lake. The API, the CLI and
 the tests all call :func:`build`; nothing is created at import time anywhere else.
+
+It is also where the domains' reactions are composed: :func:`register_eod_steps` puts every
+domain's end-of-day steps in the one registry ``eod run`` reads, and :func:`register_handlers`
+subscribes the domains' outbox handlers (servicing opens the credit line of an accepted
+contract). :func:`build` calls both.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from creditfactory.db.engine import create_engine, session_factory
 from creditfactory.db.uow import UnitOfWork
 from creditfactory.decisioning.online import OnlineDecider
 from creditfactory.events import Dispatcher
+from creditfactory.jobs import EodStep, registry
 from creditfactory.origination.ports import ApplicationDecider, ProductCatalogue
 from creditfactory.security.bank_tokens import BankTokenConfig, BankTokenVerifier
 from creditfactory.security.pii import PiiVault, load_or_create_key
@@ -107,6 +113,38 @@ def _bank_tokens(settings: Settings, clock: Clock) -> BankTokenVerifier | None:
     )
 
 
+def register_eod_steps() -> list[EodStep]:
+    """Register the end-of-day steps of every domain, and return the full ordered list.
+
+    The single place that says what ``eod run`` does; registering again is a no-op. In order:
+    servicing's accrual, due/overdue marking and days past due, overdue customers leaving the
+    whitelist, penalty interest, classification, line expiry; origination's expired approvals;
+    the whitelist's expired offers; the reconciliation of loans and lines with the journal; the
+    trial balance.
+    """
+    from creditfactory.origination import jobs as origination_jobs
+    from creditfactory.servicing import jobs as servicing_jobs
+    from creditfactory.servicing import reconcile
+    from creditfactory.whitelist import jobs as whitelist_jobs
+
+    servicing_jobs.register()
+    origination_jobs.register()
+    whitelist_jobs.register()
+    reconcile.register_step()
+    return registry.steps()
+
+
+def register_handlers(container: Container) -> None:
+    """Subscribe the domains' outbox handlers on the container's dispatcher (once per container)."""
+    from creditfactory.origination import events as origination_events
+    from creditfactory.servicing import handlers as servicing_handlers
+
+    container.dispatcher.register_in_transaction(
+        origination_events.CONTRACT_ACCEPTED,
+        servicing_handlers.LineOpener(container.clock),
+    )
+
+
 def build(settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> Container:
     """Wire the system. With ``upgrade`` the database schema is migrated to head first."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +164,7 @@ def build(settings: Settings, *, clock: Clock | None = None, upgrade: bool = Tru
         if settings.decide_on_submit
         else None
     )
-    return Container(
+    container = Container(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -138,3 +176,6 @@ def build(settings: Settings, *, clock: Clock | None = None, upgrade: bool = Tru
         bank_tokens=_bank_tokens(settings, clock),
         decider=decider,
     )
+    register_eod_steps()
+    register_handlers(container)
+    return container

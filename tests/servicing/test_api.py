@@ -30,7 +30,6 @@ from creditfactory.clock import DayCount
 from creditfactory.jobs import current_business_date, open_business_date, run_eod
 from creditfactory.money import RoundingMode, RoundingPolicy
 from creditfactory.security.roles import Principal, PrincipalKind, Role
-from creditfactory.servicing import jobs as servicing_jobs
 from creditfactory.servicing import service
 from creditfactory.servicing.model import generate_schedule, load_products, sample_products_dir
 from creditfactory.servicing.store import Loan, LoanTransaction
@@ -123,8 +122,8 @@ class Api:
 
 @pytest.fixture
 def book(container: Container) -> Container:
-    """Sample products, the ledger chart and the business date 15 January 2025."""
-    servicing_jobs.register()
+    """Sample products, the ledger chart and the business date 15 January 2025 (the container's
+    bootstrap has registered every domain's end-of-day steps)."""
     with container.uow() as uow:
         for product in load_products(sample_products_dir()).values():
             service.define_product(uow.session, product, clock=container.clock)
@@ -672,9 +671,13 @@ class TestPortfolio:
 STEPS = [
     "servicing.accrue_interest",
     "servicing.mark_due",
+    "servicing.exit_overdue_customers",
     "servicing.accrue_penalty",
     "servicing.classify",
     "servicing.expire_lines",
+    "origination.expire_approvals",
+    "whitelist.expire_offers",
+    "servicing.reconcile",
     "ledger.trial_balance",
 ]
 

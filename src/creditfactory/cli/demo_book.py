@@ -23,13 +23,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, select
 
 from creditfactory import ledger
-from creditfactory.bootstrap import Container
+from creditfactory.bootstrap import Container, register_eod_steps
 from creditfactory.contract import scan
 from creditfactory.errors import DomainError
 from creditfactory.jobs import current_business_date, open_business_date, run_eod
 from creditfactory.money import from_minor, to_minor
 from creditfactory.sandbox import World
-from creditfactory.servicing import jobs as servicing_jobs
 from creditfactory.servicing import service
 from creditfactory.servicing.model import load_products, sample_products_dir
 from creditfactory.servicing.store import Instalment, Loan
@@ -105,7 +104,7 @@ def run_book(
 ) -> BookResult | None:
     """Lend for ``days``: the campaign reaches ``offers`` customers (all when 0) of the whitelist's
     offers (``customer_id``, ``limit_fen``), or of a plain pre-screen when no whitelist is given."""
-    servicing_jobs.register()
+    register_eod_steps()
     start = as_of + timedelta(days=1)
     with c.uow() as uow:
         if uow.session.scalar(select(func.count()).select_from(Loan)):

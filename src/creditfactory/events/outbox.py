@@ -5,6 +5,11 @@ is stored in the same transaction as the state change. After commit the :class:`
 hands each pending message to the handlers registered for its name (channel adapters, other
 domains' reactions). A failing message is retried with exponential back-off and moves to
 ``dead`` after ``max_attempts``; handlers receive the event id so they can be idempotent.
+
+A handler that writes to the database registers with :meth:`Dispatcher.register_in_transaction`:
+it receives the dispatcher's session and runs in a savepoint of the message's transaction, so
+its writes and the message's ``delivered`` mark commit together (or its writes are rolled back
+and the failure recorded), and it never waits on a second connection for the database's lock.
 """
 
 from __future__ import annotations
@@ -111,6 +116,9 @@ def pending_count(session: Session) -> int:
 Handler = Callable[[str, Mapping[str, Any]], None]
 """``handler(event_id, payload)``; must be idempotent on ``event_id``."""
 
+SessionHandler = Callable[[Session, str, Mapping[str, Any]], None]
+"""``handler(session, event_id, payload)``: writes in the message's transaction (flush, no commit)."""
+
 
 @dataclass
 class DispatchReport:
@@ -133,11 +141,20 @@ class Dispatcher:
         self._sessions = sessions
         self._clock = clock
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._session_handlers: dict[str, list[SessionHandler]] = defaultdict(list)
         self.max_attempts = max_attempts
         self.base_delay = base_delay
 
     def register(self, name: str, handler: Handler) -> None:
         self._handlers[name].append(handler)
+
+    def register_in_transaction(self, name: str, handler: SessionHandler) -> None:
+        """Subscribe a handler that writes through the dispatcher's session (see the module)."""
+        if handler not in self._session_handlers[name]:
+            self._session_handlers[name].append(handler)
+
+    def session_handlers_for(self, name: str) -> list[SessionHandler]:
+        return list(self._session_handlers.get(name, []))
 
     def handlers_for(self, name: str) -> list[Handler]:
         domain_wide = f"{name.split('.', 1)[0]}.*"
@@ -166,6 +183,9 @@ class Dispatcher:
                     continue
                 payload = json.loads(msg.payload)
                 try:
+                    for in_transaction in self.session_handlers_for(msg.name):
+                        with session.begin_nested():
+                            in_transaction(session, msg.event_id, payload)
                     for handler in self.handlers_for(msg.name):
                         handler(msg.event_id, payload)
                 except Exception as exc:  # a handler's failure is recorded, never lost

@@ -68,6 +68,7 @@ from creditfactory.ledger.store import (
     list_entries,
     post,
     post_many,
+    subledger_sums,
     trial_balance,
 )
 
@@ -107,6 +108,7 @@ __all__ = [
     "account_balance",
     "balance",
     "balances_by_subledger",
+    "subledger_sums",
     "check_trial_balance",
     "cr",
     "disbursement",

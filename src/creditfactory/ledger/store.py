@@ -42,6 +42,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     bindparam,
     func,
@@ -707,6 +708,28 @@ def balances_by_subledger(
         str(sub): account.signed(from_scaled(int(debit), SCALE), from_scaled(int(credit), SCALE))
         for sub, debit, credit in sorted(session.execute(query), key=lambda row: str(row[0]))
     }
+
+
+def subledger_sums(
+    session: Session, account_code: str | Account, *, prefix: str, currency: Currency = CNY
+) -> Select[Any]:
+    """A SELECT of ``(subledger, debit, credit)`` totals in integer fen for the subledgers of an
+    account that start with ``prefix`` (``"loan:"``), for callers that join it to their own
+    tables and compare in the database (:mod:`creditfactory.servicing.reconcile`)."""
+    account = _require_account(session, account_code)
+    return (
+        select(
+            LedgerEntryLine.subledger.label("subledger"),
+            func.sum(_DEBIT_FEN).label("debit"),
+            func.sum(_CREDIT_FEN).label("credit"),
+        )
+        .where(
+            LedgerEntryLine.account_code == account.code,
+            LedgerEntryLine.currency == currency.code,
+            LedgerEntryLine.subledger.like(f"{prefix}%"),
+        )
+        .group_by(LedgerEntryLine.subledger)
+    )
 
 
 def trial_balance(session: Session, as_of: date | None = None) -> TrialBalance:

@@ -26,7 +26,6 @@ from creditfactory.db.command_log import IdempotencyKeyReused
 from creditfactory.errors import InvalidInput, PermissionDenied
 from creditfactory.money import RoundingMode, RoundingPolicy
 from creditfactory.security.roles import Permission, Principal, PrincipalKind, require
-from creditfactory.servicing import jobs as servicing_jobs
 from creditfactory.servicing import service
 from creditfactory.servicing.model import (
     BUCKETS,
@@ -451,6 +450,7 @@ async def repay(
             business_date=jobs.current_business_date(uow.session),
             clock=container.clock,
             key=idempotency_key,
+            prepayment=body.prepayment,
         )
         txn = result.transaction
         if (txn.loan_id, txn.amount) != (loan_id, body.amount):
@@ -558,7 +558,7 @@ async def run_eod(
     require(principal, Permission.EOD_RUN)
 
     def work() -> tuple[int, object]:
-        servicing_jobs.register()
+        # Every domain's steps were registered when the container was built (bootstrap).
         report = jobs.run_eod(
             sessions=container.sessions,
             clock=container.clock,

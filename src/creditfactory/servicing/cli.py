@@ -147,9 +147,7 @@ loans_app = typer.Typer(help="Loans: draw down, repay, show, write off; the port
 
 
 def _container(ctx: typer.Context):  # type: ignore[no-untyped-def]
-    from creditfactory.servicing import jobs as servicing_jobs
-
-    servicing_jobs.register()
+    # The container's bootstrap has registered every domain's end-of-day steps.
     return state(ctx).container
 
 
@@ -390,9 +388,17 @@ def loan_repay(
     loan_id: Annotated[int, typer.Argument(help="Loan id.")],
     amount: Annotated[str, typer.Option(help="Amount in yuan.")],
     key: Annotated[str, typer.Option(help="Idempotency key: the same key never applies twice.")],
+    prepayment: Annotated[
+        str | None,
+        typer.Option(
+            help="An early partial repayment keeps the instalment (keep_instalment: the term shortens) "
+            "or the term (keep_term: the instalment falls); default: the product's choice."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Apply a repayment through the waterfall (dues first, then prepayment; payoff settles)."""
+    """Apply a repayment through the waterfall (dues first, then prepayment with re-amortisation;
+    payoff settles)."""
     from creditfactory.servicing import service
 
     with _work(ctx) as (c, session, out):
@@ -403,6 +409,7 @@ def loan_repay(
             business_date=_today(session),
             clock=c.clock,
             key=key,
+            prepayment=prepayment,
         )
         t = result.transaction
         out.print(

@@ -3,9 +3,10 @@
 Each loan keeps three balances on its row (``outstanding_principal``, ``interest_receivable``,
 ``penalty_receivable``) and each credit line its ``used_amount``; the journal holds the same
 balances as the subledger ``loan:<id>`` of the accounts ``LOAN_PRINCIPAL``,
-``INTEREST_RECEIVABLE`` and ``PENALTY_RECEIVABLE``. :func:`reconcile` compares them set-based:
-one ``GROUP BY`` over the journal lines per account (:func:`creditfactory.ledger.balances_by_subledger`),
-one query over the loans and one over the lines, whatever the size of the book. It checks:
+``INTEREST_RECEIVABLE`` and ``PENALTY_RECEIVABLE``. :func:`reconcile` compares them set-based
+in the database: per account, the journal's ``GROUP BY`` per subledger
+(:func:`creditfactory.ledger.subledger_sums`) joined to the loans, returning only the rows that
+differ, and one query over the lines, whatever the size of the book. It checks:
 
 * every loan, whatever its status: each cached balance equals the journal balance of the
   matching account in the loan's subledger (a settled or written-off loan therefore shows zero
@@ -23,12 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, String, and_, case, cast, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from creditfactory import ledger
 from creditfactory.errors import DomainError
 from creditfactory.jobs import EodStep, StepContext, StepResult, registry
+from creditfactory.money import from_minor
 from creditfactory.servicing.store import CreditLine, Loan
 
 __all__ = [
@@ -172,63 +174,76 @@ def _count(n: int, noun: str) -> str:
 def reconcile(session: Session) -> Reconciliation:
     """Compare every loan's and every credit line's cached balances with the journal.
 
-    The queries must see one snapshot: SQLite's write transaction gives it; on PostgreSQL run
-    this in a ``REPEATABLE READ`` transaction (as :func:`check_reconciliation` does), or a
-    repayment committed between two of the queries shows as a difference.
+    The comparison runs in the database on integer fen and only the differences come back, so
+    its cost is a few aggregate queries whatever the size of the book. The queries must see one
+    snapshot: SQLite's write transaction gives it; on PostgreSQL run this in a
+    ``REPEATABLE READ`` transaction (as :func:`check_reconciliation` does), or a repayment
+    committed between two of the queries shows as a difference.
     """
-    journal: dict[str, dict[str, Decimal]] = {
-        name: {
-            sub: amount
-            for sub, amount in ledger.balances_by_subledger(session, account).items()
-            if sub.startswith(_PREFIX)
-        }
-        for name, account in BALANCES
-    }
-    loans = session.execute(
-        select(
-            Loan.id,
-            Loan.line_id,
-            Loan.status,
-            Loan.outstanding_principal,
-            Loan.interest_receivable,
-            Loan.penalty_receivable,
-        ).order_by(Loan.id)
-    ).all()
-    known: set[str] = set()
-    live_principal: dict[int, Decimal] = {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    loan_sub = literal(_PREFIX) + cast(Loan.id, String)
     loan_differences: list[LoanDifference] = []
-    for loan_id, line_id, status, *cached in loans:
-        sub = f"{_PREFIX}{loan_id}"
-        known.add(sub)
-        for (name, account), value in zip(BALANCES, cached, strict=True):
-            booked = journal[name].get(sub, ZERO)
-            if value != booked:
-                loan_differences.append(LoanDifference(sub, name, account.code, value, booked, loan_id))
-        if line_id is not None and status in LIVE:
-            live_principal[line_id] = live_principal.get(line_id, ZERO) + cached[0]
-    loan_differences.extend(_orphans(journal, known))
-    lines = session.execute(select(CreditLine.id, CreditLine.used_amount).order_by(CreditLine.id)).all()
+    orphans: list[LoanDifference] = []
+    for name, account in BALANCES:
+        sign = 1 if account.signed(Decimal(1), ZERO) > 0 else -1
+        journal = ledger.subledger_sums(session, account, prefix=_PREFIX).subquery()
+        net = sign * func.coalesce(journal.c.debit - journal.c.credit, 0)
+        cached = type_coerce(getattr(Loan, name), BigInteger)
+        rows = session.execute(
+            select(Loan.id, cached, net)
+            .select_from(Loan.__table__.outerjoin(journal, journal.c.subledger == loan_sub))
+            .where(cached != net)
+        ).all()
+        loan_differences.extend(
+            LoanDifference(f"{_PREFIX}{i}", name, account.code, from_minor(int(c)), from_minor(int(n)), i)
+            for i, c, n in rows
+        )
+        # Journal balances of no loan: each subledger looks its loan up by primary key.
+        booked = sign * (journal.c.debit - journal.c.credit)
+        suffix = func.substr(journal.c.subledger, len(_PREFIX) + 1)
+        owner_id = (
+            case((suffix.regexp_match("^[0-9]{1,18}$"), cast(suffix, BigInteger)), else_=None)
+            if postgres
+            else cast(suffix, BigInteger)  # SQLite casts what is not a number to 0: no loan
+        )
+        owner = Loan.__table__.alias("owner")
+        owner_sub = literal(_PREFIX) + cast(owner.c.id, String)
+        orphans.extend(
+            LoanDifference(str(sub), name, account.code, None, from_minor(int(amount)), None)
+            for sub, amount in session.execute(
+                select(journal.c.subledger, booked)
+                .select_from(
+                    journal.outerjoin(owner, and_(owner.c.id == owner_id, owner_sub == journal.c.subledger))
+                )
+                .where(booked != 0, owner.c.id.is_(None))
+            )
+        )
+    order = {name: k for k, (name, _) in enumerate(BALANCES)}
+    loan_differences.sort(key=lambda d: (d.loan_id or 0, order[d.balance]))
+    loan_differences.extend(sorted(orphans, key=lambda d: (d.subledger, d.balance)))
+    live = (
+        select(Loan.line_id, func.sum(type_coerce(Loan.outstanding_principal, BigInteger)).label("principal"))
+        .where(Loan.status.in_(LIVE), Loan.line_id.is_not(None))
+        .group_by(Loan.line_id)
+        .subquery()
+    )
+    used = type_coerce(CreditLine.used_amount, BigInteger)
+    principal = func.coalesce(live.c.principal, 0)
+    line_rows = session.execute(
+        select(CreditLine.id, used, principal)
+        .select_from(CreditLine.__table__.outerjoin(live, live.c.line_id == CreditLine.id))
+        .where(used != principal)
+        .order_by(CreditLine.id)
+    ).all()
     line_differences = [
-        LineDifference(line_id, used, live_principal.get(line_id, ZERO))
-        for line_id, used in lines
-        if used != live_principal.get(line_id, ZERO)
+        LineDifference(line_id, from_minor(int(u)), from_minor(int(p))) for line_id, u, p in line_rows
     ]
     return Reconciliation(
-        loans_checked=len(loans),
-        lines_checked=len(lines),
+        loans_checked=int(session.scalar(select(func.count()).select_from(Loan)) or 0),
+        lines_checked=int(session.scalar(select(func.count()).select_from(CreditLine)) or 0),
         loans=tuple(loan_differences),
         lines=tuple(line_differences),
     )
-
-
-def _orphans(journal: dict[str, dict[str, Decimal]], known: set[str]) -> list[LoanDifference]:
-    found = []
-    accounts = dict(BALANCES)
-    for name, balances in journal.items():
-        for sub, amount in balances.items():
-            if sub not in known and amount != 0:
-                found.append(LoanDifference(sub, name, accounts[name].code, None, amount, None))
-    return sorted(found, key=lambda d: (d.subledger, d.balance))
 
 
 # ------------------------------------------------------------------ end of day

@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from creditfactory.clock import DayCount
 from creditfactory.money import from_minor, to_minor
-from creditfactory.servicing.model import LoanProduct, RepaymentMethod
+from creditfactory.servicing.model import LoanProduct, ReamortiseOption, RepaymentMethod
 
 __all__ = [
     "AMOUNT_DIGITS",
@@ -231,6 +231,11 @@ class RepaymentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: AmountIn
+    prepayment: ReamortiseOption | None = Field(
+        default=None,
+        description="What an early partial repayment changes: keep_instalment (the term shortens) or "
+        "keep_term (the instalment falls); default: the product's choice",
+    )
 
 
 class AllocationRead(BaseModel):

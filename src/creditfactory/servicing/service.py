@@ -8,6 +8,7 @@ changes nothing. Services flush, the boundary commits.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from creditfactory import ledger
-from creditfactory.clock import Clock, add_months
+from creditfactory.clock import Clock, DayCount, add_months
 from creditfactory.errors import Conflict, InvalidInput, NotFound
 from creditfactory.events import Event, append
 from creditfactory.money import to_decimal
@@ -27,10 +28,14 @@ from creditfactory.servicing.model import (
     Component,
     Due,
     LoanProduct,
+    ReamortiseOption,
     RepaymentMethod,
+    Schedule,
     allocate_repayment,
     generate_schedule,
+    reamortise,
 )
+from creditfactory.servicing.model import Instalment as ScheduleInstalment
 from creditfactory.servicing.model.lifecycle import CreditLineEvent, CreditLineStatus, LoanEvent, LoanStatus
 from creditfactory.servicing.store import CreditLine, Instalment, Loan, LoanTransaction, Product
 
@@ -101,12 +106,34 @@ def open_line(
     business_date: date,
     clock: Clock,
     annual_rate: Decimal | None = None,
+    term_months: int | None = None,
+    repayment_method: RepaymentMethod | str | None = None,
+    application_id: int | None = None,
 ) -> CreditLine:
+    """Open an active credit line. ``term_months`` and ``repayment_method`` (a contract's terms)
+    must fit the product; a drawdown that names no method then uses the line's."""
     product = get_product(session, product_code)
     limit = _money(limit, "limit")
     cap = product.line_limit or product.max_amount
     if limit <= 0 or limit > cap:
         raise InvalidInput(f"limit {limit} is outside the product's bounds (0, {cap}]", field="limit")
+    if term_months is not None and not product.min_term <= term_months <= product.max_term:
+        raise InvalidInput(
+            f"term {term_months} months is outside the product's {product.min_term}..{product.max_term}",
+            field="term_months",
+        )
+    method: RepaymentMethod | None = None
+    if repayment_method is not None:
+        try:
+            method = RepaymentMethod(repayment_method)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown repayment method {repayment_method!r}", field="repayment_method"
+            ) from None
+        if method not in product.methods:
+            raise InvalidInput(
+                f"product {product.code!r} does not offer {method.value}", field="repayment_method"
+            )
     months = product.line_term_months or product.max_term
     line = CreditLine(
         customer_id=customer_id,
@@ -117,16 +144,68 @@ def open_line(
         status=str(CREDIT_LINE.next_state(CreditLineStatus.PENDING, CreditLineEvent.ACTIVATE)),
         opened_date=business_date,
         expiry_date=add_months(business_date, months),
+        application_id=application_id,
+        term_months=term_months,
+        repayment_method=None if method is None else str(method),
         created_at=clock.now(),
     )
     session.add(line)
     session.flush()
     append(
         session,
-        Event("servicing.line.opened", {"line_id": line.id, "customer_id": customer_id, "limit": str(limit)}),
+        Event(
+            "servicing.line.opened",
+            {
+                "line_id": line.id,
+                "customer_id": customer_id,
+                "limit": str(limit),
+                "application_id": application_id,
+            },
+        ),
         now=clock.now(),
     )
     return line
+
+
+def line_of_application(session: Session, application_id: int) -> CreditLine | None:
+    """The credit line opened for an origination application, if any."""
+    return session.scalars(select(CreditLine).where(CreditLine.application_id == application_id)).first()
+
+
+def open_line_for_contract(
+    session: Session,
+    *,
+    application_id: int,
+    customer_id: str,
+    product_code: str,
+    limit: Decimal,
+    annual_rate: Decimal,
+    term_months: int,
+    repayment_method: RepaymentMethod | str,
+    business_date: date,
+    clock: Clock,
+) -> tuple[CreditLine, bool]:
+    """Open the credit line of an accepted contract, once: returns ``(line, opened_now)``.
+
+    A second call for the same application (a redelivered event) returns the line the first
+    opened; the unique application id on the line makes this hold under concurrent delivery too.
+    """
+    existing = line_of_application(session, application_id)
+    if existing is not None:
+        return existing, False
+    line = open_line(
+        session,
+        customer_id=customer_id,
+        product_code=product_code,
+        limit=limit,
+        business_date=business_date,
+        clock=clock,
+        annual_rate=annual_rate,
+        term_months=term_months,
+        repayment_method=repayment_method,
+        application_id=application_id,
+    )
+    return line, True
 
 
 def get_line(session: Session, line_id: int) -> CreditLine:
@@ -197,7 +276,12 @@ def draw_down(
     if line is None:
         raise NotFound(f"credit line {line_id} does not exist")
     product = get_product(session, line.product_code)
-    chosen = RepaymentMethod(method) if method is not None else product.methods[0]
+    if method is not None:
+        chosen = RepaymentMethod(method)
+    elif line.repayment_method is not None:
+        chosen = RepaymentMethod(line.repayment_method)
+    else:
+        chosen = product.methods[0]
     product.check_loan(amount=amount, term=term, method=chosen)
     if line.status != "active":
         raise LineNotUsable(f"line {line_id} is {line.status}; only an active line can be drawn")
@@ -347,13 +431,18 @@ def repay(
     business_date: date,
     clock: Clock,
     key: str,
+    prepayment: ReamortiseOption | str | None = None,
 ) -> RepaymentResult:
     """Apply a repayment through the product's waterfall.
 
     Due and overdue instalments are paid oldest first (penalty, interest, principal); an amount
-    that covers the payoff settles the loan with interest to the payoff date; what is left after
-    the dues prepays principal of the coming instalments, last first (the term shortens). A repeat
-    with the same key returns the first result.
+    that covers the payoff settles the loan with interest to the payoff date. What is left after
+    the dues first pays the interest accrued in the current period, then prepays principal and
+    re-amortises the coming instalments on the lower balance (:func:`reamortise`): with
+    ``keep_instalment`` the instalment stays and the term shortens, with ``keep_term`` the
+    due dates stay and the instalment falls. ``prepayment`` is the customer's choice; without
+    one the product's ``prepayment`` applies (interest-only and bullet loans always keep their
+    term). A repeat with the same key returns the first result.
     """
     source_key = f"repayment:{loan_id}:{key}"
     done = session.scalars(select(LoanTransaction).where(LoanTransaction.source_key == source_key)).first()
@@ -419,18 +508,18 @@ def repay(
                 and inst.paid_interest >= inst.interest
             ):
                 inst.status, inst.paid_date = "paid", business_date
-        # Prepayment: what is left reduces principal of the coming instalments, last first.
         rest = allocation.excess
-        coming = (i for i in instalments if i.status == "pending" and i.due_date > business_date)
-        for inst in sorted(coming, key=lambda i: -i.number):
-            if rest <= 0:
-                break
-            take = min(rest, inst.principal - inst.paid_principal)
-            inst.paid_principal += take
-            parts["principal"] += take
-            rest -= take
-            if inst.paid_principal == inst.principal and inst.interest == inst.paid_interest:
-                inst.status, inst.paid_date = "paid", business_date
+        if rest > 0:
+            rest = _prepay(
+                session,
+                loan=loan,
+                product=product,
+                instalments=instalments,
+                amount=rest,
+                parts=parts,
+                business_date=business_date,
+                option=prepayment,
+            )
         excess = rest
         settled = False
     loan.outstanding_principal -= parts["principal"]
@@ -493,6 +582,114 @@ def repay(
     )
     session.flush()
     return RepaymentResult(loan, txn, settled)
+
+
+def _prepayment_option(
+    product: LoanProduct, method: RepaymentMethod, chosen: ReamortiseOption | str | None
+) -> ReamortiseOption:
+    if method in (RepaymentMethod.INTEREST_ONLY, RepaymentMethod.BULLET):
+        return ReamortiseOption.KEEP_TERM  # no instalment to keep
+    try:
+        return ReamortiseOption(chosen if chosen is not None else product.prepayment)
+    except ValueError:
+        allowed = ", ".join(o.value for o in ReamortiseOption)
+        raise InvalidInput(
+            f"prepayment must be one of {allowed}, got {chosen!r}", field="prepayment"
+        ) from None
+
+
+def _as_schedule(loan: Loan, rows: list[Instalment]) -> Schedule:
+    """The loan's current schedule as the pure model sees it (balances from the end backwards)."""
+    after = ZERO
+    out: list[ScheduleInstalment] = []
+    for r in reversed(rows):
+        out.append(
+            ScheduleInstalment(r.number, r.start_date, r.due_date, r.days, r.principal, r.interest, after)
+        )
+        after += r.principal
+    out.reverse()
+    head = [i.principal + i.interest for i in out[:-1]] or [out[-1].principal + out[-1].interest]
+    parts = [i.principal for i in out[:-1]] or [out[-1].principal]
+    return Schedule(
+        principal=after,
+        annual_rate=loan.annual_rate,
+        method=RepaymentMethod(loan.method),
+        day_count=DayCount(loan.day_count),
+        start=out[0].start_date,
+        instalments=tuple(out),
+        level_instalment=Counter(head).most_common(1)[0][0],
+        level_principal=Counter(parts).most_common(1)[0][0],
+    )
+
+
+def _prepay(
+    session: Session,
+    *,
+    loan: Loan,
+    product: LoanProduct,
+    instalments: list[Instalment],
+    amount: Decimal,
+    parts: dict[str, Decimal],
+    business_date: date,
+    option: ReamortiseOption | str | None,
+) -> Decimal:
+    """Apply what is left of a repayment after the dues; returns what is left over (nothing,
+    unless the loan is fully prepaid, which the payoff path handles).
+
+    It pays the interest accrued so far in the current period, then prepays principal: the
+    instalments not yet due are replaced by the re-amortised ones, the current period starting
+    on the business date with interest on the new balance (the accrual picks it up from there).
+    """
+    chosen = _prepayment_option(product, RepaymentMethod(loan.method), option)
+    coming = [i for i in instalments if i.due_date > business_date and i.status != "paid"]
+    if not coming:
+        return amount
+    current = coming[0]
+    accrued = max(loan.interest_receivable - parts["interest"], ZERO)
+    interest = min(amount, accrued)
+    if interest > 0:
+        current.paid_interest += interest
+        parts["interest"] += interest
+        amount -= interest
+    balance = loan.outstanding_principal - parts["principal"]
+    principal = min(amount, balance)
+    if principal <= 0:
+        return amount
+    # amount < payoff, so the prepaid principal is below the balance (a payoff settles instead).
+    assert principal < balance
+    paid_rows = [i for i in instalments if i.number < current.number]
+    schedule = _as_schedule(loan, instalments)
+    result = reamortise(
+        schedule=schedule,
+        paid_instalments=len(paid_rows),
+        prepayment=principal,
+        option=chosen,
+        policy=product.rounding_policy,
+        prepayment_date=business_date,
+        instalment_multiple=product.instalment_multiple,
+    )
+    for inst in coming:
+        session.delete(inst)
+    session.flush()
+    fresh = [
+        Instalment(
+            loan_id=loan.id,
+            number=i.number,
+            start_date=i.start_date,
+            due_date=i.due_date,
+            days=i.days,
+            principal=i.principal,
+            interest=i.interest,
+            status="pending",
+        )
+        for i in result.schedule.instalments
+    ]
+    session.add_all(fresh)
+    instalments[:] = [*paid_rows, *fresh]
+    loan.term = len(instalments)
+    loan.maturity_date = result.schedule.maturity_date
+    parts["principal"] += principal
+    return amount - principal
 
 
 def write_off(session: Session, *, loan_id: int, business_date: date, clock: Clock, reason: str) -> Loan:

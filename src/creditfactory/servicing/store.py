@@ -30,7 +30,10 @@ _ID = BigInteger().with_variant(Integer, "sqlite")
 
 class CreditLine(Base):
     __tablename__ = "servicing_credit_line"
-    __table_args__ = (Index("ix_servicing_credit_line_customer", "customer_id"),)
+    __table_args__ = (
+        Index("ix_servicing_credit_line_customer", "customer_id"),
+        Index("ux_servicing_credit_line_application", "application_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(20))
@@ -43,6 +46,12 @@ class CreditLine(Base):
     opened_date: Mapped[date] = mapped_column(Date())
     expiry_date: Mapped[date] = mapped_column(Date())
     closed_date: Mapped[date | None] = mapped_column(Date())
+    application_id: Mapped[int | None] = mapped_column(BigInteger())
+    """The origination application whose accepted contract opened the line (one line each)."""
+    term_months: Mapped[int | None] = mapped_column(Integer)
+    """The contract's term for a drawdown, when the line was opened from one."""
+    repayment_method: Mapped[str | None] = mapped_column(String(24))
+    """The contract's repayment method: a drawdown that names none uses it."""
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -20,7 +20,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -117,6 +117,9 @@ class LoanProduct(BaseModel):
     the order a repayment pays the components of an instalment and must name each component
     once. A revolving product is a credit line: ``line_limit`` and ``line_term_months`` are
     required, and each drawdown is a loan between ``min_amount`` and ``max_amount``.
+    ``prepayment`` is what an early partial repayment changes when the customer does not choose:
+    ``keep_instalment`` (the term shortens, 缩短期限) or ``keep_term`` (the instalment falls,
+    减少月供); interest-only and bullet loans always keep their term.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
@@ -139,6 +142,7 @@ class LoanProduct(BaseModel):
     line_limit: Decimal | None = Field(default=None, gt=0)
     line_term_months: int | None = Field(default=None, ge=1, le=120)
     max_drawdowns: int | None = Field(default=None, ge=1)
+    prepayment: Literal["keep_instalment", "keep_term"] = "keep_instalment"
 
     @model_validator(mode="before")
     @classmethod
