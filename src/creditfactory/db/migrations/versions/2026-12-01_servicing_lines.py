@@ -1,7 +1,7 @@
 """servicing: a credit line remembers the accepted contract it was opened for
 
 Revision ID: 20261201_servicing_lines
-Revises: 20261201_decisioning_facts
+Revises: 20261201_decisioning_records
 Create Date: 2026-12-01 17:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "20261201_servicing_lines"
-down_revision = "20261201_decisioning_facts"
+down_revision = "20261201_decisioning_records"
 branch_labels = None
 depends_on = None
 
