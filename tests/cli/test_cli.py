@@ -101,6 +101,12 @@ class TestDemo:
         assert all(0.5 < m["truth_auc"] <= 1 for m in figures["models"].values())
         assert 0 < figures["whitelisted"] < 3000
         assert figures["whitelisted_bad_rate"] < figures["true_bad_rate"]
+        # the sandbox's applicants went through the decision engine into servicing
+        apps = figures["applications"]
+        assert apps["by_kind"]["offer"].get("approved", 0) > 0
+        assert apps["lines"] == apps["signed"] == sum(k.get("approved", 0) for k in apps["by_kind"].values())
+        assert apps["by_kind"]["ring"].get("approved", 0) == 0 and apps["ring_stopped_share"] == 1.0
+        assert "decided by county_online_decision" in out
         # a second run reuses the bank and the book and changes nothing
         code, again = run(
             "--data-dir", str(tmp_path / "var"), "demo", "--customers", "3000", "--days", "40", "--json"

@@ -74,6 +74,44 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{v:.1%}"
 
 
+def print_quality(console: Any, q: dict[str, Any]) -> None:
+    """The decisions against the truth, as two tables."""
+    o = q["outcomes"]
+    console.print(
+        f"{q['applications']:,} decided applicants of the sandbox: approved {o['approve']:,}, "
+        f"declined {o['decline']:,}, referred {o['refer']:,}"
+        + (f"; {q['unmatched']:,} decisions on people the sandbox does not know" if q["unmatched"] else "")
+    )
+    ring, good, bad = q["ring"], q["good"], q["bad"]
+    summary = RichTable(title="Decisions against the truth", title_justify="left")
+    for col in ("who", "applicants", "measure", "share"):
+        summary.add_column(col, justify="left" if col in ("who", "measure") else "right")
+    summary.add_row(
+        "fraud-ring members", f"{ring['members']:,}", "declined or referred", _pct(ring["stopped_share"])
+    )
+    summary.add_row(
+        "truly good", f"{good['applicants']:,}", "declined (false declines)", _pct(good["false_decline_rate"])
+    )
+    summary.add_row("truly good", f"{good['applicants']:,}", "referred", _pct(good["referred_share"]))
+    summary.add_row("defaulters (no ring)", f"{bad['applicants']:,}", "approved", _pct(bad["approved_share"]))
+    console.print(summary)
+    grades = RichTable(title="Approvals by grade: realised bad rate", title_justify="left")
+    for col in ("grade", "approved", "bad", "bad rate", "default rate", "mean true PD", "ring members"):
+        grades.add_column(col, justify="left" if col == "grade" else "right")
+    for r in q["by_grade"]:
+        grades.add_row(
+            r["grade"],
+            f"{r['approved']:,}",
+            f"{r['bad']:,}",
+            _pct(r["bad_rate"]),
+            _pct(r["default_rate"]),
+            _pct(r["true_pd"]),
+            f"{r['ring_members']:,}",
+        )
+    console.print(grades)
+    console.print("bad: a realised 12-month default or a member of a planted fraud ring; truly good: neither")
+
+
 def truth_command(
     ctx: typer.Context,
     sandbox: Annotated[Path, typer.Option(help="Folder the sandbox bank was generated into.")],
@@ -96,41 +134,6 @@ def truth_command(
         raise fail(st.err, InvalidInput(f"dates are YYYY-MM-DD: {exc}")) from None
     except DomainError as exc:
         raise fail(st.err, exc) from None
-    o = q["outcomes"]
-    st.console.print(
-        f"{q['applications']:,} decided applicants of the sandbox: approved {o['approve']:,}, "
-        f"declined {o['decline']:,}, referred {o['refer']:,}"
-        + (f"; {q['unmatched']:,} decisions on people the sandbox does not know" if q["unmatched"] else "")
-    )
-    ring, good, bad = q["ring"], q["good"], q["bad"]
-    summary = RichTable(title="Decisions against the truth", title_justify="left")
-    for col in ("who", "applicants", "measure", "share"):
-        summary.add_column(col, justify="left" if col in ("who", "measure") else "right")
-    summary.add_row(
-        "fraud-ring members", f"{ring['members']:,}", "declined or referred", _pct(ring["stopped_share"])
-    )
-    summary.add_row(
-        "truly good", f"{good['applicants']:,}", "declined (false declines)", _pct(good["false_decline_rate"])
-    )
-    summary.add_row("truly good", f"{good['applicants']:,}", "referred", _pct(good["referred_share"]))
-    summary.add_row("defaulters (no ring)", f"{bad['applicants']:,}", "approved", _pct(bad["approved_share"]))
-    st.console.print(summary)
-    grades = RichTable(title="Approvals by grade: realised bad rate", title_justify="left")
-    for col in ("grade", "approved", "bad", "bad rate", "default rate", "mean true PD", "ring members"):
-        grades.add_column(col, justify="left" if col == "grade" else "right")
-    for r in q["by_grade"]:
-        grades.add_row(
-            r["grade"],
-            f"{r['approved']:,}",
-            f"{r['bad']:,}",
-            _pct(r["bad_rate"]),
-            _pct(r["default_rate"]),
-            _pct(r["true_pd"]),
-            f"{r['ring_members']:,}",
-        )
-    st.console.print(grades)
-    st.console.print(
-        "bad: a realised 12-month default or a member of a planted fraud ring; truly good: neither"
-    )
+    print_quality(st.console, q)
     if json_out:
         emit_json(q)

@@ -80,6 +80,42 @@ def _print_portfolio(console: Any, book: dict[str, Any]) -> None:
     console.print(f"NPL ratio (次级 + 可疑 + 损失): [bold]{book['npl_ratio']:.2%}[/]")
 
 
+def _applications_line(applied: Any) -> str:
+    if applied is None:
+        return ""
+    q = applied.quality
+    every = next((g for g in q["by_grade"] if g["grade"] == "all"), None)
+    bad_rate = None if every is None else every["bad_rate"]
+    total = sum(sum(o.values()) for o in applied.outcomes.values())
+    approved = sum(o.get("approved", 0) for o in applied.outcomes.values())
+    return (
+        f"{total:,} online applications, {approved:,} approved in the same request and {applied.lines:,} "
+        f"lines opened; fraud-ring applicants declined or referred: {_share(q['ring']['stopped_share'])}, "
+        f"truly good applicants declined: {_share(q['good']['false_decline_rate'])}, realised bad rate of "
+        f"approvals {_share(bad_rate)}.\n"
+    )
+
+
+def _applications_json(applied: Any) -> dict[str, Any]:
+    q = applied.quality
+    every = next((g for g in q["by_grade"] if g["grade"] == "all"), None)
+    return {
+        "strategy": applied.strategy,
+        "by_kind": applied.outcomes,
+        "refused": applied.refused,
+        "signed": applied.signed,
+        "lines": applied.lines,
+        "ring_stopped_share": q["ring"]["stopped_share"],
+        "false_decline_rate": q["good"]["false_decline_rate"],
+        "approved_bad_rate": None if every is None else every["bad_rate"],
+        "seconds": round(applied.seconds, 1),
+    }
+
+
+def _share(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1%}"
+
+
 def demo(
     ctx: typer.Context,
     customers: Annotated[int, typer.Option(help="Size of the sandbox bank.")] = 50_000,
@@ -157,20 +193,37 @@ def demo(
         print_summary(st.console, whitelist_service.get_version(uow, version_id=risk.version_id))
     print_quality(st.console, risk.quality)
 
-    st.console.print(
-        f"\n[bold]4. Lending[/]: a campaign over the whitelist, lines and drawdowns, then {days} ends of day"
-    )
-    from datetime import date
+    from datetime import date, timedelta
 
-    book = run_book(
+    from creditfactory.cli.demo_apply import print_applications, run_applications
+    from creditfactory.cli.demo_book import prepare_book
+
+    as_of = date(2025, 6, 30)
+    st.console.print(
+        "\n[bold]4. Online applications[/]: whitelisted customers reached by the campaign, customers "
+        "without an offer and the planted fraud rings apply on their phones; the decision engine "
+        "decides each in the same request, approved customers sign the e-contract and servicing "
+        "opens their lines"
+    )
+    prepare_book(c, as_of + timedelta(days=1))
+    reach = offers_frame(c, risk.version_id)
+    applied = run_applications(
         c,
         out,
-        as_of=date(2025, 6, 30),
-        offers=offers,
-        days=days,
+        on=as_of + timedelta(days=1),
+        models=risk.models,
+        offers=reach if offers <= 0 else reach.head(offers),
+        version_id=risk.version_id,
+        seed=seed,
         console=st.err,
-        whitelist_offers=offers_frame(c, risk.version_id),
     )
+    if applied is None:
+        st.console.print("The applications were decided by an earlier run.")
+    else:
+        print_applications(st.console, applied)
+
+    st.console.print(f"\n[bold]5. Lending[/]: drawdowns on the new lines, then {days} ends of day")
+    book = run_book(c, out, as_of=as_of, offers=offers, days=days, console=st.err, from_applications=True)
     if book is None:
         st.console.print("The loan book was simulated by an earlier run; its portfolio as it stands:")
     with c.uow() as uow:
@@ -178,8 +231,8 @@ def demo(
     _print_portfolio(st.console, portfolio)
     if book is not None:
         st.console.print(
-            f"{book.offers:,} offers → {book.responded:,} responded → {book.lines:,} lines opened → "
-            f"{book.loans:,} loans, {book.disbursed:,.2f} yuan disbursed; {book.repayments:,} repayments.\n"
+            f"{book.lines:,} lines → {book.loans:,} loans, {book.disbursed:,.2f} yuan disbursed; "
+            f"{book.repayments:,} repayments.\n"
             f"Truth check: {book.defaulters_true:,} borrowers truly defaulted within the year; "
             f"{book.defaulters_overdue:,} of them are overdue in the book now."
         )
@@ -199,7 +252,8 @@ def demo(
             f"Whitelist v{risk.version_id}: {risk.mined.eligible:,} of {risk.mined.scored:,} customers pre-approved; "
             f"their realised bad rate {q_all['whitelisted_bad_rate']:.2%} against {q_all['population_bad_rate']:.2%} "
             f"for all customers, reaching {q_all['good_reach']:.0%} of the truly good.\n"
-            f"Loan book: {portfolio['principal']:,.2f} yuan outstanding, NPL ratio {portfolio['npl_ratio']:.2%}; "
+            + _applications_line(applied)
+            + f"Loan book: {portfolio['principal']:,.2f} yuan outstanding, NPL ratio {portfolio['npl_ratio']:.2%}; "
             f"the ledger's trial balance was zero after every end of day.\n"
             f"Finished in {seconds:.0f} s.",
             title="Summary",
@@ -229,6 +283,7 @@ def demo(
                 "whitelisted": risk.mined.eligible,
                 "whitelisted_bad_rate": round(float(q_all["whitelisted_bad_rate"] or 0), 5),
                 "good_reach": round(float(q_all["good_reach"]), 4),
+                "applications": None if applied is None else _applications_json(applied),
                 "loans": sum(v["loans"] for v in portfolio["by_tier"].values()),
                 "outstanding": str(portfolio["principal"]),
                 "npl_ratio": round(float(portfolio["npl_ratio"]), 5),

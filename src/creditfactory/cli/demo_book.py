@@ -31,7 +31,7 @@ from creditfactory.money import from_minor, to_minor
 from creditfactory.sandbox import World
 from creditfactory.servicing import service
 from creditfactory.servicing.model import load_products, sample_products_dir
-from creditfactory.servicing.store import Instalment, Loan
+from creditfactory.servicing.store import CreditLine, Instalment, Loan
 
 PRODUCT = "farmer_revolving_line"
 TERM = 12
@@ -101,23 +101,21 @@ def run_book(
     days: int,
     console: Console,
     whitelist_offers: pl.DataFrame | None = None,
+    from_applications: bool = False,
 ) -> BookResult | None:
-    """Lend for ``days``: the campaign reaches ``offers`` customers (all when 0) of the whitelist's
-    offers (``customer_id``, ``limit_fen``), or of a plain pre-screen when no whitelist is given."""
+    """Lend for ``days``. With ``from_applications`` the borrowers are the customers whose credit
+    lines were opened from signed applications; otherwise the campaign reaches ``offers``
+    customers (all when 0) of the whitelist's offers (``customer_id``, ``limit_fen``), or of a
+    plain pre-screen when no whitelist is given, and responders get a line at their limit."""
     register_eod_steps()
     start = as_of + timedelta(days=1)
     with c.uow() as uow:
         if uow.session.scalar(select(func.count()).select_from(Loan)):
             return None  # the book was simulated before: the caller prints the portfolio only
-        for product in load_products(sample_products_dir()).values():
-            service.define_product(uow.session, product, clock=c.clock)
-        ledger.ensure_chart(uow.session)
-        try:
-            open_business_date(uow.session, on=start, clock=c.clock)
-        except DomainError:
-            pass
-        uow.commit()
+    prepare_book(c, start)
     world = World.load(sandbox_dir)
+    if from_applications:
+        return _lend(c, world, start=start, days=days, console=console, lines=_application_lines(c))
     if whitelist_offers is not None:
         frame = whitelist_offers if offers <= 0 else whitelist_offers.head(offers)
         ids = frame["customer_id"].to_list()
@@ -133,9 +131,7 @@ def run_book(
         | world.responds(ids, "call", start + timedelta(days=2))
     )
     applied = responded & world.applies(ids, limits_fen, start)
-    drawn_fen = world.draws(ids, limits_fen, start)
-    loans: list[int] = []
-    disbursed = Decimal(0)
+    opened: list[dict[str, Any]] = []
     with c.uow() as uow:
         for i in np.flatnonzero(applied):
             line = service.open_line(
@@ -146,20 +142,91 @@ def run_book(
                 business_date=start,
                 clock=c.clock,
             )
+            opened.append(
+                {
+                    "customer_id": ids[i],
+                    "line_id": line.id,
+                    "limit_fen": int(limits_fen[i]),
+                    "term_months": TERM,
+                    "repayment_method": "equal_installment",
+                }
+            )
+        uow.commit()
+    result = _lend(c, world, start=start, days=days, console=console, lines=opened)
+    result.offers, result.responded = len(ids), int(responded.sum())
+    return result
+
+
+def prepare_book(c: Container, start: date) -> None:
+    """The sample products, the chart of accounts and the first business date (``start``)."""
+    with c.uow() as uow:
+        for product in load_products(sample_products_dir()).values():
+            service.define_product(uow.session, product, clock=c.clock)
+        ledger.ensure_chart(uow.session)
+        try:
+            open_business_date(uow.session, on=start, clock=c.clock)
+        except DomainError:
+            pass  # opened by an earlier stage
+        uow.commit()
+
+
+def _application_lines(c: Container) -> list[dict[str, Any]]:
+    """The active credit lines servicing opened from signed applications."""
+    with c.uow() as uow:
+        rows = uow.session.execute(
+            select(
+                CreditLine.customer_id,
+                CreditLine.id,
+                CreditLine.limit_amount,
+                CreditLine.term_months,
+                CreditLine.repayment_method,
+            )
+            .where(CreditLine.application_id.is_not(None), CreditLine.status == "active")
+            .order_by(CreditLine.id)
+        ).all()
+    return [
+        {
+            "customer_id": cid,
+            "line_id": line_id,
+            "limit_fen": to_minor(limit),
+            "term_months": term or TERM,
+            "repayment_method": method or "equal_installment",
+        }
+        for cid, line_id, limit, term, method in rows
+    ]
+
+
+def _lend(
+    c: Container, world: World, *, start: date, days: int, console: Console, lines: list[dict[str, Any]]
+) -> BookResult:
+    """Drawdowns on ``lines`` as the sandbox's customers want them, then ``days`` of repayments
+    (as each customer behaves) and ends of day."""
+    ids = [x["customer_id"] for x in lines]
+    limits_fen = np.array([x["limit_fen"] for x in lines], dtype=np.int64)
+    drawn_fen = world.draws(ids, limits_fen, start) if lines else np.zeros(0, dtype=np.int64)
+    loans: list[int] = []
+    disbursed = Decimal(0)
+    with c.uow() as uow:
+        for i, x in enumerate(lines):
             amount = min(int(drawn_fen[i]), int(limits_fen[i]))
-            if amount >= 100_000:  # the product's minimum drawdown is 1,000 yuan
-                d = service.draw_down(
-                    uow.session,
-                    line_id=line.id,
-                    amount=from_minor(amount),
-                    term=TERM,
-                    business_date=start,
-                    clock=c.clock,
-                    method="equal_installment",
-                    key=f"demo:{ids[i]}",
-                )
-                loans.append(d.loan.id)
-                disbursed += d.loan.principal
+            if amount < 100_000:  # below the smallest drawdown any product allows (1,000 yuan)
+                continue
+            try:
+                with uow.session.begin_nested():
+                    d = service.draw_down(
+                        uow.session,
+                        line_id=x["line_id"],
+                        amount=from_minor(amount),
+                        term=x["term_months"],
+                        business_date=start,
+                        clock=c.clock,
+                        method=x["repayment_method"],
+                        key=f"demo:{x['customer_id']}",
+                    )
+            except DomainError:
+                continue  # e.g. below this product's minimum drawdown
+            loans.append(d.loan.id)
+            disbursed += d.loan.principal
         uow.commit()
         rows = uow.session.execute(
             select(
@@ -221,8 +288,8 @@ def run_book(
     true_defaulters = {b for b, d in zip(borrowers, defaults, strict=True) if not np.isnat(d) and d < horizon}
     return BookResult(
         offers=len(ids),
-        responded=int(responded.sum()),
-        lines=int(applied.sum()),
+        responded=len(ids),
+        lines=len(lines),
         loans=len(loans),
         disbursed=disbursed,
         days=days,

@@ -228,6 +228,21 @@ def mine_whitelist(c: Container, console: Console, models: list[ModelRow]) -> tu
     path = demo_strategy(c, models)
     with c.uow() as uow:
         on = whitelist.service.offer_date(uow.session, clock=c.clock)
+        # A later run keeps the version the demo published: since then customers have applied,
+        # signed and borrowed, and mining again would (rightly) publish a different list.
+        for v in whitelist.service.list_versions(uow):
+            if v.as_of == CURRENT and v.created_by == MINER and str(v.status) == "published":
+                return mining.MineResult(
+                    version_id=v.id,
+                    unchanged=True,
+                    scored=v.scored,
+                    eligible=v.eligible,
+                    excluded=v.excluded,
+                    total_limit=str(v.total_limit),
+                    seconds=0.0,
+                    engine=v.engine,
+                    rows_per_second=0.0,
+                ), path
     result = mining.mine(
         c.uow,
         lake=c.lake_dir,
