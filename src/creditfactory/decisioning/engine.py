@@ -544,9 +544,12 @@ class DecisionEngine:
     ) -> DecisionView:
         """Decide a submitted application (see :func:`decide_application`)."""
         conn = uow.session.connection()
-        existing = [r for r in records.decisions_of(conn, application_id) if r["applied"]]
-        if existing:
-            return DecisionView.of(existing[0])
+        app = origination.application_facts(uow, application_id=application_id)
+        if app["status"] != origination.ApplicationStatus.SUBMITTED.value:
+            # a decided application: its decision, when this engine made it
+            existing = [r for r in records.decisions_of(conn, application_id) if r["applied"]]
+            if existing:
+                return DecisionView.of(existing[0])
         active = [PublishedStrategy.of(r) for r in records.active_strategies(conn)]
         champion = next((s for s in active if s.role == CHAMPION), None)
         if champion is None:
@@ -554,14 +557,13 @@ class DecisionEngine:
                 "publish a decision strategy first: creditfactory decision strategy publish FILE"
             )
         challenger = next((s for s in active if s.role == CHALLENGER), None)
-
-        started = time.perf_counter()
-        app = origination.application_facts(uow, application_id=application_id)
         if app["status"] != origination.ApplicationStatus.SUBMITTED.value:
             raise ApplicationNotDecidable(
                 f"application {application_id} is {app['status']}; only a submitted one is decided",
                 application_id=application_id,
             )
+
+        started = time.perf_counter()
         identity = app["identity"]
         applicant = _applicant(app)
         business_date: date = app["business_date"]
