@@ -433,7 +433,12 @@ def _dtype(kind: str) -> pl.DataType:
 
 
 def score_row(model: modeling.LoadedModel, row: Mapping[str, Any]) -> tuple[float, float]:
-    """One row's score and probability of bad from a loaded model."""
+    """One row's score and probability of bad from a loaded model: a scorecard's points read
+    in plain Python (:meth:`~creditfactory.modeling.LoadedModel.score_one`), else a one-row
+    frame."""
+    plain_scores = model.score_one(row)
+    if plain_scores is not None:
+        return plain_scores
     schema = {name: _dtype(kind) for name, kind in model.features.items()}
     values: dict[str, list[Any]] = {}
     for name, kind in model.features.items():
@@ -481,15 +486,12 @@ class DecisionEngine:
 
     def model(self, uow: UnitOfWork, name: str, version: int | None) -> modeling.LoadedModel:
         if version is None:
-            approved = [
-                v.version
-                for v in modeling.list_versions(uow, name=name)
-                if getattr(v.status, "value", v.status) == "approved"
-            ]
-            if not approved:
+            # asked of the registry on every decision (one indexed look-up): a version approved
+            # or retired by another process takes effect at once
+            version = modeling.approved_version(uow, name=name)
+            if version is None:
                 # load_version names the problem (no such model, or none approved)
                 return modeling.load_version(uow, models_dir=self.models_dir, name=name)
-            version = max(approved)
         key = (name, version)
         hit = self._models.get(key)
         if hit is None:
