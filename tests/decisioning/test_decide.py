@@ -17,11 +17,12 @@ import pytest
 from sqlalchemy import func, select
 
 from creditfactory import decisioning, modeling, origination
+from creditfactory.api.asgi import warm
 from creditfactory.bootstrap import Container
 from creditfactory.decisioning import records
 from creditfactory.decisioning.replay import replay_decision
 from creditfactory.security import idcard
-from tests.decisioning.deciding import Ready, Trained, make_ready, write_strategy
+from tests.decisioning.deciding import MODEL, Ready, Trained, make_ready, write_strategy
 from tests.origination.conftest import ON, World, offered, world  # noqa: F401  (fixtures)
 from tests.origination.test_api import Api, body, customer
 from tests.whitelist.conftest import bank, publish  # noqa: F401  (fixtures)
@@ -340,3 +341,16 @@ def test_the_view_returned_is_the_record_read_back(
     with c.uow() as uow:
         assert decisioning.get_decision(uow, decision_id=view.id).to_json() == view.to_json()
         assert origination.get_application(uow, application_id=app["id"]).status.value == "approved"
+
+
+class TestWarmUp:
+    def test_the_published_strategy_its_model_and_the_portrait_are_made_ready(self, ready: Ready) -> None:
+        ready_now = warm(ready.container)
+        assert ready_now[0].startswith("strategy ") and f"model {MODEL} v1" in ready_now
+        assert ready_now[-1] == "portrait 2025-06-30"
+        engine = ready.container.decider.engine  # type: ignore[union-attr]
+        assert engine._plans and (MODEL, 1) in engine._models and engine._portraits
+        assert apply(Api(ready.container), "C0001")["status"] == "approved"  # decides as before
+
+    def test_nothing_published_is_nothing_to_warm(self, offered: World) -> None:  # noqa: F811
+        assert warm(offered.container) == []
