@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from creditfactory.db.uow import UnitOfWork
@@ -485,22 +485,30 @@ def record_event(
     """Move the customer's entries in published versions that allow ``event`` (an application,
     a decline, an accepted offer ...). Returns how many entries changed; 0 when the customer has
     no entry the event applies to (an applicant without an offer)."""
-    session = uow.session
-    rows = session.scalars(
-        select(WhitelistEntry)
-        .join(WhitelistVersion, WhitelistVersion.id == WhitelistEntry.version_id)
+    # One UPDATE (each source status to its next one) instead of loading the entries: it runs
+    # on every application, mostly for applicants without an entry.
+    status = WhitelistEntry.__table__.c.status
+    moves = [(source, next_status(source, event)) for source in sources_for(event)]
+    result = uow.session.execute(
+        update(WhitelistEntry)
         .where(
             WhitelistEntry.customer_id == customer_id,
-            WhitelistVersion.status == VersionStatus.PUBLISHED,
-            WhitelistEntry.status.in_(sources_for(event)),
+            WhitelistEntry.status.in_([source for source, _ in moves]),
+            WhitelistEntry.version_id.in_(
+                select(WhitelistVersion.id).where(WhitelistVersion.status == VersionStatus.PUBLISHED)
+            ),
         )
-    ).all()
-    for entry in rows:
-        entry.status = next_status(entry.status, event)
-        entry.status_date = on
-        entry.status_reason = reason
-    session.flush()
-    return len(rows)
+        .values(
+            status=case(
+                *[(status == literal(a, status.type), literal(b, status.type)) for a, b in moves],
+                else_=status,
+            ),
+            status_date=on,
+            status_reason=reason,
+        )
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def exit_customers(session: Session, *, customer_ids: Any, on: date, reason: str) -> int:
