@@ -631,6 +631,18 @@ def save_flag(conn: Connection, *, flag: str, ids: Iterable[int], value: bool = 
     return done
 
 
+def clear_person_flag(conn: Connection, *, flag: str, id_number_token: str) -> int:
+    """Clear a flag on a person's node (one UPDATE by the ``(key, kind)`` index); returns the
+    nodes changed (0 when the person is not in the graph or the flag is not set)."""
+    if flag not in FLAGS:
+        raise ValueError(f"unknown node flag {flag!r}")
+    return conn.execute(
+        update(node)
+        .where(node.c.key == id_number_token, node.c.kind == NodeKind.PERSON.value, node.c[flag].is_(True))
+        .values({flag: False})
+    ).rowcount
+
+
 def list_flagged_people(conn: Connection, *, flag: str) -> list[str]:
     """Keys (ID-number tokens) of the people carrying a flag."""
     if flag not in FLAGS:
@@ -849,6 +861,7 @@ __all__ = [
     "after_bulk",
     "build_log",
     "clear_graph",
+    "clear_person_flag",
     "edge",
     "ensure_nodes",
     "get_seen",
