@@ -354,3 +354,33 @@ class TestWarmUp:
 
     def test_nothing_published_is_nothing_to_warm(self, offered: World) -> None:  # noqa: F811
         assert warm(offered.container) == []
+
+
+class TestStatements:
+    def test_a_decided_submission_reads_the_application_once_and_writes_the_graph_set_based(
+        self, ready: Ready
+    ) -> None:
+        from sqlalchemy import event
+
+        sent: list[str] = []
+
+        def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            sent.append(" ".join(statement.split()))
+
+        api = Api(ready.container)
+        apply(api, "C0001")  # plans, models and portrait loaded
+        event.listen(ready.container.engine, "before_cursor_execute", listen)
+        try:
+            assert apply(api, "C0003")["status"] in ("approved", "declined", "referred")
+        finally:
+            event.remove(ready.container.engine, "before_cursor_execute", listen)
+        by_id = [s for s in sent if "FROM origination_application WHERE origination_application.id =" in s]
+        assert by_id == []  # the submitted row is kept in the unit of work, never read back
+        node_writes = [
+            s
+            for s in sent
+            if s.startswith(("INSERT INTO decisioning_graph_node", "UPDATE decisioning_graph_node"))
+        ]
+        assert sum(s.startswith("INSERT INTO decisioning_graph_node") for s in node_writes) == 1
+        assert not any(s.startswith("SELECT modeling_model_version.id") for s in sent)
+        assert len(sent) <= 45, "\n".join(sent)
