@@ -502,7 +502,10 @@ def _free_port() -> int:
 
 def factory() -> Any:
     """The server's app (one per worker process), from the environment ``_env`` sets."""
+    from creditfactory.api.asgi import warm
+
     c = _container(os.environ["CREDITFACTORY_DATA_DIR"], os.environ.get("CREDITFACTORY_DATABASE_URL"))
+    warm(c)  # as creditfactory serve does
     app = _app(c)
     gc.collect()
     gc.freeze()
@@ -521,6 +524,7 @@ def _serve(port: int, workers: int) -> None:
         log_level="warning",
         access_log=False,
         workers=workers,
+        timeout_worker_healthcheck=60,  # each worker builds and warms its app first
     )
 
 

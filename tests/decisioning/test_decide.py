@@ -17,11 +17,12 @@ import pytest
 from sqlalchemy import func, select
 
 from creditfactory import decisioning, modeling, origination
+from creditfactory.api.asgi import warm
 from creditfactory.bootstrap import Container
 from creditfactory.decisioning import records
 from creditfactory.decisioning.replay import replay_decision
 from creditfactory.security import idcard
-from tests.decisioning.deciding import Ready, Trained, make_ready, write_strategy
+from tests.decisioning.deciding import MODEL, Ready, Trained, make_ready, write_strategy
 from tests.origination.conftest import ON, World, offered, world  # noqa: F401  (fixtures)
 from tests.origination.test_api import Api, body, customer
 from tests.whitelist.conftest import bank, publish  # noqa: F401  (fixtures)
@@ -340,3 +341,46 @@ def test_the_view_returned_is_the_record_read_back(
     with c.uow() as uow:
         assert decisioning.get_decision(uow, decision_id=view.id).to_json() == view.to_json()
         assert origination.get_application(uow, application_id=app["id"]).status.value == "approved"
+
+
+class TestWarmUp:
+    def test_the_published_strategy_its_model_and_the_portrait_are_made_ready(self, ready: Ready) -> None:
+        ready_now = warm(ready.container)
+        assert ready_now[0].startswith("strategy ") and f"model {MODEL} v1" in ready_now
+        assert ready_now[-1] == "portrait 2025-06-30"
+        engine = ready.container.decider.engine  # type: ignore[union-attr]
+        assert engine._plans and (MODEL, 1) in engine._models and engine._portraits
+        assert apply(Api(ready.container), "C0001")["status"] == "approved"  # decides as before
+
+    def test_nothing_published_is_nothing_to_warm(self, offered: World) -> None:  # noqa: F811
+        assert warm(offered.container) == []
+
+
+class TestStatements:
+    def test_a_decided_submission_reads_the_application_once_and_writes_the_graph_set_based(
+        self, ready: Ready
+    ) -> None:
+        from sqlalchemy import event
+
+        sent: list[str] = []
+
+        def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            sent.append(" ".join(statement.split()))
+
+        api = Api(ready.container)
+        apply(api, "C0001")  # plans, models and portrait loaded
+        event.listen(ready.container.engine, "before_cursor_execute", listen)
+        try:
+            assert apply(api, "C0003")["status"] in ("approved", "declined", "referred")
+        finally:
+            event.remove(ready.container.engine, "before_cursor_execute", listen)
+        by_id = [s for s in sent if "FROM origination_application WHERE origination_application.id =" in s]
+        assert by_id == []  # the submitted row is kept in the unit of work, never read back
+        node_writes = [
+            s
+            for s in sent
+            if s.startswith(("INSERT INTO decisioning_graph_node", "UPDATE decisioning_graph_node"))
+        ]
+        assert sum(s.startswith("INSERT INTO decisioning_graph_node") for s in node_writes) == 1
+        assert not any(s.startswith("SELECT modeling_model_version.id") for s in sent)
+        assert len(sent) <= 45, "\n".join(sent)

@@ -126,6 +126,15 @@ class TestScoringPaths:
         got = np.array([r[0] for r in con.execute(f"SELECT {sql} FROM applicants ORDER BY rowid")])
         np.testing.assert_allclose(got, german_scorecard.score(X), atol=1e-9)
 
+    def test_one_row_in_plain_python_equals_the_frame_exactly(
+        self, german_scorecard: ScorecardModel, german_split: Split
+    ) -> None:
+        X = self.frame(german_split)
+        table = german_scorecard.points_table_
+        by_frame = table.score(X)
+        by_row = [table.score_one(row) for row in X.iter_rows(named=True)]
+        assert by_row == by_frame.tolist()  # the same additions in the same order: bit for bit
+
     def test_reasons_are_the_features_furthest_below_their_best(
         self, german_scorecard: ScorecardModel, german_split: Split
     ) -> None:
@@ -154,6 +163,44 @@ class TestManyCategories:
         np.testing.assert_allclose(
             model.score(fresh), fresh.select(model.score_expr()).to_series().to_numpy()
         )
+
+
+class TestOneRow:
+    def test_specials_missing_nan_and_booleans(self) -> None:
+        binning = FeatureBinning(
+            name="x",
+            dtype="number",
+            source_dtype="number",
+            bins=(
+                Bin(kind=BinKind.INTERVAL, lower=None, upper=10.0, woe=0.5),
+                Bin(kind=BinKind.INTERVAL, lower=10.0, upper=None, woe=-0.5),
+                Bin(kind=BinKind.SPECIAL, values=(-1.0,), woe=0.9),
+                Bin(kind=BinKind.MISSING, woe=0.1),
+            ),
+        )
+        table = PointsTable.build([binning], [-0.8], -1.0, Scaling(600, 50, 20))
+        values = [None, math.nan, -1, -1.0, 0, 9.999, 10, 10.0, 1e9, True, False]
+        frame = pl.DataFrame({"x": [None if v is None else float(v) for v in values]})
+        assert [table.score_one({"x": v}) for v in values] == table.score(frame).tolist()
+        points = table.features[0].points
+        assert table.score_one({"x": -1}) == points[2]  # the special bin, not the first interval
+        assert table.score_one({}) == points[3]  # an absent column is missing
+
+    def test_many_categories_and_values_only_a_frame_converts(self) -> None:
+        rng = np.random.default_rng(4)
+        n = 6000
+        region = rng.integers(0, 120, n)
+        y = (rng.random(n) < 0.1 + 0.4 * (region % 3 == 0)).astype(np.int8)
+        X = pl.DataFrame({"region": [f"R{r:03d}" for r in region], "x": rng.normal(size=n)})
+        model = ScorecardModel(features=["region", "x"]).fit(X, y)
+        table = model.points_table_
+        rows = X.head(200).with_columns(
+            pl.when(pl.int_range(pl.len()) % 7 == 0).then(pl.lit("R999")).otherwise("region").alias("region"),
+            pl.when(pl.int_range(pl.len()) % 5 == 0).then(None).otherwise("x").alias("x"),
+        )
+        assert [table.score_one(r) for r in rows.iter_rows(named=True)] == table.score(rows).tolist()
+        assert table.score_one({"region": "R001", "x": "1.5"}) is None  # text in a number feature
+        assert table.score_one({"region": 1, "x": 1.5}) is None  # a number in a category feature
 
 
 class TestSerialisation:

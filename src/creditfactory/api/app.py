@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditfactory import __version__
 from creditfactory.bootstrap import Container
@@ -40,6 +41,51 @@ def _problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+class RequestIds:
+    """Gives every request an id (the caller's ``X-Request-ID`` when it is 1 to 64 characters),
+    in ``request.state.request_id`` and the response's ``X-Request-ID``; an unexpected error
+    becomes a 500 problem naming the id, logged with it.
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` runs the rest of the request
+    in a task of its own and streams the response through it, which costs every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        rid = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)["X-Request-ID"] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:  # anything not mapped below: a 500 problem, logged with the id
+            log.exception(
+                "unhandled error in request %s %s (%s)", scope.get("method"), scope.get("path"), rid
+            )
+            if started:  # the response is on its way: nothing else can be sent
+                raise
+            response = _problem(
+                500, "internal_error", "Internal error", f"unexpected error; quote request id {rid}", rid
+            )
+            await response(scope, receive, send_with_id)
+
+
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(
         title="creditfactory",
@@ -49,20 +95,7 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
 
-    @app.middleware("http")
-    async def request_ids(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        rid = incoming if 0 < len(incoming) <= 64 else uuid.uuid4().hex
-        request.state.request_id = rid
-        try:
-            response = await call_next(request)
-        except Exception:  # anything not mapped below: a 500 problem, logged with the id
-            log.exception("unhandled error in request %s %s (%s)", request.method, request.url.path, rid)
-            response = _problem(
-                500, "internal_error", "Internal error", f"unexpected error; quote request id {rid}", rid
-            )
-        response.headers["X-Request-ID"] = rid
-        return response
+    app.add_middleware(RequestIds)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:

@@ -100,20 +100,47 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes (one interpreter each); more than one needs PostgreSQL "
+            "(SQLite has one writer at a time).",
+        ),
+    ] = 1,
 ) -> None:
-    """Start the HTTP API (OpenAPI docs at /docs)."""
+    """Start the HTTP API (OpenAPI docs at /docs). The decision path is warmed up first."""
+    import os
+
     import uvicorn
 
-    from creditfactory.api import create_app
+    from creditfactory.api.asgi import serve_app
 
     st = state(ctx)
     container = st.container
     api = container.settings.api
+    host, port = host or api.host, port or api.port
     st.console.print(
-        f"creditfactory API on http://{host or api.host}:{port or api.port} "
-        f"(docs at /docs, database {container.engine.dialect.name})"
+        f"creditfactory API on http://{host}:{port} "
+        f"(docs at /docs, database {container.engine.dialect.name}, {workers} worker(s))"
     )
-    uvicorn.run(create_app(container), host=host or api.host, port=port or api.port, log_level="info")
+    if workers == 1:
+        uvicorn.run(serve_app(container), host=host, port=port, log_level="info")
+        return
+    # each worker process builds its own container from the environment: pass on the options
+    os.environ["CREDITFACTORY_DATA_DIR"] = str(container.settings.data_dir)
+    os.environ["CREDITFACTORY_DATABASE_URL"] = container.settings.resolved_database_url
+    uvicorn.run(
+        "creditfactory.api.asgi:from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        # a worker builds its container and warms the decision path before it answers the
+        # supervisor's health check: give it longer than the default 5 s on a busy machine
+        timeout_worker_healthcheck=60,
+    )
 
 
 auth_app = typer.Typer(help="Tokens for staff and customers.", no_args_is_help=True)

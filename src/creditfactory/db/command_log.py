@@ -15,8 +15,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from creditfactory.db.base import Base
@@ -87,15 +88,12 @@ def begin(
     The claim is committed by the caller's boundary together with (or before) the work; a
     concurrent duplicate hits the unique constraint and gets :class:`CommandInProgress`.
     """
-    existing = session.scalars(
-        select(CommandLog).where(
-            CommandLog.principal_id == principal_id,
-            CommandLog.operation == operation,
-            CommandLog.idempotency_key == key,
-        )
-    ).one_or_none()
-    if existing is None:
-        row = CommandLog(
+    # One statement when the key is new (the common case); a concurrent claim of the same key
+    # waits for the other transaction (the claim commits at once) and then inserts nothing.
+    dialect = session.get_bind().dialect.name
+    claim = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CommandLog.__table__)
+    claimed = session.execute(
+        claim.values(
             principal_id=principal_id,
             operation=operation,
             idempotency_key=key,
@@ -103,15 +101,23 @@ def begin(
             status=CommandStatus.RUNNING,
             created_at=now,
         )
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            raise CommandInProgress(
-                f"a request with idempotency key {key!r} for {operation} is already being processed",
-                key=key,
-            ) from None
+        .on_conflict_do_nothing(index_elements=["principal_id", "operation", "idempotency_key"])
+        .returning(CommandLog.__table__.c.id)
+    ).first()
+    if claimed is not None:
         return None
+    existing = session.scalars(
+        select(CommandLog).where(
+            CommandLog.principal_id == principal_id,
+            CommandLog.operation == operation,
+            CommandLog.idempotency_key == key,
+        )
+    ).one_or_none()
+    if existing is None:  # claimed meanwhile and released again: the other request failed
+        raise CommandInProgress(
+            f"a request with idempotency key {key!r} for {operation} is already being processed",
+            key=key,
+        )
     if existing.request_hash != req_hash:
         raise IdempotencyKeyReused(
             f"idempotency key {key!r} was first used for {operation} with a different request body",
@@ -135,18 +141,23 @@ def complete(
     body: Any,
     now: datetime,
 ) -> None:
-    row = session.scalars(
-        select(CommandLog).where(
-            CommandLog.principal_id == principal_id,
-            CommandLog.operation == operation,
-            CommandLog.idempotency_key == key,
+    table = CommandLog.__table__
+    done = session.execute(
+        update(table)
+        .where(
+            table.c.principal_id == principal_id,
+            table.c.operation == operation,
+            table.c.idempotency_key == key,
         )
-    ).one()
-    row.status = CommandStatus.COMPLETED
-    row.response_status = status
-    row.response_body = json.dumps(body, default=str, ensure_ascii=False)
-    row.completed_at = now
-    session.flush()
+        .values(
+            status=CommandStatus.COMPLETED,
+            response_status=status,
+            response_body=json.dumps(body, default=str, ensure_ascii=False),
+            completed_at=now,
+        )
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise NoResultFound(f"no claim of idempotency key {key!r} for {operation} to complete")
 
 
 def release(session: Session, *, principal_id: str, operation: str, key: str) -> None:

@@ -8,7 +8,7 @@ without a commit rolls back.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +17,7 @@ class UnitOfWork:
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory
         self._session: Session | None = None
+        self._kept: list[Any] = []
 
     @property
     def session(self) -> Session:
@@ -40,6 +41,14 @@ class UnitOfWork:
         finally:
             self._session.close()
             self._session = None
+            self._kept.clear()
+
+    def keep(self, obj: Any) -> None:
+        """Hold ``obj`` until the unit of work ends. The session's identity map holds loaded
+        objects weakly: a row a use case loads and lets go is read again by the next
+        ``session.get`` of the same request; kept, it comes from the identity map (refreshed
+        from the database only when expired, as after a rollback)."""
+        self._kept.append(obj)
 
     def flush(self) -> None:
         self.session.flush()

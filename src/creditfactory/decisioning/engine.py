@@ -433,7 +433,12 @@ def _dtype(kind: str) -> pl.DataType:
 
 
 def score_row(model: modeling.LoadedModel, row: Mapping[str, Any]) -> tuple[float, float]:
-    """One row's score and probability of bad from a loaded model."""
+    """One row's score and probability of bad from a loaded model: a scorecard's points read
+    in plain Python (:meth:`~creditfactory.modeling.LoadedModel.score_one`), else a one-row
+    frame."""
+    plain_scores = model.score_one(row)
+    if plain_scores is not None:
+        return plain_scores
     schema = {name: _dtype(kind) for name, kind in model.features.items()}
     values: dict[str, list[Any]] = {}
     for name, kind in model.features.items():
@@ -481,15 +486,12 @@ class DecisionEngine:
 
     def model(self, uow: UnitOfWork, name: str, version: int | None) -> modeling.LoadedModel:
         if version is None:
-            approved = [
-                v.version
-                for v in modeling.list_versions(uow, name=name)
-                if getattr(v.status, "value", v.status) == "approved"
-            ]
-            if not approved:
+            # asked of the registry on every decision (one indexed look-up): a version approved
+            # or retired by another process takes effect at once
+            version = modeling.approved_version(uow, name=name)
+            if version is None:
                 # load_version names the problem (no such model, or none approved)
                 return modeling.load_version(uow, models_dir=self.models_dir, name=name)
-            version = max(approved)
         key = (name, version)
         hit = self._models.get(key)
         if hit is None:
@@ -515,6 +517,27 @@ class DecisionEngine:
         if i is None:
             return None, as_of
         return frame.frame.row(i, named=True), as_of
+
+    def warm(self, uow: UnitOfWork) -> list[str]:
+        """Before the first decision: import the modeling stack (scikit-learn, about 1.5 s),
+        compile the active strategies, load the models they name and read the newest portrait.
+        Returns what was made ready (``strategy …``, ``model …``, ``portrait …``)."""
+        import creditfactory.modeling.service  # noqa: F401  (the import the first score would pay)
+
+        ready: list[str] = []
+        for published in (
+            PublishedStrategy.of(r) for r in records.active_strategies(uow.session.connection())
+        ):
+            plan = self.plan(published)
+            ready.append(f"strategy {published.label}")
+            for name, version in sorted(set(plan.model_refs.values()), key=str):
+                model = self.model(uow, name, version)
+                ready.append(f"model {model.ref}")
+        dates = portrait.available(self.lake) if ready and self.lake.exists() else []
+        if dates:
+            self.portrait_row("", on=dates[-1])
+            ready.append(f"portrait {dates[-1].isoformat()}")
+        return ready
 
     # -------------------------------------------------------------- scoring and rules
     def score(
@@ -544,9 +567,12 @@ class DecisionEngine:
     ) -> DecisionView:
         """Decide a submitted application (see :func:`decide_application`)."""
         conn = uow.session.connection()
-        existing = [r for r in records.decisions_of(conn, application_id) if r["applied"]]
-        if existing:
-            return DecisionView.of(existing[0])
+        app = origination.application_facts(uow, application_id=application_id)
+        if app["status"] != origination.ApplicationStatus.SUBMITTED.value:
+            # a decided application: its decision, when this engine made it
+            existing = [r for r in records.decisions_of(conn, application_id) if r["applied"]]
+            if existing:
+                return DecisionView.of(existing[0])
         active = [PublishedStrategy.of(r) for r in records.active_strategies(conn)]
         champion = next((s for s in active if s.role == CHAMPION), None)
         if champion is None:
@@ -554,14 +580,13 @@ class DecisionEngine:
                 "publish a decision strategy first: creditfactory decision strategy publish FILE"
             )
         challenger = next((s for s in active if s.role == CHALLENGER), None)
-
-        started = time.perf_counter()
-        app = origination.application_facts(uow, application_id=application_id)
         if app["status"] != origination.ApplicationStatus.SUBMITTED.value:
             raise ApplicationNotDecidable(
                 f"application {application_id} is {app['status']}; only a submitted one is decided",
                 application_id=application_id,
             )
+
+        started = time.perf_counter()
         identity = app["identity"]
         applicant = _applicant(app)
         business_date: date = app["business_date"]

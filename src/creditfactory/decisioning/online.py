@@ -26,6 +26,16 @@ class OnlineDecider:
     def __init__(self, *, lake: Path, models_dir: Path, facts: FactSettings | None = None) -> None:
         self.engine = DecisionEngine(lake=lake, models_dir=models_dir, facts=facts)
 
+    def warm(self, uow: UnitOfWork) -> list[str]:
+        """Make ready what the first decision would otherwise pay for (see
+        :meth:`DecisionEngine.warm`); what cannot be made ready now is logged and left to the
+        first decision, which then names the problem. Returns what was made ready."""
+        try:
+            return self.engine.warm(uow)
+        except DomainError as exc:
+            log.warning("decisions not warmed up: %s (%s)", exc, exc.code)
+            return []
+
     def __call__(self, uow: UnitOfWork, *, application_id: int, now: datetime) -> None:
         try:
             with uow.session.begin_nested():

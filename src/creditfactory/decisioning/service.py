@@ -138,13 +138,12 @@ def record_outcome(uow: UnitOfWork, *, application_ref: str, outcome: Outcome | 
             f"application {application_ref} has not been seen", application_ref=application_ref
         )
     key = (NodeKind.PERSON.value, who.id_number_token)
-    if store.ever_declined(conn, id_number_token=who.id_number_token):
+    # this application's decline was just saved: no need to ask whether there was one
+    if outcome is Outcome.DECLINE or store.ever_declined(conn, id_number_token=who.id_number_token):
         person = store.ensure_nodes(conn, {key: who.business_date}, customer_id=who.customer_id)[key]
         store.save_flag(conn, flag="declined", ids=[person.id], value=True)
     else:
-        found = store.nodes_by_key(conn, [key])
-        if found:
-            store.save_flag(conn, flag="declined", ids=[found[key].id], value=False)
+        store.clear_person_flag(conn, flag="declined", id_number_token=who.id_number_token)
 
 
 def add_applicant(uow: UnitOfWork, *, applicant: Applicant) -> graph.Added:

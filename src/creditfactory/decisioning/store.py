@@ -38,7 +38,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
+    case,
     delete,
     func,
     or_,
@@ -526,58 +528,73 @@ def last_build(conn: Connection) -> Mapping[str, Any] | None:
 # ------------------------------------------------------------------ graph writes (one application)
 
 
+def _upsert_nodes(dialect: str) -> Any:
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(node)
+    new_day = ins.excluded.first_seen_date
+    return ins.on_conflict_do_update(
+        index_elements=["key", "kind"],
+        set_={
+            # first seen moves back, never forward; a person node keeps its first customer id
+            "first_seen_date": case(
+                (
+                    and_(
+                        new_day.is_not(None),
+                        or_(node.c.first_seen_date.is_(None), new_day < node.c.first_seen_date),
+                    ),
+                    new_day,
+                ),
+                else_=node.c.first_seen_date,
+            ),
+            "customer_id": func.coalesce(node.c.customer_id, ins.excluded.customer_id),
+        },
+    ).returning(*_NODE_SELECT)
+
+
+def _link_edges(dialect: str) -> Any:
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(edge)
+    return ins.on_conflict_do_nothing(index_elements=["src_id", "dst_id", "kind"]).returning(edge.c.src_id)
+
+
+# Built once: a statement given its rows as parameters (``executemany``, which SQLAlchemy sends as
+# one multi-row INSERT … RETURNING) is compiled once, where rows in ``.values()`` are not.
+_UPSERT_NODES = {d: _upsert_nodes(d) for d in ("postgresql", "sqlite")}
+_LINK_EDGES = {d: _link_edges(d) for d in ("postgresql", "sqlite")}
+_BUMP_DEGREE = (
+    update(node).where(node.c.id == bindparam("node_id")).values(degree=node.c.degree + bindparam("n"))
+)
+
+
 def ensure_nodes(
     conn: Connection, wanted: Mapping[tuple[str, str], date | None], *, customer_id: str | None = None
 ) -> dict[tuple[str, str], NodeRow]:
     """Create the missing nodes among ``(kind, key) -> first seen``, move ``first_seen_date``
     back where it is later than given, and return every wanted node.
 
-    A concurrent writer that creates the same node first wins quietly (``ON CONFLICT DO
-    NOTHING``); the node is read back either way. ``customer_id`` goes on the person node.
-    """
-    existing = nodes_by_key(conn, wanted)
-    missing = [k for k in wanted if k not in existing]
-    if missing:
-        values = [
-            {
-                "kind": kind,
-                "key": key,
-                "customer_id": customer_id if kind == NodeKind.PERSON else None,
-                "negative": False,
-                "declined": False,
-                "defaulted": False,
-                "degree": 0,
-                "first_seen_date": wanted[(kind, key)],
-            }
-            for kind, key in missing
-        ]
-        conn.execute(
-            _insert(conn, node).values(values).on_conflict_do_nothing(index_elements=["key", "kind"])
-        )
-        existing.update(nodes_by_key(conn, missing))
-    moved = False
-    for k, row in existing.items():
-        day = wanted[k]
-        if day is not None and (row.first_seen_date is None or day < row.first_seen_date):
-            conn.execute(
-                update(node)
-                .where(
-                    node.c.id == row.id,
-                    or_(node.c.first_seen_date.is_(None), node.c.first_seen_date > day),
-                )
-                .values(first_seen_date=day)
-            )
-            moved = True
-    person = [r for k, r in existing.items() if k[0] == NodeKind.PERSON and r.customer_id is None]
-    if customer_id is not None and person:
-        conn.execute(
-            update(node)
-            .where(node.c.id.in_([r.id for r in person]), node.c.customer_id.is_(None))
-            .values(customer_id=customer_id)
-        )
-    if moved or (customer_id is not None and person):
-        existing = nodes_by_key(conn, wanted)
-    return existing
+    One statement (``INSERT … ON CONFLICT (key, kind) DO UPDATE … RETURNING``): a concurrent
+    writer that creates the same node first wins quietly and the node comes back either way.
+    ``customer_id`` goes on the person node when it has none yet."""
+    if not wanted:
+        return {}
+    ordered = sorted(wanted, key=lambda k: (k[1], k[0]))  # one lock order for every writer
+    rows = [
+        {
+            "kind": kind,
+            "key": key,
+            "customer_id": customer_id if kind == NodeKind.PERSON else None,
+            "negative": False,
+            "declined": False,
+            "defaulted": False,
+            "degree": 0,
+            "first_seen_date": wanted[(kind, key)],
+        }
+        for kind, key in ordered
+    ]
+    out: dict[tuple[str, str], NodeRow] = {}
+    for i in range(0, len(rows), CHUNK):
+        for r in conn.execute(_UPSERT_NODES[conn.dialect.name], rows[i : i + CHUNK]):
+            found = _node_row(r)
+            out[(found.kind, found.key)] = found
+    return out
 
 
 def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
@@ -587,22 +604,12 @@ def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
     if not rows:
         return 0
     values = [{"src_id": a, "dst_id": b, "kind": k} for a, b, k in sorted(rows)]
-    added = conn.execute(
-        _insert(conn, edge)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["src_id", "dst_id", "kind"])
-        .returning(edge.c.src_id)
-    ).all()
+    added = conn.execute(_LINK_EDGES[conn.dialect.name], values).all()
     bump: dict[int, int] = {}
     for (src,) in added:
         bump[int(src)] = bump.get(int(src), 0) + 1
     if bump:
-        conn.execute(
-            update(node)
-            .where(node.c.id == bindparam("node_id"))
-            .values(degree=node.c.degree + bindparam("n")),
-            [{"node_id": node_id, "n": n} for node_id, n in sorted(bump.items())],
-        )
+        conn.execute(_BUMP_DEGREE, [{"node_id": node_id, "n": n} for node_id, n in sorted(bump.items())])
     return len(added) // 2
 
 
@@ -622,6 +629,18 @@ def save_flag(conn: Connection, *, flag: str, ids: Iterable[int], value: bool = 
             .values({flag: value})
         ).rowcount
     return done
+
+
+def clear_person_flag(conn: Connection, *, flag: str, id_number_token: str) -> int:
+    """Clear a flag on a person's node (one UPDATE by the ``(key, kind)`` index); returns the
+    nodes changed (0 when the person is not in the graph or the flag is not set)."""
+    if flag not in FLAGS:
+        raise ValueError(f"unknown node flag {flag!r}")
+    return conn.execute(
+        update(node)
+        .where(node.c.key == id_number_token, node.c.kind == NodeKind.PERSON.value, node.c[flag].is_(True))
+        .values({flag: False})
+    ).rowcount
 
 
 def list_flagged_people(conn: Connection, *, flag: str) -> list[str]:
@@ -842,6 +861,7 @@ __all__ = [
     "after_bulk",
     "build_log",
     "clear_graph",
+    "clear_person_flag",
     "edge",
     "ensure_nodes",
     "get_seen",

@@ -82,7 +82,10 @@ class OutboxMessage(Base):
 
 
 def append(session: Session, event: Event, *, now: datetime) -> OutboxMessage:
-    """Store ``event`` in the outbox within the caller's transaction (no commit)."""
+    """Store ``event`` in the outbox within the caller's transaction (no commit).
+
+    The message is written with the session's next flush (any query of the session, or the
+    commit), so that the events of one unit of work go out in as few INSERTs as possible."""
     if event.key is not None:
         existing = session.scalars(select(OutboxMessage).where(OutboxMessage.dedup_key == event.key)).first()
         if existing is not None:
@@ -98,7 +101,6 @@ def append(session: Session, event: Event, *, now: datetime) -> OutboxMessage:
         available_at=now,
     )
     session.add(msg)
-    session.flush()
     return msg
 
 

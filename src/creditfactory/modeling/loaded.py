@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,19 @@ class LoadedModel:
         """Points (scorecard) or the scaled score (LightGBM, same scaling): higher is safer."""
         return np.asarray(self.estimator.score(df))
 
+    def score_one(self, row: Mapping[str, Any]) -> tuple[float, float] | None:
+        """``(score, probability of bad)`` of one row of plain Python values, read from a
+        scorecard's points table without building a frame (the probability from the points'
+        scaling, as :meth:`scaling` says); ``None`` for a LightGBM model or a value only a frame
+        converts, which :meth:`score` and :meth:`predict_proba` then take."""
+        if not isinstance(self.estimator, ScorecardModel):
+            return None
+        points = self.estimator._table().score_one(row)
+        if points is None:
+            return None
+        offset, factor = self.scaling()
+        return points, 1.0 / (1.0 + math.exp((points - offset) / factor))
+
     def _scorecard(self, what: str) -> ScorecardModel:
         if not isinstance(self.estimator, ScorecardModel):
             raise NotAScorecard(f"{self.ref} is a {self.kind} model: {what} exists for scorecards only")
@@ -78,7 +92,7 @@ class LoadedModel:
         factor = float(est.pdo) / math.log(2.0)
         return float(est.base_score) - factor * math.log(float(est.base_odds)), factor
 
-    @property
+    @cached_property
     def manifest_sha256(self) -> str:
         """Digest of the manifest's content (ties a scored result to exactly this version)."""
         text = json.dumps(dict(self.manifest), sort_keys=True, default=str)

@@ -334,6 +334,12 @@ def list_versions(uow: UnitOfWork, *, name: str | None = None) -> list[store.Mod
     return list(store.list_versions(uow.session, name))
 
 
+def approved_version(uow: UnitOfWork, *, name: str) -> int | None:
+    """The version of ``name`` that scores when none is named: its highest approved one
+    (``None`` when none is approved)."""
+    return store.newest_approved(uow.session, name)
+
+
 def version_path(models_dir: Path, row: store.ModelVersion) -> Path:
     return models_dir / row.artefact_path
 

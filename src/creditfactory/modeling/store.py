@@ -83,6 +83,15 @@ def list_versions(
     return session.scalars(query).all()
 
 
+def newest_approved(session: Session, name: str) -> int | None:
+    """The highest approved version of a model (one look-up of the ``(name, status)`` index)."""
+    return session.execute(
+        select(func.max(ModelVersion.version)).where(
+            ModelVersion.name == name, ModelVersion.status == ModelStatus.APPROVED
+        )
+    ).scalar()
+
+
 def add(session: Session, row: ModelVersion) -> ModelVersion:
     session.add(row)
     session.flush()

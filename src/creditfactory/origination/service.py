@@ -619,6 +619,7 @@ def submit_application(
     )
     _whitelist(uow, app, whitelist.EntryEvent.APPLY, business_date, f"application {app.id} submitted")
     _flush(session, app.id)
+    uow.keep(app)  # the decision and the response read it again in this unit of work
     return view(app)
 
 

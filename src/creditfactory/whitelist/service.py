@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from creditfactory.db.uow import UnitOfWork
@@ -432,40 +432,59 @@ class Offer:
     score: float | None
 
 
-def _live_entries(customer_id: str, on: date) -> Any:
+def _live_entry() -> Any:
+    # Core columns, not entities: asked on every application, mostly of customers without one
+    e, v = WhitelistEntry.__table__.c, WhitelistVersion.__table__.c
     return (
-        select(WhitelistEntry, WhitelistVersion)
-        .join(WhitelistVersion, WhitelistVersion.id == WhitelistEntry.version_id)
-        .where(
-            WhitelistEntry.customer_id == customer_id,
-            WhitelistVersion.status == VersionStatus.PUBLISHED,
-            WhitelistEntry.status.in_((EntryStatus.OFFERED, EntryStatus.APPLIED)),
-            WhitelistEntry.expiry_date >= on,
+        select(
+            e.customer_id,
+            v.id,
+            v.name,
+            v.as_of,
+            e.grade,
+            e.limit_amount,
+            e.annual_rate,
+            e.expiry_date,
+            e.status,
+            e.segment,
+            e.branch_id,
+            e.score,
         )
-        .order_by(WhitelistVersion.published_at.desc(), WhitelistVersion.id.desc())
+        .join_from(WhitelistEntry.__table__, WhitelistVersion.__table__, v.id == e.version_id)
+        .where(
+            e.customer_id == bindparam("customer_id"),
+            v.status == VersionStatus.PUBLISHED,
+            e.status.in_((EntryStatus.OFFERED, EntryStatus.APPLIED)),
+            e.expiry_date >= bindparam("on"),
+        )
+        .order_by(v.published_at.desc(), v.id.desc())
+        .limit(1)
     )
+
+
+_LIVE_ENTRY = _live_entry()
 
 
 def find_offer(session: Session, *, customer_id: str, on: date) -> Offer | None:
     """The customer's current pre-approved offer on ``on``: the newest published version's live
     entry that has not expired; ``None`` when there is none."""
-    row = session.execute(_live_entries(customer_id, on).limit(1)).first()
+    session.flush()  # as an ORM query would (a Core one does not flush by itself)
+    row = session.connection().execute(_LIVE_ENTRY, {"customer_id": customer_id, "on": on}).first()
     if row is None:
         return None
-    entry, version = row
     return Offer(
-        customer_id=entry.customer_id,
-        version_id=version.id,
-        list_name=version.name,
-        as_of=version.as_of,
-        grade=entry.grade,
-        limit=entry.limit_amount,
-        annual_rate=entry.annual_rate,
-        expiry_date=entry.expiry_date,
-        status=entry.status,
-        segment=entry.segment,
-        branch_id=entry.branch_id,
-        score=entry.score,
+        customer_id=row[0],
+        version_id=row[1],
+        list_name=row[2],
+        as_of=row[3],
+        grade=row[4],
+        limit=row[5],
+        annual_rate=row[6],
+        expiry_date=row[7],
+        status=row[8],
+        segment=row[9],
+        branch_id=row[10],
+        score=row[11],
     )
 
 
@@ -485,22 +504,30 @@ def record_event(
     """Move the customer's entries in published versions that allow ``event`` (an application,
     a decline, an accepted offer ...). Returns how many entries changed; 0 when the customer has
     no entry the event applies to (an applicant without an offer)."""
-    session = uow.session
-    rows = session.scalars(
-        select(WhitelistEntry)
-        .join(WhitelistVersion, WhitelistVersion.id == WhitelistEntry.version_id)
+    # One UPDATE (each source status to its next one) instead of loading the entries: it runs
+    # on every application, mostly for applicants without an entry.
+    status = WhitelistEntry.__table__.c.status
+    moves = [(source, next_status(source, event)) for source in sources_for(event)]
+    result = uow.session.execute(
+        update(WhitelistEntry)
         .where(
             WhitelistEntry.customer_id == customer_id,
-            WhitelistVersion.status == VersionStatus.PUBLISHED,
-            WhitelistEntry.status.in_(sources_for(event)),
+            WhitelistEntry.status.in_([source for source, _ in moves]),
+            WhitelistEntry.version_id.in_(
+                select(WhitelistVersion.id).where(WhitelistVersion.status == VersionStatus.PUBLISHED)
+            ),
         )
-    ).all()
-    for entry in rows:
-        entry.status = next_status(entry.status, event)
-        entry.status_date = on
-        entry.status_reason = reason
-    session.flush()
-    return len(rows)
+        .values(
+            status=case(
+                *[(status == literal(a, status.type), literal(b, status.type)) for a, b in moves],
+                else_=status,
+            ),
+            status_date=on,
+            status_reason=reason,
+        )
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def exit_customers(session: Session, *, customer_ids: Any, on: date, reason: str) -> int:

@@ -236,6 +236,68 @@ class PointsTable:
                 acc += v
         return out
 
+    def _plain(self) -> list[tuple[int, str, Any, tuple[float, ...]]]:
+        """Per feature, in the order :meth:`_lookup` adds them up: ``(group, name, look-up,
+        points)`` with the look-up as plain Python (cut points, specials, bin positions)."""
+        cached = self.__dict__.get("_plain_cache")
+        if cached is None:
+            out = []
+            for feature in self.features:
+                b = feature.binning
+                if b.dtype == STRING:
+                    group = 0 if b.category_table() is None else 2
+                    look: Any = (b._category_index, b.position(BinKind.MISSING), b.position(BinKind.OTHER))
+                else:
+                    specials = frozenset(float(v) for v in b.specials)
+                    look = (
+                        [float(x) for x in b.splits],
+                        specials,
+                        b.position(BinKind.SPECIAL),
+                        b.position(BinKind.MISSING),
+                    )
+                    group = 1
+                out.append((group, feature.name, look, feature.points))
+            # _lookup adds the categories without a hashed table first, then the numbers, then
+            # the hashed categories: the same order gives the same floating-point sum
+            cached = sorted(out, key=lambda item: item[0])
+            object.__setattr__(self, "_plain_cache", cached)
+        return cached  # type: ignore[no-any-return]
+
+    def score_one(self, row: Mapping[str, Any]) -> float | None:
+        """The points of one row of plain Python values (``None``, numbers, booleans, text),
+        equal to :meth:`score` of a one-row frame of them, without building the frame; ``None``
+        when a value is of a kind only the frame path converts (text in a number feature, a
+        number in a category feature), so that the caller scores a frame instead."""
+        total = 0.0
+        for group, name, look, points in self._plain():
+            value = row.get(name)
+            if group == 1:
+                splits, specials, special_at, missing_at = look
+                if value is None:
+                    code = missing_at
+                elif isinstance(value, bool | int | float):
+                    x = float(value)
+                    if x != x:
+                        code = missing_at
+                    elif x in specials:
+                        code = special_at
+                    else:
+                        code = 0
+                        for s in splits:
+                            code += x >= s
+                else:
+                    return None
+            else:
+                index, missing_at, other_at = look
+                if value is None:
+                    code = missing_at
+                elif isinstance(value, str):
+                    code = index.get(value, other_at)
+                else:
+                    return None
+            total += points[code]
+        return total
+
     def score(self, X: Any) -> np.ndarray:
         """Points of every row (the sum of its bins' points)."""
         return self._lookup(as_frame(X), [np.asarray(f.points) for f in self.features])
