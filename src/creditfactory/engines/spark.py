@@ -22,6 +22,7 @@ from creditfactory.engines.local import EngineResult
 from creditfactory.engines.scoring import Scoring, predict_batch
 from creditfactory.errors import DomainError
 from creditfactory.strategy import Plan
+from creditfactory.strategy.backends import spark as sb
 
 
 class SparkUnavailable(DomainError):
@@ -100,13 +101,21 @@ def _case(scorings: Sequence[Scoring], attr: str, segment_column: str) -> str:
     return f"CASE {' '.join(whens)} ELSE CAST(NULL AS DOUBLE) END" if whens else "CAST(NULL AS DOUBLE)"
 
 
-def _scored(df: Any, scorings: Sequence[Scoring], segment_column: str) -> Any:
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+def score_columns(
+    scorings: Sequence[Scoring], segment_column: str = "segment"
+) -> list[tuple[str, str]] | None:
+    """``score`` and ``pd`` as Spark SQL (column, expression) pairs when every model has SQL
+    (scorecards); None when a model must be run in Python."""
+    if not all(s.score_sql is not None and s.pd_sql is not None for s in scorings):
+        return None
+    return [
+        ("score", _case(scorings, "score_sql", segment_column)),
+        ("pd", _case(scorings, "pd_sql", segment_column)),
+    ]
 
-    if all(s.score_sql is not None and s.pd_sql is not None for s in scorings):
-        df = df.withColumn("score", F.expr(_case(scorings, "score_sql", segment_column)))
-        return df.withColumn("pd", F.expr(_case(scorings, "pd_sql", segment_column)))
+
+def _scored_in_python(df: Any, scorings: Sequence[Scoring], segment_column: str) -> Any:
+    from pyspark.sql import types as T
 
     schema = T.StructType(
         [*df.schema.fields, T.StructField("score", T.DoubleType()), T.StructField("pd", T.DoubleType())]
@@ -184,7 +193,10 @@ def _write(
                 df = df.withColumn(name, F.lit(None).cast(_spark_type(dtype)))
     if fill:
         df = df.fillna(fill)
-    lines = shape(plan.apply_spark(_scored(df, scorings, segment_column)))
+    derived = score_columns(scorings, segment_column)
+    if derived is None:
+        df, derived = _scored_in_python(df, scorings, segment_column), []
+    lines = shape(sb.project(df, [*derived, *plan.spark_columns()]))
     target = out_dir / "_spark"
     if target.exists():
         shutil.rmtree(target)
