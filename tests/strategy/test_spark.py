@@ -270,3 +270,34 @@ def test_polars_frames_reach_spark_through_arrow(spark: Any) -> None:
     df = spark.createDataFrame(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
     [row] = plan.apply_spark(df).collect()
     assert (row["outcome"], row["limit"], row["grade"]) == ("approve", 30000, "A")
+
+
+def _projections(df: Any) -> int:
+    return str(df._jdf.queryExecution().analyzed().treeString()).count("Project [")
+
+
+def test_plan_columns_are_added_in_one_projection_per_dependency_level(spark: Any) -> None:
+    plan = strategy.compile(strategy.load(strategy.example_path("mining.yaml")), strategy.default_schema())
+    rows = random_rows(plan, 50, seed=5)
+    df = spark_frame(spark, plan.input_types, rows)
+    layered = plan.apply_spark(df)
+    pairs = plan.spark_columns()
+    one_by_one = df
+    for name, sql in pairs:
+        one_by_one = one_by_one.selectExpr("*", f"{sql} AS `{name}`")
+    # total_debt and income_multiple; total_debt_to_income; hit_mask; outcome and reason_code;
+    # grade, limit and expires_on; price: six projections for ten columns
+    assert (len(pairs), _projections(layered) - _projections(df)) == (10, 6)
+
+    def rows(frame: Any) -> list[dict[str, Any]]:
+        return sorted((r.asDict() for r in frame.collect()), key=lambda r: r["row_id"])
+
+    assert set(layered.columns) == set(one_by_one.columns)
+    assert rows(layered) == rows(one_by_one)
+
+
+def test_a_derived_column_may_replace_an_input(spark: Any) -> None:
+    df = spark.createDataFrame([(1.0, 2.0), (3.0, None)], "x double, y double")
+    out = sb.project(df, [("y", "COALESCE(y, 0D) + x"), ("z", "y * 10D")])
+    assert out.columns == ["x", "y", "z"]
+    assert [tuple(r) for r in out.orderBy("x").collect()] == [(1.0, 3.0, 30.0), (3.0, 3.0, 30.0)]

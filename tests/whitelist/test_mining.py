@@ -469,3 +469,30 @@ class TestCommands:
         assert code != 0 and "current_dpdd" in out
         code, out = self.cli(c, "strategy", "check", str(bad), "--as-of", "2025-06-30")
         assert code == 1 and "current_overdue" in out
+
+
+class TestSparkScoreColumns:
+    """Segments sharing a model share one expression in the Spark SQL (no Spark needed)."""
+
+    def test_one_branch_per_model(self) -> None:
+        from creditfactory.engines import Scoring
+        from creditfactory.engines.spark import score_columns
+
+        def card(segment: str, ref: str, points: str) -> Scoring:
+            return Scoring(
+                segment=segment, ref=ref, features=("age",), score_sql=points, pd_sql="score / 1000D"
+            )
+
+        pairs = score_columns(
+            [
+                card("farmer", "a@1", "`age` * 2D"),
+                card("other", "a@1", "`age` * 2D"),
+                card("merchant", "b@1", "7D"),
+            ]
+        )
+        assert pairs is not None
+        score = dict(pairs)["score"]
+        assert score.count("`age` * 2D") == 1
+        assert "`segment` IN ('farmer', 'other') THEN" in score and "`segment` = 'merchant' THEN" in score
+        predict_only = Scoring(segment="x", ref="gbm@1", features=("age",), predict=lambda f: (f, f))
+        assert score_columns([predict_only]) is None

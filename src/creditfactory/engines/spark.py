@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -21,12 +22,24 @@ from creditfactory.engines.local import EngineResult
 from creditfactory.engines.scoring import Scoring, predict_batch
 from creditfactory.errors import DomainError
 from creditfactory.strategy import Plan
+from creditfactory.strategy.backends import spark as sb
 
 
 class SparkUnavailable(DomainError):
     code = "spark_unavailable"
     http_status = 503
     title = "Spark is not available"
+
+
+#: SQL settings a mining job runs with (set for the job, then put back, on any session).
+#:
+#: ``hugeMethodLimit``: a strategy and its scorecards fuse into one very large generated method,
+#: and the JVM never compiles a method above 8,000 bytes of bytecode to machine code (it stays
+#: interpreted, about ten times slower). Above this limit Spark gives up fusing the stage and
+#: generates each projection on its own, split into small methods the JVM does compile.
+JOB_SETTINGS: dict[str, str] = {
+    "spark.sql.codegen.hugeMethodLimit": "8000",
+}
 
 
 def session(*, master: str = "local[2]", app: str = "creditfactory", memory: str = "4g") -> Any:
@@ -47,6 +60,7 @@ def session(*, master: str = "local[2]", app: str = "creditfactory", memory: str
             .config("spark.driver.memory", memory)
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.sql.parquet.compression.codec", "lz4")
+            .config("spark.sql.codegen.hugeMethodLimit", JOB_SETTINGS["spark.sql.codegen.hugeMethodLimit"])
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("ERROR")
@@ -55,20 +69,53 @@ def session(*, master: str = "local[2]", app: str = "creditfactory", memory: str
         raise SparkUnavailable(f"Spark could not start ({type(exc).__name__}: {exc})") from exc
 
 
+@contextmanager
+def job_settings(spark: Any, settings: dict[str, str] | None = None) -> Iterator[None]:
+    """``settings`` (by default :data:`JOB_SETTINGS`) on ``spark`` for the block, then the
+    session's own values again."""
+    conf = spark.conf
+    saved = {key: conf.get(key, None) for key in (settings or JOB_SETTINGS)}
+    for key, value in (settings or JOB_SETTINGS).items():
+        conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                conf.unset(key)
+            else:
+                conf.set(key, value)
+
+
 def _case(scorings: Sequence[Scoring], attr: str, segment_column: str) -> str:
-    whens = " ".join(
-        f"WHEN `{segment_column}` = '{s.segment}' THEN CAST(({getattr(s, attr)}) AS DOUBLE)" for s in scorings
-    )
-    return f"CASE {whens} ELSE CAST(NULL AS DOUBLE) END" if whens else "CAST(NULL AS DOUBLE)"
+    """One ``WHEN`` per distinct model: segments that share a model share its expression, so a
+    scorecard is written (and compiled by Spark) once, not once per segment."""
+    groups: dict[str, list[Scoring]] = {}
+    for s in scorings:
+        groups.setdefault(s.ref, []).append(s)
+    whens = []
+    for members in groups.values():
+        names = ", ".join(f"'{m.segment}'" for m in members)
+        test = f"`{segment_column}` IN ({names})" if len(members) > 1 else f"`{segment_column}` = {names}"
+        whens.append(f"WHEN {test} THEN CAST(({getattr(members[0], attr)}) AS DOUBLE)")
+    return f"CASE {' '.join(whens)} ELSE CAST(NULL AS DOUBLE) END" if whens else "CAST(NULL AS DOUBLE)"
 
 
-def _scored(df: Any, scorings: Sequence[Scoring], segment_column: str) -> Any:
-    from pyspark.sql import functions as F
+def score_columns(
+    scorings: Sequence[Scoring], segment_column: str = "segment"
+) -> list[tuple[str, str]] | None:
+    """``score`` and ``pd`` as Spark SQL (column, expression) pairs when every model has SQL
+    (scorecards); None when a model must be run in Python."""
+    if not all(s.score_sql is not None and s.pd_sql is not None for s in scorings):
+        return None
+    return [
+        ("score", _case(scorings, "score_sql", segment_column)),
+        ("pd", _case(scorings, "pd_sql", segment_column)),
+    ]
+
+
+def _scored_in_python(df: Any, scorings: Sequence[Scoring], segment_column: str) -> Any:
     from pyspark.sql import types as T
-
-    if all(s.score_sql is not None and s.pd_sql is not None for s in scorings):
-        df = df.withColumn("score", F.expr(_case(scorings, "score_sql", segment_column)))
-        return df.withColumn("pd", F.expr(_case(scorings, "pd_sql", segment_column)))
 
     schema = T.StructType(
         [*df.schema.fields, T.StructField("score", T.DoubleType()), T.StructField("pd", T.DoubleType())]
@@ -103,6 +150,38 @@ def run(
     ``plan``, ``shape`` (a function of a Spark DataFrame) and write ``out_dir/lines-<n>.parquet``.
     ``fill`` gives values for the joined columns of rows ``extra`` does not cover."""
     started = perf_counter()
+    with job_settings(spark):
+        parts = _write(
+            spark,
+            sources=sources,
+            columns=columns,
+            extra=extra,
+            key=key,
+            scorings=scorings,
+            plan=plan,
+            shape=shape,
+            out_dir=out_dir,
+            segment_column=segment_column,
+            fill=fill,
+        )
+    rows = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in parts)
+    return EngineResult(rows=rows, parts=parts, seconds=perf_counter() - started, mode="spark")
+
+
+def _write(
+    spark: Any,
+    *,
+    sources: Sequence[Path],
+    columns: Sequence[str],
+    extra: pl.DataFrame | None,
+    key: str,
+    scorings: Sequence[Scoring],
+    plan: Plan,
+    shape: Callable[[Any], Any],
+    out_dir: Path,
+    segment_column: str,
+    fill: dict[str, Any] | None,
+) -> list[Path]:
     df = spark.read.parquet(*[str(p) for p in sources]).select(*columns)
     if extra is not None and extra.height:
         df = df.join(spark.createDataFrame(extra.to_arrow()), on=key, how="left")
@@ -114,7 +193,10 @@ def run(
                 df = df.withColumn(name, F.lit(None).cast(_spark_type(dtype)))
     if fill:
         df = df.fillna(fill)
-    lines = shape(plan.apply_spark(_scored(df, scorings, segment_column)))
+    derived = score_columns(scorings, segment_column)
+    if derived is None:
+        df, derived = _scored_in_python(df, scorings, segment_column), []
+    lines = shape(sb.project(df, [*derived, *plan.spark_columns()]))
     target = out_dir / "_spark"
     if target.exists():
         shutil.rmtree(target)
@@ -126,8 +208,7 @@ def run(
         part.rename(dest)
         parts.append(dest)
     shutil.rmtree(target)
-    rows = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in parts)
-    return EngineResult(rows=rows, parts=parts, seconds=perf_counter() - started, mode="spark")
+    return parts
 
 
 def _spark_type(dtype: pl.DataType) -> str:

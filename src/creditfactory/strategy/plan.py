@@ -432,11 +432,9 @@ class Plan:
         return out
 
     def apply_spark(self, df: Any, *, reason_codes: bool = False) -> Any:
-        """Add :meth:`spark_columns` to a Spark DataFrame (one projection per column)."""
-        for name, sql in self.spark_columns(reason_codes=reason_codes):
-            kept = [f"`{c}`" for c in df.columns if c != name]
-            df = df.selectExpr(*kept, f"{sql} AS `{name}`")
-        return df
+        """Add :meth:`spark_columns` to a Spark DataFrame (in as few projections as their
+        dependencies allow, see :func:`backends.spark.project`)."""
+        return sb.project(df, self.spark_columns(reason_codes=reason_codes))
 
 
 def _add_days(days: int | None) -> Node:

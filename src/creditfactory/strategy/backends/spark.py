@@ -9,13 +9,14 @@ finite) is written out as a ``CASE``, so the text does not depend on Spark's ANS
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlglot import exp
+from sqlglot import exp, parse_one
 
 from creditfactory.strategy.ir import Call, Col, Lit, Node, Op, Type
 
-__all__ = ["compile_node", "to_sql"]
+__all__ = ["compile_node", "project", "to_sql"]
 
 _SPARK_TYPES = {
     Type.NUMBER: "DOUBLE",
@@ -260,3 +261,29 @@ def _call(node: Call, inputs: Mapping[str, Type], inline: Mapping[str, Node] | N
             assert isinstance(days, Lit) and isinstance(days.value, float)
             return _fn("DATE_ADD", a[0], exp.Literal.number(int(days.value)))
     raise ValueError(f"no Spark translation for {op}")  # pragma: no cover - every Op is handled above
+
+
+def _references(sql: str) -> set[str]:
+    return {c.name for c in parse_one(sql, dialect="spark").find_all(exp.Column)}
+
+
+def project(df: Any, derived: Sequence[tuple[str, str]]) -> Any:
+    """``df`` with the ``derived`` (column, Spark SQL) pairs added, each of which may read the
+    columns of ``df`` and of the pairs before it, in as few projections as their dependencies
+    allow: every projection copies the row, so one per column would copy it a dozen times.
+
+    A pair that redefines a column already there is added in order, in a projection of its own."""
+    existing = set(df.columns)
+    names = [n for n, _ in derived]
+    if len(set(names)) < len(names) or existing & set(names):
+        for name, sql in derived:
+            kept = [f"`{c}`" for c in df.columns if c != name]
+            df = df.selectExpr(*kept, f"{sql} AS `{name}`")
+        return df
+    depth: dict[str, int] = {}
+    for name, sql in derived:
+        depth[name] = 1 + max((depth[r] for r in _references(sql) if r in depth), default=0)
+    for level in range(1, max(depth.values(), default=0) + 1):
+        added = [f"{sql} AS `{name}`" for name, sql in derived if depth[name] == level]
+        df = df.selectExpr(*[f"`{c}`" for c in df.columns], *added)
+    return df
