@@ -253,15 +253,15 @@ class TestLimits:
             assert drawn == D("9000.00")
 
 
-def _scenario_book(tmp_path, name: str) -> Container:  # type: ignore[no-untyped-def]
+def _scenario_book(tmp_path, name: str, database_url: str | None = None) -> Container:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
     from creditfactory.bootstrap import build
     from creditfactory.clock import FixedClock
     from creditfactory.config import Settings
 
-    c = build(Settings(data_dir=tmp_path / name), clock=FixedClock(datetime(2025, 1, 15, 12, tzinfo=UTC)))
-    servicing_jobs.register()
+    settings = Settings(data_dir=tmp_path / name, database_url=database_url)
+    c = build(settings, clock=FixedClock(datetime(2025, 1, 15, 12, tzinfo=UTC)))
     with c.uow() as uow:
         for product in load_products(sample_products_dir()).values():
             service.define_product(uow.session, product, clock=c.clock)
@@ -376,12 +376,21 @@ def clean_books(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list]: 
 
 
 class TestCrashAndResume:
+    @pytest.mark.parametrize(
+        "db", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])]
+    )
     @pytest.mark.parametrize("step", [s.name for s in register_eod_steps()])
     def test_a_crash_in_any_step_then_resume_gives_the_same_books(
-        self, tmp_path, monkeypatch, clean_books, step: str
+        self, request, tmp_path, monkeypatch, clean_books, step: str, db: str
     ) -> None:  # type: ignore[no-untyped-def]
+        """Against the uninterrupted run on SQLite: on PostgreSQL too, the books must be the same."""
         books, loans = clean_books
-        crashed = _scenario_book(tmp_path, "crashed")
+        url = None
+        if db == "postgres":
+            server = request.getfixturevalue("postgres_server")
+            url = server.create_database()
+            request.addfinalizer(lambda: server.drop_database(url))
+        crashed = _scenario_book(tmp_path, "crashed", url)
         try:
             _run_to(crashed, LAST_DAY, crash_step=step, monkeypatch=monkeypatch)
             assert _books(crashed) == books

@@ -598,15 +598,17 @@ def _prepayment_option(
         ) from None
 
 
-def _as_schedule(loan: Loan, rows: list[Instalment]) -> Schedule:
-    """The loan's current schedule as the pure model sees it (balances from the end backwards)."""
+def _as_schedule(loan: Loan, rows: list[Instalment], *, coming_from: int) -> Schedule:
+    """The loan's current schedule as the pure model sees it (balances from the end backwards);
+    instalments from number ``coming_from`` on count only their principal not yet paid."""
     after = ZERO
     out: list[ScheduleInstalment] = []
     for r in reversed(rows):
+        principal = r.principal - r.paid_principal if r.number >= coming_from else r.principal
         out.append(
-            ScheduleInstalment(r.number, r.start_date, r.due_date, r.days, r.principal, r.interest, after)
+            ScheduleInstalment(r.number, r.start_date, r.due_date, r.days, principal, r.interest, after)
         )
-        after += r.principal
+        after += principal
     out.reverse()
     head = [i.principal + i.interest for i in out[:-1]] or [out[-1].principal + out[-1].interest]
     parts = [i.principal for i in out[:-1]] or [out[-1].principal]
@@ -641,7 +643,7 @@ def _prepay(
     on the business date with interest on the new balance (the accrual picks it up from there).
     """
     chosen = _prepayment_option(product, RepaymentMethod(loan.method), option)
-    coming = [i for i in instalments if i.due_date > business_date and i.status != "paid"]
+    coming = [i for i in instalments if i.due_date > business_date]
     if not coming:
         return amount
     current = coming[0]
@@ -658,7 +660,7 @@ def _prepay(
     # amount < payoff, so the prepaid principal is below the balance (a payoff settles instead).
     assert principal < balance
     paid_rows = [i for i in instalments if i.number < current.number]
-    schedule = _as_schedule(loan, instalments)
+    schedule = _as_schedule(loan, instalments, coming_from=current.number)
     result = reamortise(
         schedule=schedule,
         paid_instalments=len(paid_rows),
