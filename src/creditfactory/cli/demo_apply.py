@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -27,8 +27,8 @@ from sqlalchemy import func, select
 
 from creditfactory import decisioning, strategy
 from creditfactory.bootstrap import Container
-from creditfactory.cli.decision_truth import customer_truth, print_quality
-from creditfactory.cli.demo_risk import GENERAL, ModelRow
+from creditfactory.cli.decision_truth import applied_decisions, customer_truth, print_quality
+from creditfactory.cli.demo_risk import GENERAL, ModelRow, write_if_changed
 from creditfactory.errors import DomainError
 from creditfactory.origination import REQUIRED_CONSENTS, consents, econtract
 from creditfactory.origination import service as origination
@@ -52,7 +52,6 @@ class ApplyResult:
     quality: dict[str, Any]
     strategy: str
     seconds: float
-    notes: list[str] = field(default_factory=list)
 
 
 def demo_decision_strategy(c: Container, models: list[ModelRow]) -> Path:
@@ -64,11 +63,7 @@ def demo_decision_strategy(c: Container, models: list[ModelRow]) -> Path:
         text = re.sub(rf"(?m)^  {segment}: \{{name: \S+\}}", f"  {segment}: {{name: {name}}}", text, count=1)
     fallback = GENERAL if GENERAL in chosen.values() else next(iter(chosen.values()))
     text = re.sub(r"(?m)^  new_to_bank: \{name: \S+\}", f"  new_to_bank: {{name: {fallback}}}", text, count=1)
-    path = c.data_dir / "demo" / "decision.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
-    return path
+    return write_if_changed(c.data_dir / "demo" / "decision.yaml", text)
 
 
 def _publish(c: Container, path: Path) -> str:
@@ -242,8 +237,6 @@ def run_applications(
         lines = uow.session.scalar(
             select(func.count()).select_from(CreditLine).where(CreditLine.application_id.is_not(None))
         )
-    from creditfactory.cli.decision_truth import applied_decisions
-
     quality = decision_quality(applied_decisions(c), customer_truth(sandbox_dir))
     return ApplyResult(
         applications=requests.height,

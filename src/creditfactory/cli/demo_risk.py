@@ -217,7 +217,11 @@ def demo_strategy(c: Container, models: list[ModelRow]) -> Path:
     text = strategy.example_path("mining.yaml").read_text(encoding="utf-8")
     for m in models:
         text = re.sub(rf"(?m)^  {m.segment}: \S+", f"  {m.segment}: {m.name}", text, count=1)
-    path = c.data_dir / "demo" / "mining.yaml"
+    return write_if_changed(c.data_dir / "demo" / "mining.yaml", text)
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` unless it already holds it (a rerun keeps the file's time)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")

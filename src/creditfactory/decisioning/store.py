@@ -383,13 +383,9 @@ class Link:
     target: NodeRow
 
 
-_LINKS = (
-    text(
-        f"SELECT e.src_id, e.dst_id, e.kind AS edge_kind, {_NODE_COLS} FROM {edge.name} e "
-        f"JOIN {node.name} n ON n.id = e.dst_id WHERE e.src_id IN :ids"
-    )
-    .bindparams(bindparam("ids", expanding=True))
-    .columns(
+def _link_columns() -> tuple[Column[Any], ...]:
+    """The typed result of a link: the edge, then the node it leads to."""
+    return (
         Column("src_id", BigInteger()),
         Column("dst_id", BigInteger()),
         Column("edge_kind", String()),
@@ -403,6 +399,15 @@ _LINKS = (
         Column("degree", Integer()),
         Column("first_seen_date", Date()),
     )
+
+
+_LINKS = (
+    text(
+        f"SELECT e.src_id, e.dst_id, e.kind AS edge_kind, {_NODE_COLS} FROM {edge.name} e "
+        f"JOIN {node.name} n ON n.id = e.dst_id WHERE e.src_id IN :ids"
+    )
+    .bindparams(bindparam("ids", expanding=True))
+    .columns(*_link_columns())
 )
 
 
@@ -416,21 +421,7 @@ def links(conn: Connection, ids: Iterable[int]) -> list[Link]:
     return out
 
 
-_LINK_RESULT = (
-    Column("lvl", Integer()),
-    Column("src_id", BigInteger()),
-    Column("dst_id", BigInteger()),
-    Column("edge_kind", String()),
-    Column("id", BigInteger()),
-    Column("kind", String()),
-    Column("key", String()),
-    Column("customer_id", String()),
-    Column("negative", Boolean()),
-    Column("declined", Boolean()),
-    Column("defaulted", Boolean()),
-    Column("degree", Integer()),
-    Column("first_seen_date", Date()),
-)
+_LINK_RESULT = (Column("lvl", Integer()), *_link_columns())
 _NEIGHBOURHOODS: dict[tuple[int, int], Any] = {}
 
 
