@@ -437,3 +437,104 @@ class TestGuards:
             with pytest.raises(sa.exc.IntegrityError):
                 insert_raw_line(conn, 900_004, "9999", 100, 0)
                 conn.commit()
+
+
+class TestSpread:
+    """A spread (a line per subledger against one total line) posts like the equivalent entry."""
+
+    def spread(
+        self, key: str = "accrual:2025-07-01:1-4", amounts: tuple[int, ...] = (219, 1, 30_000)
+    ) -> ledger.Spread:
+        subledgers = tuple(f"loan:{n}" for n in range(1, len(amounts) + 1))
+        return ledger.Spread(
+            key, DAY, "Daily interest accrual", INTEREST_RECEIVABLE, INTEREST_INCOME, subledgers, amounts
+        )
+
+    def test_posts_the_same_lines_as_its_entry(self, container: Container) -> None:
+        spread = self.spread()
+        with container.uow() as uow:
+            report = ledger.post_spread(uow.session, spread, now=container.clock.now())
+            uow.commit()
+        assert report == PostingReport(posted=1, skipped=0)
+        with container.uow() as uow:
+            stored = ledger.get_entry(uow.session, spread.source_key)
+            assert stored is not None and stored.signature() == spread.entry().signature()
+            assert ledger.balance(uow.session, INTEREST_RECEIVABLE.code, subledger="loan:3") == D("300.00")
+            assert ledger.balance(uow.session, INTEREST_INCOME.code) == D("302.20")
+            assert ledger.trial_balance(uow.session).is_balanced
+
+    def test_reposting_is_skipped_and_a_changed_spread_is_refused(self, container: Container) -> None:
+        with container.uow() as uow:
+            ledger.post_spread(uow.session, self.spread(), now=container.clock.now())
+            uow.commit()
+        with container.uow() as uow:
+            assert ledger.post_spread(uow.session, self.spread(), now=container.clock.now()).skipped == 1
+            # The same posting as an ordinary entry is the same posting.
+            ledger.post(uow.session, self.spread().entry(), now=container.clock.now())
+            with pytest.raises(ledger.SourceKeyConflict):
+                ledger.post_spread(
+                    uow.session, self.spread(amounts=(219, 2, 30_000)), now=container.clock.now()
+                )
+        assert count(container, LedgerEntry) == 1
+        assert count(container, LedgerEntryLine) == 4
+
+    def test_credit_side_spread(self, container: Container) -> None:
+        spread = ledger.Spread(
+            "settle:1",
+            DAY,
+            "Settled",
+            INTEREST_RECEIVABLE,
+            CUSTOMER_SETTLEMENT,
+            ("loan:1", "loan:2"),
+            (5, 7),
+            side=ledger.Side.CREDIT,
+        )
+        with container.uow() as uow:
+            ledger.post_spread(uow.session, spread, now=container.clock.now())
+            assert ledger.balance(uow.session, INTEREST_RECEIVABLE.code, subledger="loan:2") == D("-0.07")
+            assert ledger.get_entry(uow.session, "settle:1").signature() == spread.entry().signature()  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize(
+        ("subledgers", "amounts", "message"),
+        [
+            ((), (), "at least one"),
+            (("loan:1",), (1, 2), "one amount per subledger"),
+            (("loan:1", "loan:2"), (5, 0), "positive whole minor units"),
+            (("loan:1",), (D("1.5"),), "positive whole minor units"),
+            (("loan:1", "loan:1"), (1, 2), "appears twice"),
+            (("loan\t1",), (1,), "tabs"),
+            ((" loan:1",), (1,), "surrounding"),
+            (("x" * 200,), (1,), "characters"),
+        ],
+    )
+    def test_bad_spreads_are_refused_with_the_reason(
+        self, subledgers: tuple[str, ...], amounts: tuple[object, ...], message: str
+    ) -> None:
+        with pytest.raises(ledger.InvalidEntry, match=message):
+            ledger.Spread("k", DAY, "d", INTEREST_RECEIVABLE, INTEREST_INCOME, subledgers, amounts)  # type: ignore[arg-type]
+
+    def test_postgres_checks_every_entry_a_copy_wrote(self, container: Container) -> None:
+        if not is_postgres(container):
+            pytest.skip("the balance trigger is PostgreSQL's")
+        with container.uow() as uow:
+            ledger.ensure_chart(uow.session)
+            uow.commit()
+        with container.engine.connect() as conn:
+            for entry_id in (900_010, 900_011, 900_012):
+                insert_raw_entry(conn, entry_id, f"raw:{entry_id}")
+            raw = conn.connection.driver_connection
+            columns = "entry_id, account_code, subledger, currency, debit, credit, value_date"
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(f"COPY ledger_entry_line ({columns}) FROM STDIN") as copy,
+            ):
+                for entry_id, debit, credit in ((900_010, 5, 5), (900_011, 7, 7), (900_012, 9, 8)):
+                    copy.write_row((entry_id, "113201", None, "CNY", debit, 0, DAY))
+                    copy.write_row((entry_id, "601101", None, "CNY", 0, credit, DAY))
+            with pytest.raises(
+                sa.exc.IntegrityError, match=r"ledger entry 900012 \(raw:900012\) does not balance"
+            ):
+                conn.commit()
+        assert count(container, LedgerEntry) == 0
+        with container.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM ledger_entry_unchecked")).scalar() == 0

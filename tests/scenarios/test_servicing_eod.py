@@ -326,20 +326,25 @@ def _crash_once(c: Container, crash_step: str, monkeypatch, steps) -> None:  # t
 
     real = next(s for s in steps if s.name == crash_step)
     calls = {"n": 0}
-    original = ledger.post_many
+    originals = {name: getattr(ledger, name) for name in ("post_many", "post_spread")}
 
-    def flaky_post_many(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("power cut in the middle of a chunk")
-        return original(*args, **kwargs)
+    def flaky(name: str):  # type: ignore[no-untyped-def]
+        def posting(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("power cut in the middle of a chunk")
+            return originals[name](*args, **kwargs)
+
+        return posting
 
     def crashing(ctx):  # type: ignore[no-untyped-def]
-        monkeypatch.setattr(servicing_jobs.ledger, "post_many", flaky_post_many)
+        for name in originals:
+            monkeypatch.setattr(servicing_jobs.ledger, name, flaky(name))
         try:
             real.run(ctx)
         finally:
-            monkeypatch.setattr(servicing_jobs.ledger, "post_many", original)
+            for name, original in originals.items():
+                monkeypatch.setattr(servicing_jobs.ledger, name, original)
         raise RuntimeError(f"killed at the end of {real.name}")
 
     broken = [EodStep(s.name, s.order, crashing, s.description) if s.name == crash_step else s for s in steps]

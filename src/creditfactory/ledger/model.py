@@ -513,6 +513,89 @@ class Entry:
         return (self.value_date, self.reverses, tuple(lines))
 
 
+#: Characters a subledger of a :class:`Spread` may not hold (it is written as delimited text).
+_UNSAFE = frozenset("\t\n\r\\")
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """A balanced entry of one line per subledger on ``account``, all on ``side``, against one
+    line on ``counter`` with their total: the shape of the daily accrual (each loan's interest
+    receivable debited, interest income credited with the sum), kept as two columns instead of
+    a :class:`Line` per subledger.
+
+    ``amounts`` are whole minor units of ``currency``, each positive, one per subledger (a
+    subledger may appear once). :meth:`entry` is the same posting as an :class:`Entry`; posting
+    either under the same key is the same posting.
+    """
+
+    source_key: str
+    value_date: date
+    description: str
+    account: Account
+    counter: Account
+    subledgers: tuple[str, ...]
+    amounts: tuple[int, ...]
+    side: Side = Side.DEBIT
+    currency: Currency = CNY
+
+    def __post_init__(self) -> None:
+        key = self.source_key
+        # The key, date and description follow the rules of an Entry (checked on a two-line one).
+        Entry(key, self.value_date, self.description, (dr(self.account, _ONE), cr(self.counter, _ONE)))
+        subledgers = tuple(self.subledgers)
+        amounts = tuple(self.amounts)
+        object.__setattr__(self, "subledgers", subledgers)
+        object.__setattr__(self, "amounts", amounts)
+        if type(self.side) is not Side or type(self.currency) is not Currency:
+            raise InvalidEntry(f"spread {key}: side must be a Side and currency a Currency", source_key=key)
+        if not subledgers or len(subledgers) != len(amounts):
+            raise InvalidEntry(
+                f"spread {key}: needs one amount per subledger and at least one, got {len(subledgers)} "
+                f"subledgers and {len(amounts)} amounts",
+                source_key=key,
+            )
+        if not all(type(a) is int for a in amounts) or min(amounts) <= 0:
+            raise InvalidEntry(f"spread {key}: amounts must be positive whole minor units", source_key=key)
+        if not all(type(x) is str for x in subledgers):
+            raise InvalidEntry(f"spread {key}: subledgers must be text", source_key=key)
+        longest = max(map(len, subledgers))
+        joined = "".join(subledgers)
+        if (
+            min(map(len, subledgers)) < 1
+            or longest > MAX_SUBLEDGER
+            or any(c in joined for c in _UNSAFE)
+            or any(x != x.strip() for x in subledgers)
+        ):
+            raise InvalidEntry(
+                f"spread {key}: each subledger must be 1..{MAX_SUBLEDGER} characters without surrounding "
+                "spaces, tabs, line breaks or backslashes",
+                source_key=key,
+            )
+        if len(set(subledgers)) != len(subledgers):
+            raise InvalidEntry(f"spread {key}: a subledger appears twice", source_key=key)
+
+    @property
+    def total(self) -> int:
+        """The counter line's amount, in minor units."""
+        return sum(self.amounts)
+
+    def entry(self) -> Entry:
+        """The same posting as an :class:`Entry` of ``len(subledgers) + 1`` lines."""
+        exponent = self.currency.exponent
+        many = dr if self.side is Side.DEBIT else cr
+        one = cr if self.side is Side.DEBIT else dr
+        lines = [
+            many(self.account, from_scaled(a, exponent), subledger=x, currency=self.currency)
+            for x, a in zip(self.subledgers, self.amounts, strict=True)
+        ]
+        lines.append(one(self.counter, from_scaled(self.total, exponent), currency=self.currency))
+        return Entry(self.source_key, self.value_date, self.description, tuple(lines))
+
+
+_ONE = Decimal(1)
+
+
 def _entry(
     source_key: str, value_date: date, description: str | None, default: str, lines: list[Line]
 ) -> Entry:

@@ -14,9 +14,10 @@ Accounts named by the lines are added to the chart the first time they are poste
 per-product principal account needs no set-up); an account code already in the chart with
 another type or side is refused with :class:`~creditfactory.ledger.model.AccountConflict`.
 
-On PostgreSQL the migration adds a deferred constraint trigger that refuses, at commit, any
-entry whose lines do not balance per currency, and a trigger that refuses updates to entries
-and lines; on SQLite the balance is guarded by :class:`~creditfactory.ledger.model.Entry` and
+On PostgreSQL the migrations add a guard that refuses, at commit, any entry whose lines do not
+balance per currency (a statement-level trigger notes the entries each statement wrote in
+``ledger_entry_unchecked``, and a deferred constraint trigger checks each noted entry once), and
+a trigger that refuses updates to entries and lines; on SQLite the balance is guarded by :class:`~creditfactory.ledger.model.Entry` and
 checked by :func:`check_trial_balance` at the end-of-day close.
 
 Nothing here commits: the caller's unit of work does.
@@ -34,9 +35,12 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Connection,
     Date,
     ForeignKey,
@@ -44,7 +48,9 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     bindparam,
+    case,
     func,
     insert,
     select,
@@ -70,8 +76,10 @@ from creditfactory.ledger.model import (
     InvalidEntry,
     LedgerError,
     Line,
+    Side,
     Signature,
     SourceKeyConflict,
+    Spread,
     TrialBalance,
     TrialBalanceRow,
     UnknownAccount,
@@ -134,20 +142,35 @@ class LedgerEntryLine(Base):
     __tablename__ = "ledger_entry_line"
     __table_args__ = (
         CheckConstraint("(debit > 0 AND credit = 0) OR (debit = 0 AND credit > 0)", name="one_side"),
-        # (entry, line) order: an entry's lines and its last line are found without a scan.
+        # (entry, line) order: an entry's lines are found without a scan.
         Index("ix_ledger_entry_line_entry_id", "entry_id", "id"),
+        # A subledger's lines (a loan's balances), by account. The only other index: every line
+        # written costs a write in each index, and sums over an account or up to a date read
+        # most of the journal anyway.
+        Index("ix_ledger_entry_line_subledger", "subledger", "account_code"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entry.id"))
-    account_code: Mapped[str] = mapped_column(String(MAX_CODE), ForeignKey("ledger_account.code"), index=True)
-    subledger: Mapped[str | None] = mapped_column(String(MAX_SUBLEDGER), index=True)
+    account_code: Mapped[str] = mapped_column(String(MAX_CODE), ForeignKey("ledger_account.code"))
+    subledger: Mapped[str | None] = mapped_column(String(MAX_SUBLEDGER))
     currency: Mapped[str] = mapped_column(String(3))
     debit: Mapped[Decimal] = mapped_column(ScaledInt(SCALE))
     credit: Mapped[Decimal] = mapped_column(ScaledInt(SCALE))
     #: The entry's value date, kept on each line so that sums as of a date need no join.
-    value_date: Mapped[date] = mapped_column(Date, index=True)
+    value_date: Mapped[date] = mapped_column(Date)
 
+
+#: Entries written in the current transaction whose balance is still to be checked at commit
+#: (PostgreSQL: one row per statement that wrote lines, added by a statement-level trigger and
+#: removed by the deferred check; an unlogged table, since no row outlives its transaction).
+#: Unused on SQLite.
+UNCHECKED = Table(
+    "ledger_entry_unchecked",
+    Base.metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("entry_ids", ARRAY(BigInteger).with_variant(JSON(), "sqlite")),
+)
 
 _ENTRY = LedgerEntry.__table__
 _ENTRY_COLUMNS = ("id", "source_key", "value_date", "posted_at", "description", "reverses_entry_id")
@@ -335,6 +358,29 @@ def post_many(
     session.flush()
     with _collector_paused():
         return _post_many(session, iter(entries), now=now, chunk_size=chunk_size)
+
+
+def post_spread(session: Session, spread: Spread, *, now: datetime) -> PostingReport:
+    """Write one :class:`Spread` (a line per subledger against one total line) in the caller's
+    transaction, straight from its two columns: the fast path of the end of day's accruals.
+
+    The same rules as :func:`post`: a source key posted before with the same posting (as a
+    spread or as the equivalent :class:`Entry`) is skipped; with a different one it raises
+    :class:`SourceKeyConflict`. Rows go through ``executemany`` on SQLite and ``COPY`` on
+    PostgreSQL.
+    """
+    _check_now(now)
+    if type(spread) is not Spread:
+        raise InvalidEntry(f"post_spread takes a Spread, got {type(spread).__name__}")
+    session.flush()
+    existing = _ids_by_key(session, [spread.source_key]).get(spread.source_key)
+    if existing is not None:
+        _same_or_conflict(session, spread.entry(), existing)
+        return PostingReport(posted=0, skipped=1)
+    ensure_accounts(session, (spread.account, spread.counter))
+    writer = _Writer(session.connection(), now)
+    writer.write_spread(spread, writer.next_ids(1)[0])
+    return PostingReport(posted=1, skipped=0)
 
 
 @contextmanager
@@ -623,6 +669,74 @@ class _Writer:
         self._insert(LedgerEntry.__tablename__, _ENTRY_COLUMNS, entry_rows)
         self._insert(LedgerEntryLine.__tablename__, _LINE_COLUMNS, line_rows)
 
+    def write_spread(self, spread: Spread, entry_id: int) -> None:
+        value_date = self._date(spread.value_date)
+        self._insert(
+            LedgerEntry.__tablename__,
+            _ENTRY_COLUMNS,
+            [(entry_id, spread.source_key, value_date, self.now, spread.description, None)],
+        )
+        currency = spread.currency
+        amounts: Sequence[int] = spread.amounts
+        if currency.exponent != SCALE:
+            amounts = [_hundredths(a, currency) for a in amounts]
+        total = sum(amounts)
+        many, one = spread.account.code, spread.counter.code
+        debit_side = spread.side is Side.DEBIT
+        if self.dialect == "sqlite":
+            rows = [
+                (
+                    entry_id,
+                    many,
+                    sub,
+                    currency.code,
+                    a if debit_side else 0,
+                    0 if debit_side else a,
+                    value_date,
+                )
+                for sub, a in zip(spread.subledgers, amounts, strict=True)
+            ]
+            rows.append(
+                (
+                    entry_id,
+                    one,
+                    None,
+                    currency.code,
+                    0 if debit_side else total,
+                    total if debit_side else 0,
+                    value_date,
+                )
+            )
+            self._insert(LedgerEntryLine.__tablename__, _LINE_COLUMNS, rows)
+            return
+        # PostgreSQL: the lines as COPY text, formatted in one pass (Spread refuses subledgers
+        # with tabs, line breaks or backslashes, and account codes hold none).
+        head = f"{entry_id}\t{many}\t"
+        tail = f"\t{value_date.isoformat()}\n"
+        if debit_side:
+            middle, closing = f"\t{currency.code}\t", f"\t0{tail}"
+            text = "".join(
+                [
+                    f"{head}{sub}{middle}{a}{closing}"
+                    for sub, a in zip(spread.subledgers, amounts, strict=True)
+                ]
+            )
+            text += f"{entry_id}\t{one}\t\\N\t{currency.code}\t0\t{total}{tail}"
+        else:
+            middle = f"\t{currency.code}\t0\t"
+            text = "".join(
+                [f"{head}{sub}{middle}{a}{tail}" for sub, a in zip(spread.subledgers, amounts, strict=True)]
+            )
+            text += f"{entry_id}\t{one}\t\\N\t{currency.code}\t{total}\t0{tail}"
+        raw = self.conn.connection.driver_connection
+        assert raw is not None
+        names = ", ".join(_LINE_COLUMNS)
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {LedgerEntryLine.__tablename__} ({names}) FROM STDIN") as copy,
+        ):
+            copy.write(text)
+
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         names = ", ".join(columns)
         if self.dialect == "sqlite":
@@ -710,21 +824,31 @@ def balances_by_subledger(
     }
 
 
-def subledger_sums(
-    session: Session, account_code: str | Account, *, prefix: str, currency: Currency = CNY
+def subledger_balances(
+    session: Session,
+    accounts: Sequence[str | Account],
+    *,
+    prefix: str,
+    currency: Currency = CNY,
 ) -> Select[Any]:
-    """A SELECT of ``(subledger, debit, credit)`` totals in integer fen for the subledgers of an
-    account that start with ``prefix`` (``"loan:"``), for callers that join it to their own
-    tables and compare in the database (:mod:`creditfactory.servicing.reconcile`)."""
-    account = _require_account(session, account_code)
+    """A SELECT of ``(subledger, balance_0, balance_1, …)`` in integer fen, one balance per
+    account of ``accounts`` (positive on the account's normal side, zero where it has no
+    postings), for the subledgers starting with ``prefix`` (``"loan:"``): one pass over the
+    lines for every account, for callers that join it to their own tables and compare in the
+    database (:mod:`creditfactory.servicing.reconcile`)."""
+    resolved = [_require_account(session, a) for a in accounts]
+    if not resolved:
+        raise ValueError("subledger_balances needs at least one account")
+    net = _DEBIT_FEN - _CREDIT_FEN
+    columns = []
+    for k, account in enumerate(resolved):
+        sign = 1 if account.normal_side is Side.DEBIT else -1
+        mine = case((LedgerEntryLine.account_code == account.code, net), else_=0)
+        columns.append((sign * func.sum(mine)).label(f"balance_{k}"))
     return (
-        select(
-            LedgerEntryLine.subledger.label("subledger"),
-            func.sum(_DEBIT_FEN).label("debit"),
-            func.sum(_CREDIT_FEN).label("credit"),
-        )
+        select(LedgerEntryLine.subledger.label("subledger"), *columns)
         .where(
-            LedgerEntryLine.account_code == account.code,
+            LedgerEntryLine.account_code.in_([a.code for a in resolved]),
             LedgerEntryLine.currency == currency.code,
             LedgerEntryLine.subledger.like(f"{prefix}%"),
         )

@@ -20,7 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, and_, func, select, text, type_coerce, update
+from sqlalchemy import BigInteger, Integer, and_, func, select, text, type_coerce, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from creditfactory import ledger, whitelist
 from creditfactory.jobs import EodStep, StepContext, StepResult, registry
@@ -125,6 +127,33 @@ def _dates(values: list[date]) -> np.ndarray:
     return np.array(values, dtype="datetime64[D]")
 
 
+class _DayNumber(FunctionElement[int]):
+    """A date column as days since 1970-01-01 (NumPy's ``datetime64[D]`` integer), computed by the
+    database: a chunk's dates then arrive as plain integers instead of ``datetime.date`` objects."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_DayNumber, "postgresql")
+def _day_number_pg(element: _DayNumber, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} - DATE '1970-01-01')"
+
+
+@compiles(_DayNumber)
+def _day_number_default(element: _DayNumber, compiler: Any, **kw: Any) -> str:
+    return f"CAST(julianday({compiler.process(element.clauses, **kw)}) - 2440587.5 AS INTEGER)"
+
+
+def _subledgers(ids: np.ndarray) -> tuple[str, ...]:
+    """Each loan's subledger in the journal (``loan:<id>``)."""
+    return tuple(f"loan:{i}" for i in ids.tolist())
+
+
+def _days(rows: list[Any], k: int) -> np.ndarray:
+    return np.fromiter((r[k] for r in rows), dtype=np.int64, count=len(rows)).astype("datetime64[D]")
+
+
 # ------------------------------------------------------------------ interest accrual
 
 
@@ -141,19 +170,20 @@ def accrue_interest(ctx: StepContext) -> StepResult:
     day = ctx.business_date
     _fresh_statistics(ctx)
     d = np.datetime64(day, "D")
-    items = 0
-    posted_total = 0
-    for lo, hi in _ranges(ctx, Loan.status.in_(LIVE), Loan.last_accrued_date < day):
+
+    def chunk(bounds: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = bounds
+        posted_total = 0
         with ctx.uow() as uow:
             s = uow.session
             rows = s.execute(
                 select(
                     Loan.id,
-                    Loan.last_accrued_date,
-                    Loan.day_count,
+                    _DayNumber(Loan.last_accrued_date),
+                    Loan.day_count == "30/360",
                     _raw(Instalment.interest),
-                    Instalment.start_date,
-                    Instalment.due_date,
+                    _DayNumber(Instalment.start_date),
+                    _DayNumber(Instalment.due_date),
                     Instalment.days,
                 )
                 .join(
@@ -166,11 +196,11 @@ def accrue_interest(ctx: StepContext) -> StepResult:
             ).all()
             if rows:
                 ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                last = _dates([r[1] for r in rows])
-                thirty = np.array([r[2] == "30/360" for r in rows])
+                last = _days(rows, 1)
+                thirty = np.fromiter((r[2] for r in rows), dtype=bool, count=len(rows))
                 interest = np.fromiter((r[3] for r in rows), dtype=np.int64, count=len(rows))
-                start = _dates([r[4] for r in rows])
-                end = _dates([r[5] for r in rows])
+                start = _days(rows, 4)
+                end = _days(rows, 5)
                 days = np.fromiter((r[6] for r in rows), dtype=np.int64, count=len(rows))
                 days = np.maximum(days, 1)
                 before = np.maximum(last + 1, start)
@@ -179,37 +209,41 @@ def accrue_interest(ctx: StepContext) -> StepResult:
                 amount = cum_now - cum_before
                 nz = amount > 0
                 if nz.any():
-                    lines = [
-                        ledger.dr(ledger.INTEREST_RECEIVABLE, from_minor(int(a)), subledger=f"loan:{int(i)}")
-                        for i, a in zip(ids[nz], amount[nz], strict=True)
-                    ]
                     total = int(amount[nz].sum())
-                    lines.append(ledger.cr(ledger.INTEREST_INCOME, from_minor(total)))
-                    ledger.post_many(
+                    ledger.post_spread(
                         s,
-                        [
-                            ledger.Entry(
-                                f"accrual:{day.isoformat()}:{lo}-{hi}",
-                                day,
-                                "Daily interest accrual",
-                                tuple(lines),
-                            )
-                        ],
+                        ledger.Spread(
+                            f"accrual:{day.isoformat()}:{lo}-{hi}",
+                            day,
+                            "Daily interest accrual",
+                            ledger.INTEREST_RECEIVABLE,
+                            ledger.INTEREST_INCOME,
+                            _subledgers(ids[nz]),
+                            tuple(amount[nz].tolist()),
+                        ),
                         now=ctx.clock.now(),
                     )
-                    _executemany(
-                        s,
-                        "UPDATE servicing_loan SET interest_receivable = interest_receivable + ? WHERE id = ?",
-                        list(zip(amount[nz].tolist(), ids[nz].tolist(), strict=True)),
-                    )
                     posted_total += total
+                # One update per loan and day: the accrued amount and the watermark together (a
+                # second update of the same rows would write every loan twice).
+                _executemany(
+                    s,
+                    "UPDATE servicing_loan SET interest_receivable = interest_receivable + ?, "
+                    "last_accrued_date = ? WHERE id = ?",
+                    list(zip(amount.tolist(), [day] * len(rows), ids.tolist(), strict=True)),
+                )
+            # Live loans with no instalment running today (past their last due date) move on too.
             s.execute(
                 update(Loan.__table__)
                 .where(Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE), Loan.last_accrued_date < day)
                 .values(last_accrued_date=day)
             )
             uow.commit()
-            items += len(rows)
+        return len(rows), posted_total
+
+    done = ctx.each_chunk(_ranges(ctx, Loan.status.in_(LIVE), Loan.last_accrued_date < day), chunk)
+    items = sum(n for n, _ in done)
+    posted_total = sum(t for _, t in done)
     return StepResult(items=items, details={"interest": str(from_minor(posted_total))})
 
 
@@ -295,10 +329,11 @@ def exit_overdue_customers(ctx: StepContext) -> StepResult:
 
 def accrue_penalty(ctx: StepContext) -> StepResult:
     day = ctx.business_date
-    items = 0
-    posted_total = 0
     watermark = (Loan.last_penalty_date.is_(None)) | (Loan.last_penalty_date < day)
-    for lo, hi in _ranges(ctx, Loan.status == "overdue", watermark):
+
+    def chunk(bounds: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = bounds
+        posted_total = 0
         with ctx.uow() as uow:
             s = uow.session
             rows = s.execute(
@@ -334,19 +369,18 @@ def accrue_penalty(ctx: StepContext) -> StepResult:
                 posted, new_carry = split_posted_fen(daily, carry)
                 nz = posted > 0
                 if nz.any():
-                    lines = [
-                        ledger.dr(ledger.PENALTY_RECEIVABLE, from_minor(int(a)), subledger=f"loan:{int(i)}")
-                        for i, a in zip(ids[nz], posted[nz], strict=True)
-                    ]
                     total = int(posted[nz].sum())
-                    lines.append(ledger.cr(ledger.PENALTY_INCOME, from_minor(total)))
-                    ledger.post_many(
+                    ledger.post_spread(
                         s,
-                        [
-                            ledger.Entry(
-                                f"penalty:{day.isoformat()}:{lo}-{hi}", day, "Penalty interest", tuple(lines)
-                            )
-                        ],
+                        ledger.Spread(
+                            f"penalty:{day.isoformat()}:{lo}-{hi}",
+                            day,
+                            "Penalty interest",
+                            ledger.PENALTY_RECEIVABLE,
+                            ledger.PENALTY_INCOME,
+                            _subledgers(ids[nz]),
+                            tuple(posted[nz].tolist()),
+                        ),
                         now=ctx.clock.now(),
                     )
                     posted_total += total
@@ -360,7 +394,11 @@ def accrue_penalty(ctx: StepContext) -> StepResult:
                     ],
                 )
             uow.commit()
-            items += len(rows)
+        return len(rows), posted_total
+
+    done = ctx.each_chunk(_ranges(ctx, Loan.status == "overdue", watermark), chunk)
+    items = sum(n for n, _ in done)
+    posted_total = sum(t for _, t in done)
     return StepResult(items=items, details={"penalty": str(from_minor(posted_total))})
 
 
@@ -371,18 +409,21 @@ def classify(ctx: StepContext) -> StepResult:
     day = ctx.business_date
     month_end = (day + timedelta(days=1)).day == 1
     policy = ctx.services.get("classification_policy") or ClassificationPolicy()
-    changed = 0
-    items = 0
-    for lo, hi in _ranges(ctx, Loan.status.in_(LIVE)):
+    # A month end moves every loan's watermark with its months current: a chunk that committed
+    # is not counted twice when the step runs again.
+    unclassified = (Loan.last_classified_date.is_(None)) | (Loan.last_classified_date < day)
+
+    def chunk(bounds: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = bounds
         with ctx.uow() as uow:
             s = uow.session
             rows = s.execute(
                 select(Loan.id, Loan.dpd, Loan.tier, Loan.months_current).where(
-                    Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE)
+                    Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE), unclassified
                 )
             ).all()
             if not rows:
-                continue
+                return 0, 0
             ids = np.array([r[0] for r in rows], dtype=np.int64)
             dpd = np.array([r[1] for r in rows], dtype=np.int64)
             prev = np.array([_TIER_CODE.get(r[2], 0) for r in rows], dtype=np.int8)
@@ -402,9 +443,12 @@ def classify(ctx: StepContext) -> StepResult:
                         )
                     ],
                 )
-            changed += int((new != prev).sum())
-            items += len(rows)
             uow.commit()
+        return len(rows), int((new != prev).sum())
+
+    done = ctx.each_chunk(_ranges(ctx, Loan.status.in_(LIVE)), chunk)
+    items = sum(n for n, _ in done)
+    changed = sum(c for _, c in done)
     return StepResult(items=items, details={"tier_changes": changed})
 
 

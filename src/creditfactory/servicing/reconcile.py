@@ -4,9 +4,10 @@ Each loan keeps three balances on its row (``outstanding_principal``, ``interest
 ``penalty_receivable``) and each credit line its ``used_amount``; the journal holds the same
 balances as the subledger ``loan:<id>`` of the accounts ``LOAN_PRINCIPAL``,
 ``INTEREST_RECEIVABLE`` and ``PENALTY_RECEIVABLE``. :func:`reconcile` compares them set-based
-in the database: per account, the journal's ``GROUP BY`` per subledger
-(:func:`creditfactory.ledger.subledger_sums`) joined to the loans, returning only the rows that
-differ, and one query over the lines, whatever the size of the book. It checks:
+in the database: the journal's ``GROUP BY`` per subledger for the three accounts at once
+(:func:`creditfactory.ledger.subledger_balances`) joined to the loans and, the other way, to the
+subledgers that name no loan, in one statement returning only the rows that differ; and one
+query over the lines, whatever the size of the book. It checks:
 
 * every loan, whatever its status: each cached balance equals the journal balance of the
   matching account in the loan's subledger (a settled or written-off loan therefore shows zero
@@ -24,7 +25,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, String, and_, case, cast, func, literal, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from creditfactory import ledger
@@ -182,42 +195,65 @@ def reconcile(session: Session) -> Reconciliation:
     """
     postgres = session.get_bind().dialect.name == "postgresql"
     loan_sub = literal(_PREFIX) + cast(Loan.id, String)
+    # One pass over the journal for the three accounts, used twice (PostgreSQL and SQLite
+    # materialise a common table expression that a statement reads twice).
+    journal = ledger.subledger_balances(session, [a for _, a in BALANCES], prefix=_PREFIX).cte("journal")
+    nets = [journal.c[f"balance_{k}"] for k in range(len(BALANCES))]
+    cached = [type_coerce(getattr(Loan, name), BigInteger) for name, _ in BALANCES]
+    differs = or_(*(c != func.coalesce(n, 0) for c, n in zip(cached, nets, strict=True)))
+    width = len(BALANCES)
+    per_loan = (
+        select(
+            literal(1).label("kind"),
+            literal(None, String).label("subledger"),
+            Loan.id.label("loan_id"),
+            *cached,
+            *(func.coalesce(n, 0) for n in nets),
+        )
+        .select_from(Loan.__table__.outerjoin(journal, journal.c.subledger == loan_sub))
+        .where(differs)
+    )
+    # Journal balances of no loan: each subledger looks its loan up by primary key.
+    suffix = func.substr(journal.c.subledger, len(_PREFIX) + 1)
+    owner_id = (
+        case((suffix.regexp_match("^[0-9]{1,18}$"), cast(suffix, BigInteger)), else_=None)
+        if postgres
+        else cast(suffix, BigInteger)  # SQLite casts what is not a number to 0: no loan
+    )
+    owner = Loan.__table__.alias("owner")
+    owner_sub = literal(_PREFIX) + cast(owner.c.id, String)
+    no_loan = (
+        select(
+            literal(2),
+            journal.c.subledger,
+            literal(None, BigInteger),
+            *(literal(0, BigInteger) for _ in range(width)),
+            *nets,
+        )
+        .select_from(journal.outerjoin(owner, and_(owner.c.id == owner_id, owner_sub == journal.c.subledger)))
+        .where(or_(*(n != 0 for n in nets)), owner.c.id.is_(None))
+    )
     loan_differences: list[LoanDifference] = []
     orphans: list[LoanDifference] = []
-    for name, account in BALANCES:
-        sign = 1 if account.signed(Decimal(1), ZERO) > 0 else -1
-        journal = ledger.subledger_sums(session, account, prefix=_PREFIX).subquery()
-        net = sign * func.coalesce(journal.c.debit - journal.c.credit, 0)
-        cached = type_coerce(getattr(Loan, name), BigInteger)
-        rows = session.execute(
-            select(Loan.id, cached, net)
-            .select_from(Loan.__table__.outerjoin(journal, journal.c.subledger == loan_sub))
-            .where(cached != net)
-        ).all()
-        loan_differences.extend(
-            LoanDifference(f"{_PREFIX}{i}", name, account.code, from_minor(int(c)), from_minor(int(n)), i)
-            for i, c, n in rows
-        )
-        # Journal balances of no loan: each subledger looks its loan up by primary key.
-        booked = sign * (journal.c.debit - journal.c.credit)
-        suffix = func.substr(journal.c.subledger, len(_PREFIX) + 1)
-        owner_id = (
-            case((suffix.regexp_match("^[0-9]{1,18}$"), cast(suffix, BigInteger)), else_=None)
-            if postgres
-            else cast(suffix, BigInteger)  # SQLite casts what is not a number to 0: no loan
-        )
-        owner = Loan.__table__.alias("owner")
-        owner_sub = literal(_PREFIX) + cast(owner.c.id, String)
-        orphans.extend(
-            LoanDifference(str(sub), name, account.code, None, from_minor(int(amount)), None)
-            for sub, amount in session.execute(
-                select(journal.c.subledger, booked)
-                .select_from(
-                    journal.outerjoin(owner, and_(owner.c.id == owner_id, owner_sub == journal.c.subledger))
+    for row in session.execute(union_all(per_loan, no_loan)):
+        kind, subledger, loan_id = row[0], row[1], row[2]
+        cached_fen, journal_fen = row[3 : 3 + width], row[3 + width : 3 + 2 * width]
+        for (name, account), c, n in zip(BALANCES, cached_fen, journal_fen, strict=True):
+            if kind == 1 and int(c) != int(n):
+                loan_differences.append(
+                    LoanDifference(
+                        f"{_PREFIX}{loan_id}",
+                        name,
+                        account.code,
+                        from_minor(int(c)),
+                        from_minor(int(n)),
+                        loan_id,
+                    )
                 )
-                .where(booked != 0, owner.c.id.is_(None))
-            )
-        )
+            elif kind == 2 and int(n) != 0:
+                orphans.append(
+                    LoanDifference(str(subledger), name, account.code, None, from_minor(int(n)), None)
+                )
     order = {name: k for k, (name, _) in enumerate(BALANCES)}
     loan_differences.sort(key=lambda d: (d.loan_id or 0, order[d.balance]))
     loan_differences.extend(sorted(orphans, key=lambda d: (d.subledger, d.balance)))
