@@ -5,8 +5,9 @@ For each database (SQLite, and PostgreSQL when reachable) the benchmark builds a
 dates spread over the past 60 days, so that on the business date some instalments fall due,
 some are overdue and accrue penalty interest, and the classification moves), with every
 disbursement posted to the ledger; then it runs one end of day and times each step.
-The baseline, in the same process, is a naive loop over a 10,000-loan sample: one ORM loan at a
-time, its accrual computed with the Decimal model and posted as its own journal entry.
+The baseline, in the same process, is a naive loop over a 10,000-loan sample doing the same
+day's work one ORM loan at a time with the Decimal model (accrual, due and overdue instalments,
+days past due, penalty interest, classification), each posting its own journal entry.
 
 Targets (2 cores): the whole end of day for 1,000,000 loans under 60 s on PostgreSQL and under
 120 s on SQLite; at least 50× the per-loan loop's rate; memory bounded by the chunk size.
@@ -33,7 +34,15 @@ from creditfactory.config import Settings
 from creditfactory.jobs import open_business_date, run_eod
 from creditfactory.money import from_minor, to_minor
 from creditfactory.servicing import service
-from creditfactory.servicing.model import Accrual, load_products, sample_products_dir
+from creditfactory.servicing.model import (
+    Accrual,
+    ClassificationPolicy,
+    Tier,
+    classify,
+    days_past_due,
+    load_products,
+    sample_products_dir,
+)
 from creditfactory.servicing.store import CreditLine, Instalment, Loan
 
 BUSINESS_DATE = date(2025, 6, 30)
@@ -180,8 +189,12 @@ def build_book(c: Container, loans: int, console: Any) -> None:
 
 
 def naive_loop(c: Container, sample: int) -> float:
-    """Per-loan ORM: load, compute the day's interest with Decimals, post one entry, save."""
+    """The same day's work, one ORM loan at a time with the Decimal model: accrue the day's
+    interest, mark instalments due and overdue, days past due, penalty interest on overdue
+    principal, classification; each posting its own journal entry."""
     day = BUSINESS_DATE
+    month_end = (day + timedelta(days=1)).day == 1
+    policy = ClassificationPolicy()
     t0 = time.perf_counter()
     with c.uow() as uow:
         s = uow.session
@@ -191,28 +204,62 @@ def naive_loop(c: Container, sample: int) -> float:
         for loan_id in ids:
             loan = s.get(Loan, loan_id)
             assert loan is not None
-            inst = s.scalars(
-                select(Instalment).where(
-                    Instalment.loan_id == loan_id, Instalment.start_date <= day, Instalment.due_date > day
-                )
-            ).first()
-            if inst is None:
-                continue
-            posted, _carry = accrual.step(
-                loan.outstanding_principal, loan.annual_rate, product.day_count, Decimal(0)
+            instalments = list(
+                s.scalars(select(Instalment).where(Instalment.loan_id == loan_id).order_by(Instalment.number))
             )
-            if posted > 0:
-                ledger.post(
-                    s,
-                    ledger.interest_accrual(
-                        source_key=f"naive:{loan_id}:{day}",
-                        value_date=day,
-                        subledger=f"loan:{loan_id}",
-                        amount=posted,
-                    ),
-                    now=c.clock.now(),
+            running = [i for i in instalments if i.start_date <= day < i.due_date]
+            if running:
+                posted, _carry = accrual.step(
+                    loan.outstanding_principal, loan.annual_rate, product.day_count, Decimal(0)
                 )
-                loan.interest_receivable += posted
+                if posted > 0:
+                    ledger.post(
+                        s,
+                        ledger.interest_accrual(
+                            source_key=f"naive:{loan_id}:{day}",
+                            value_date=day,
+                            subledger=f"loan:{loan_id}",
+                            amount=posted,
+                        ),
+                        now=c.clock.now(),
+                    )
+                    loan.interest_receivable += posted
+            overdue_principal = Decimal(0)
+            oldest = None
+            for inst in instalments:
+                if inst.status == "pending" and inst.due_date <= day:
+                    inst.status = "due"
+                if inst.status == "due" and inst.due_date < day - timedelta(days=loan.grace_days):
+                    inst.status = "overdue"
+                if inst.status in ("due", "overdue"):
+                    oldest = inst.due_date if oldest is None else min(oldest, inst.due_date)
+                if inst.status == "overdue":
+                    overdue_principal += inst.principal - inst.paid_principal
+            loan.dpd = days_past_due(oldest, day, loan.grace_days)
+            loan.oldest_unpaid_due = oldest
+            if loan.dpd > 0:
+                loan.status = "overdue"
+            if overdue_principal > 0:
+                penalty, _carry = accrual.step(
+                    overdue_principal, loan.penalty_rate, product.day_count, Decimal(0)
+                )
+                if penalty > 0:
+                    ledger.post(
+                        s,
+                        ledger.penalty_accrual(
+                            source_key=f"naive-penalty:{loan_id}:{day}",
+                            value_date=day,
+                            subledger=f"loan:{loan_id}",
+                            amount=penalty,
+                        ),
+                        now=c.clock.now(),
+                    )
+                    loan.penalty_receivable += penalty
+            months = (loan.months_current + 1 if loan.dpd == 0 else 0) if month_end else loan.months_current
+            loan.tier = classify(
+                dpd=loan.dpd, previous=Tier(loan.tier), months_current=months, policy=policy
+            ).value
+            loan.months_current = months
             s.flush()
         uow.rollback()  # the baseline only measures; the books stay as they were
     return len(ids) / (time.perf_counter() - t0)
