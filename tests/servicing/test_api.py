@@ -329,6 +329,32 @@ class TestLines:
         )
         assert api.get(f"/v1/lines/{line['id']}").json() == line
 
+    def test_a_line_with_contract_terms_lends_on_them(self, api: Api) -> None:
+        body = {
+            "customer_id": OWNER,
+            "product_code": "farmer_revolving_line",
+            "limit": "50000.00",
+            "term_months": 6,
+            "repayment_method": "equal_installment",
+        }
+        response = api.post("/v1/lines", json=body, key="terms-1")
+        assert response.status_code == 201, response.text
+        line = response.json()
+        assert (line["term_months"], line["repayment_method"]) == (6, "equal_installment")
+        drawn = api.post(f"/v1/lines/{line['id']}/drawdowns", json={"amount": "6000.00"}, key="terms-d")
+        assert drawn.status_code == 201, drawn.text
+        loan = drawn.json()
+        assert (loan["term"], loan["method"]) == (6, "equal_installment")
+        bad = dict(body, term_months=999)
+        assert problem(api.post("/v1/lines", json=bad, key="terms-2"), 422, "invalid_request")
+        plain = api.open_line()
+        body = problem(
+            api.post(f"/v1/lines/{plain}/drawdowns", json={"amount": "6000.00"}, key="terms-p"),
+            422,
+            "invalid_input",
+        )
+        assert "a term is needed" in body["detail"]
+
     def test_used_and_available_follow_drawdowns(self, api: Api) -> None:
         line_id = api.open_line()
         api.draw(line_id, amount="12000.00")

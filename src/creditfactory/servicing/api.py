@@ -114,6 +114,8 @@ def _line_read(line: CreditLine) -> LineRead:
         opened_date=line.opened_date,
         expiry_date=line.expiry_date,
         closed_date=line.closed_date,
+        term_months=line.term_months,
+        repayment_method=None if line.repayment_method is None else RepaymentMethod(line.repayment_method),
     )
 
 
@@ -304,6 +306,8 @@ async def open_line(
             limit=body.limit,
             business_date=jobs.current_business_date(uow.session),
             clock=container.clock,
+            term_months=body.term_months,
+            repayment_method=body.repayment_method,
         )
         return 201, dump(_line_read(line))
 
@@ -357,7 +361,7 @@ async def draw_down(
             key=idempotency_key,
         )
         made = drawn.loan
-        if (made.line_id, made.principal, made.term) != (line_id, body.amount, body.term):
+        if (made.line_id, made.principal) != (line_id, body.amount) or body.term not in (None, made.term):
             raise IdempotencyKeyReused(
                 f"idempotency key {idempotency_key!r} already made loan {made.id} with another request",
                 key=idempotency_key,

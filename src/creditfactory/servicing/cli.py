@@ -307,6 +307,15 @@ def line_open(
     customer: Annotated[str, typer.Option(help="Customer id.")],
     product: Annotated[str, typer.Option(help="Product code.")],
     limit: Annotated[str, typer.Option(help="Credit limit in yuan.")],
+    term: Annotated[
+        int | None, typer.Option(help="The contract's term in months (drawdowns that name none use it).")
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="The contract's repayment method: equal_installment, equal_principal, interest_only, …"
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Open a credit line on the open business date."""
@@ -320,6 +329,8 @@ def line_open(
             limit=_number(limit, "--limit"),
             business_date=_today(session),
             clock=c.clock,
+            term_months=term,
+            repayment_method=method,
         )
         out.print(f"line {line.id}: {line.limit_amount} for {customer}, expires {line.expiry_date}")
         if json_out:
@@ -328,6 +339,8 @@ def line_open(
                     "line_id": line.id,
                     "limit": str(line.limit_amount),
                     "expiry_date": line.expiry_date.isoformat(),
+                    "term_months": line.term_months,
+                    "repayment_method": line.repayment_method,
                 }
             )
 
@@ -353,10 +366,15 @@ def loan_draw(
     ctx: typer.Context,
     line_id: Annotated[int, typer.Option("--line", help="Credit line id.")],
     amount: Annotated[str, typer.Option(help="Amount in yuan.")],
-    term: Annotated[int, typer.Option(help="Term in months.")],
     key: Annotated[str, typer.Option(help="Idempotency key: the same key never draws twice.")],
+    term: Annotated[
+        int | None, typer.Option(help="Term in months (default: the line's contract term).")
+    ] = None,
     method: Annotated[
-        str | None, typer.Option(help="Repayment method (default: the product's first).")
+        str | None,
+        typer.Option(
+            help="Repayment method (default: the line's contract method, else the product's first)."
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -141,6 +141,16 @@ class LineCreate(BaseModel):
     customer_id: str = Field(min_length=1, max_length=20, examples=["C0000001"])
     product_code: str = Field(min_length=1, max_length=64, examples=["farmer_revolving_line"])
     limit: AmountIn
+    term_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=600,
+        description="The contract's term in months; a drawdown that names no term uses it.",
+        examples=[12],
+    )
+    repayment_method: RepaymentMethod | None = Field(
+        default=None, description="The contract's repayment method; a drawdown that names none uses it."
+    )
 
 
 class LineAction(StrEnum):
@@ -161,6 +171,10 @@ class LineRead(BaseModel):
     opened_date: date
     expiry_date: date
     closed_date: date | None
+    term_months: int | None = Field(default=None, description="The contract's term, if it set one.")
+    repayment_method: RepaymentMethod | None = Field(
+        default=None, description="The contract's repayment method, if it set one."
+    )
 
 
 # ------------------------------------------------------------------ loans
@@ -170,9 +184,16 @@ class DrawdownCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: AmountIn
-    term: int = Field(ge=1, le=600, description="Number of monthly instalments.", examples=[12])
+    term: int | None = Field(
+        default=None,
+        ge=1,
+        le=600,
+        description="Number of monthly instalments (default: the line's contract term).",
+        examples=[12],
+    )
     method: RepaymentMethod | None = Field(
-        default=None, description="Repayment method (default: the product's first)."
+        default=None,
+        description="Repayment method (default: the line's contract method, else the product's first).",
     )
 
 

@@ -253,7 +253,7 @@ def draw_down(
     *,
     line_id: int,
     amount: Decimal,
-    term: int,
+    term: int | None = None,
     business_date: date,
     clock: Clock,
     method: RepaymentMethod | str | None = None,
@@ -263,7 +263,8 @@ def draw_down(
 
     The line's used amount moves by one conditional UPDATE (``used + amount <= limit``), so
     concurrent drawdowns can never exceed the limit on SQLite or PostgreSQL. ``key`` makes the
-    drawdown idempotent: the same key returns the loan it created.
+    drawdown idempotent: the same key returns the loan it created. ``term`` and ``method``
+    default to the line's contract terms, when it has them.
     """
     source_key = f"drawdown:{line_id}:{key}"
     done = session.scalars(select(LoanTransaction).where(LoanTransaction.source_key == source_key)).first()
@@ -282,6 +283,12 @@ def draw_down(
         chosen = RepaymentMethod(line.repayment_method)
     else:
         chosen = product.methods[0]
+    if term is None:
+        if line.term_months is None:
+            raise InvalidInput(
+                f"a term is needed: line {line_id} was opened without contract terms", field="term"
+            )
+        term = line.term_months
     product.check_loan(amount=amount, term=term, method=chosen)
     if line.status != "active":
         raise LineNotUsable(f"line {line_id} is {line.status}; only an active line can be drawn")
