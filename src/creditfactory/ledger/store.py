@@ -51,6 +51,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
+    cast,
     func,
     insert,
     select,
@@ -844,7 +845,8 @@ def subledger_balances(
     for k, account in enumerate(resolved):
         sign = 1 if account.normal_side is Side.DEBIT else -1
         mine = case((LedgerEntryLine.account_code == account.code, net), else_=0)
-        columns.append((sign * func.sum(mine)).label(f"balance_{k}"))
+        # sum() of BIGINT is NUMERIC on PostgreSQL: back to BIGINT for cheap comparisons.
+        columns.append(cast(sign * func.sum(mine), BigInteger).label(f"balance_{k}"))
     return (
         select(LedgerEntryLine.subledger.label("subledger"), *columns)
         .where(

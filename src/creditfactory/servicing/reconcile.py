@@ -35,6 +35,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     type_coerce,
     union_all,
 )
@@ -194,14 +195,25 @@ def reconcile(session: Session) -> Reconciliation:
     committed between two of the queries shows as a difference.
     """
     postgres = session.get_bind().dialect.name == "postgresql"
-    loan_sub = literal(_PREFIX) + cast(Loan.id, String)
+    if postgres:
+        # The grouping and the joins below hold a row per loan: keep them in memory.
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
+    sums = ledger.subledger_balances(session, [a for _, a in BALANCES], prefix=_PREFIX).subquery()
+    # The loan a subledger names, parsed once: the joins below are on integers.
+    suffix = func.substr(sums.c.subledger, len(_PREFIX) + 1)
+    named = (
+        case((suffix.regexp_match("^[0-9]{1,18}$"), cast(suffix, BigInteger)), else_=None)
+        if postgres
+        else cast(suffix, BigInteger)  # SQLite casts what is not a number to 0: no loan
+    )
     # One pass over the journal for the three accounts, used twice (PostgreSQL and SQLite
     # materialise a common table expression that a statement reads twice).
-    journal = ledger.subledger_balances(session, [a for _, a in BALANCES], prefix=_PREFIX).cte("journal")
+    journal = select(sums, named.label("loan_id")).cte("journal")
     nets = [journal.c[f"balance_{k}"] for k in range(len(BALANCES))]
     cached = [type_coerce(getattr(Loan, name), BigInteger) for name, _ in BALANCES]
     differs = or_(*(c != func.coalesce(n, 0) for c, n in zip(cached, nets, strict=True)))
     width = len(BALANCES)
+    loan_sub = literal(_PREFIX) + cast(Loan.id, String)
     per_loan = (
         select(
             literal(1).label("kind"),
@@ -210,16 +222,14 @@ def reconcile(session: Session) -> Reconciliation:
             *cached,
             *(func.coalesce(n, 0) for n in nets),
         )
-        .select_from(Loan.__table__.outerjoin(journal, journal.c.subledger == loan_sub))
+        .select_from(
+            Loan.__table__.outerjoin(
+                journal, and_(journal.c.loan_id == Loan.id, journal.c.subledger == loan_sub)
+            )
+        )
         .where(differs)
     )
     # Journal balances of no loan: each subledger looks its loan up by primary key.
-    suffix = func.substr(journal.c.subledger, len(_PREFIX) + 1)
-    owner_id = (
-        case((suffix.regexp_match("^[0-9]{1,18}$"), cast(suffix, BigInteger)), else_=None)
-        if postgres
-        else cast(suffix, BigInteger)  # SQLite casts what is not a number to 0: no loan
-    )
     owner = Loan.__table__.alias("owner")
     owner_sub = literal(_PREFIX) + cast(owner.c.id, String)
     no_loan = (
@@ -230,7 +240,9 @@ def reconcile(session: Session) -> Reconciliation:
             *(literal(0, BigInteger) for _ in range(width)),
             *nets,
         )
-        .select_from(journal.outerjoin(owner, and_(owner.c.id == owner_id, owner_sub == journal.c.subledger)))
+        .select_from(
+            journal.outerjoin(owner, and_(owner.c.id == journal.c.loan_id, owner_sub == journal.c.subledger))
+        )
         .where(or_(*(n != 0 for n in nets)), owner.c.id.is_(None))
     )
     loan_differences: list[LoanDifference] = []
