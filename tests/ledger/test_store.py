@@ -406,6 +406,35 @@ class TestGuards:
             with pytest.raises(sa.exc.IntegrityError, match="does not balance"):
                 conn.commit()
 
+    def test_a_line_needs_an_existing_entry_and_account(self, container: Container) -> None:
+        with container.engine.connect() as conn:
+            insert_raw_entry(conn, 900_020, "raw:refs")
+            with pytest.raises(sa.exc.IntegrityError, match="account|does not exist"):
+                insert_raw_line(conn, 900_020, "999999", 5, 0)
+            conn.rollback()
+        with (
+            container.engine.connect() as conn,
+            pytest.raises(sa.exc.IntegrityError, match="entry|does not exist"),
+        ):
+            insert_raw_line(conn, 900_021, "113201", 5, 0)
+        assert count(container, LedgerEntryLine) == 0
+
+    def test_an_entry_or_account_with_lines_cannot_be_deleted(self, container: Container) -> None:
+        [entry_id] = post(container, accrued())
+        with (
+            container.engine.connect() as conn,
+            pytest.raises(sa.exc.IntegrityError, match="cannot be deleted"),
+        ):
+            conn.execute(sa.text("DELETE FROM ledger_entry WHERE id = :id"), {"id": entry_id})
+        with (
+            container.engine.connect() as conn,
+            pytest.raises(sa.exc.IntegrityError, match="cannot be deleted"),
+        ):
+            conn.execute(
+                sa.text("DELETE FROM ledger_account WHERE code = :code"), {"code": INTEREST_INCOME.code}
+            )
+        assert count(container, LedgerEntryLine) == 2
+
     def test_sqlite_trial_balance_check_catches_what_bypassed_the_store(self, container: Container) -> None:
         if is_postgres(container):
             pytest.skip("PostgreSQL refuses the entry at commit (see above)")

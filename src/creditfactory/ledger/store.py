@@ -152,8 +152,10 @@ class LedgerEntryLine(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    entry_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("ledger_entry.id"))
-    account_code: Mapped[str] = mapped_column(String(MAX_CODE), ForeignKey("ledger_account.code"))
+    # The entry and the account must exist: checked by the guard triggers (once per statement
+    # on PostgreSQL), not by foreign keys that check and lock row by row.
+    entry_id: Mapped[int] = mapped_column(BigInteger)
+    account_code: Mapped[str] = mapped_column(String(MAX_CODE))
     subledger: Mapped[str | None] = mapped_column(String(MAX_SUBLEDGER))
     currency: Mapped[str] = mapped_column(String(3))
     debit: Mapped[Decimal] = mapped_column(ScaledInt(SCALE))
