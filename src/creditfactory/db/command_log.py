@@ -140,7 +140,9 @@ def complete(
     status: int,
     body: Any,
     now: datetime,
+    rendered: str | None = None,
 ) -> None:
+    """Store the response of a claimed command: ``body``, or its JSON text already ``rendered``."""
     table = CommandLog.__table__
     done = session.execute(
         update(table)
@@ -152,7 +154,9 @@ def complete(
         .values(
             status=CommandStatus.COMPLETED,
             response_status=status,
-            response_body=json.dumps(body, default=str, ensure_ascii=False),
+            response_body=rendered
+            if rendered is not None
+            else json.dumps(body, default=str, ensure_ascii=False),
             completed_at=now,
         )
     )

@@ -42,7 +42,7 @@ from creditfactory.decisioning.evaluate import (
 )
 from creditfactory.decisioning.facts import fact_schema
 from creditfactory.decisioning.model import Applicant, Contact, FactSettings
-from creditfactory.decisioning.service import gather, record_outcome, remember_application
+from creditfactory.decisioning.service import gather, remember_decided
 from creditfactory.errors import Conflict, InvalidInput, NotFound
 from creditfactory.events import Event, append
 
@@ -707,8 +707,7 @@ class DecisionEngine:
             now=now,
         )
         ref = str(application_id)
-        remember_application(uow, applicant=applicant, application_ref=ref)
-        record_outcome(uow, application_ref=ref, outcome=applied.outcome, at=now)
+        remember_decided(uow, applicant=applicant, application_ref=ref, outcome=applied.outcome, at=now)
         append(
             uow.session,
             Event(

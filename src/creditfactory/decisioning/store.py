@@ -147,8 +147,16 @@ def _insert(conn: Connection, table: Table) -> Any:
 # ------------------------------------------------------------------ seen applications
 
 
-def add_seen(conn: Connection, *, applicant: Applicant, application_ref: str) -> bool:
-    """Record an application; ``False`` (and nothing written) when the reference is already there."""
+def add_seen(
+    conn: Connection,
+    *,
+    applicant: Applicant,
+    application_ref: str,
+    outcome: Outcome | None = None,
+    outcome_at: datetime | None = None,
+) -> bool:
+    """Record an application (with its outcome when already known); ``False`` (and nothing
+    written) when the reference is already there."""
     contacts = [[c.phone_token, c.relation] for c in applicant.contacts]
     stmt = (
         _insert(conn, seen)
@@ -168,6 +176,8 @@ def add_seen(conn: Connection, *, applicant: Applicant, application_ref: str) ->
             is_emulator=applicant.is_emulator,
             is_rooted=applicant.is_rooted,
             declared_income=applicant.declared_annual_income,
+            outcome=outcome,
+            outcome_at=outcome_at,
         )
         .on_conflict_do_nothing(index_elements=["application_ref"])
         .returning(seen.c.id)

@@ -489,7 +489,9 @@ def submit_application(
     method the product does not offer (422); a required consent missing or withdrawn (409
     ``consent_required``); another application of the customer in progress (409
     ``application_in_progress``, also when two submissions race); an offer version that is not
-    the customer's current offer (409 ``offer_not_current``).
+    the customer's current offer (409 ``offer_not_current``). The loser of a race learns it from
+    the database's unique constraint, without a savepoint: its transaction is then good only
+    for the rollback its boundary makes.
     """
     session = uow.session
     r = request
@@ -591,10 +593,10 @@ def submit_application(
                 relation=relation,
             )
         )
+    session.add(app)
     try:
-        with session.begin_nested():
-            session.add(app)
-            session.flush()
+        # no savepoint: a request refused here is rolled back as a whole by its boundary
+        session.flush()
     except IntegrityError:
         raise ApplicationInProgress(
             f"customer {r.customer_id} already has an application in progress (submitted at the same time)"
@@ -618,7 +620,6 @@ def submit_application(
         now=now,
     )
     _whitelist(uow, app, whitelist.EntryEvent.APPLY, business_date, f"application {app.id} submitted")
-    _flush(session, app.id)
     uow.keep(app)  # the decision and the response read it again in this unit of work
     return view(app)
 

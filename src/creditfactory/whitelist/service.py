@@ -508,7 +508,15 @@ def record_event(
     # on every application, mostly for applicants without an entry.
     status = WhitelistEntry.__table__.c.status
     moves = [(source, next_status(source, event)) for source in sources_for(event)]
-    result = uow.session.execute(
+    session = uow.session
+    # Entries loaded in the session are brought up to date by the ORM's UPDATE; without any (the
+    # application path), a plain UPDATE on the connection spares the ORM's bookkeeping.
+    mine = (WhitelistEntry, WhitelistVersion)
+    loaded = any(key[0] in mine for key in session.identity_map.keys()) or any(
+        isinstance(obj, mine) for obj in session.new
+    )
+    execute = session.execute if loaded else session.connection().execute
+    result = execute(
         update(WhitelistEntry)
         .where(
             WhitelistEntry.customer_id == customer_id,
@@ -527,7 +535,7 @@ def record_event(
         )
         .execution_options(synchronize_session="fetch")
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 def exit_customers(session: Session, *, customer_ids: Any, on: date, reason: str) -> int:
