@@ -563,9 +563,16 @@ class DecisionEngine:
 
     # -------------------------------------------------------------- the decision
     def decide(
-        self, uow: UnitOfWork, *, application_id: int, now: datetime, actor: str = DECIDED_BY
-    ) -> DecisionView:
-        """Decide a submitted application (see :func:`decide_application`)."""
+        self,
+        uow: UnitOfWork,
+        *,
+        application_id: int,
+        now: datetime,
+        actor: str = DECIDED_BY,
+        view: bool = True,
+    ) -> DecisionView | None:
+        """Decide a submitted application (see :func:`decide_application`); without ``view``
+        nothing is returned (the decision on submission answers with the application)."""
         conn = uow.session.connection()
         app = origination.application_facts(uow, application_id=application_id)
         if app["status"] != origination.ApplicationStatus.SUBMITTED.value:
@@ -730,6 +737,8 @@ class DecisionEngine:
             records.finish_decision(conn, ids[role], timings=final, total_ms=total_ms)
             written[role].update(id=ids[role], timings=final, total_ms=total_ms)
         uow.flush()
+        if not view:
+            return None
         # the view of what was written, as a read would give it back (JSON-plain inputs)
         return DecisionView.of(records.decoded_copy(written[live_role]))
 
@@ -782,7 +791,9 @@ def decide_application(
     :class:`ApplicationNotDecidable` when the application is not ``submitted``.
     """
     engine = engine or DecisionEngine(lake=lake, models_dir=models_dir)
-    return engine.decide(uow, application_id=application_id, now=clock.now(), actor=actor)
+    decided = engine.decide(uow, application_id=application_id, now=clock.now(), actor=actor)
+    assert decided is not None
+    return decided
 
 
 __all__ = [

@@ -39,7 +39,7 @@ class OnlineDecider:
     def __call__(self, uow: UnitOfWork, *, application_id: int, now: datetime) -> None:
         try:
             with uow.session.begin_nested():
-                self.engine.decide(uow, application_id=application_id, now=now)
+                self.engine.decide(uow, application_id=application_id, now=now, view=False)
         except NoChampionStrategy:
             log.info("application %s left submitted: no decision strategy is published", application_id)
         except DomainError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -323,7 +323,9 @@ def load(session: Session, application_id: int) -> Application:
 
 
 def _record(session: Session, app: Application, transition: Transition, *, now: datetime) -> None:
-    session.add(
+    store.add_transition(
+        session,
+        app,
         ApplicationTransition(
             application_id=app.id,
             event=transition.event.value,
@@ -333,7 +335,7 @@ def _record(session: Session, app: Application, transition: Transition, *, now: 
             business_date=transition.business_date,
             reason=transition.reason[:400],
             at=now,
-        )
+        ),
     )
 
 
@@ -533,8 +535,7 @@ def submit_application(
 
     id_token = vault.token(parsed.value, kind="id_number")
     phone_token = vault.token(mobile, kind="phone")
-    records = contract.customer_identities(uow, customer_ids=[r.customer_id])
-    record = records[0] if records else None
+    record = contract.customer_record(uow, customer_id=r.customer_id)
     name_matches: bool | None = None
     if record is not None and record.name_enc:
         name_matches = vault.decrypt(record.name_enc).strip() == name
@@ -582,6 +583,7 @@ def submit_application(
         submitted_at=now,
         submitted_by=actor,
         updated_at=now,
+        transitions=[],  # all of them in memory from here on (see store.transitions_in_memory)
     )
     for position, (cname, cphone, relation) in enumerate(contacts):
         app.contacts.append(
@@ -889,7 +891,10 @@ def list_applications(
 
 def timeline(uow: UnitOfWork, *, application_id: int) -> list[TransitionView]:
     """Every transition of the application, oldest first."""
-    load(uow.session, application_id)
+    app = load(uow.session, application_id)
+    rows = store.transitions_in_memory(app)
+    if rows is None:
+        rows = list(store.list_transitions(uow.session, application_id))
     return [
         TransitionView(
             event=ApplicationEvent(t.event),
@@ -898,9 +903,9 @@ def timeline(uow: UnitOfWork, *, application_id: int) -> list[TransitionView]:
             actor=t.actor,
             business_date=t.business_date,
             reason=t.reason,
-            at=t.at,
+            at=t.at.astimezone(UTC),
         )
-        for t in store.list_transitions(uow.session, application_id)
+        for t in rows
     ]
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -138,6 +139,8 @@ class Application(Base):
     contacts: Mapped[list[ApplicationContact]] = relationship(
         back_populates="application", order_by="ApplicationContact.position", cascade="all, delete-orphan"
     )
+    transitions: Mapped[list[ApplicationTransition]] = relationship(order_by="ApplicationTransition.id")
+    """Its transitions, oldest first (see :func:`transitions_in_memory`)."""
 
 
 class ApplicationContact(Base):
@@ -235,6 +238,22 @@ def list_applications(
     if after_id is not None:
         query = query.where(Application.id > after_id)
     return session.scalars(query).all()
+
+
+def transitions_in_memory(app: Application) -> list[ApplicationTransition] | None:
+    """The application's transitions when the session holds all of them (an application
+    submitted in this unit of work, whose list starts empty and grows with each move), else
+    ``None``: a loaded application's are read with :func:`list_transitions` instead of a
+    collection load, which each of its moves would otherwise pay for."""
+    loaded = inspect(app).dict.get("transitions")
+    return None if loaded is None else list(loaded)
+
+
+def add_transition(session: Session, app: Application, row: ApplicationTransition) -> None:
+    """Store a transition (kept in the application's list when that is in memory)."""
+    if "transitions" in inspect(app).dict:
+        app.transitions.append(row)
+    session.add(row)
 
 
 def list_transitions(session: Session, application_id: int) -> Sequence[ApplicationTransition]:
