@@ -206,6 +206,7 @@ def _homes(uow: UnitOfWork) -> dict[str, CustomerHome | None]:
     """The homes read in the unit of work's current transaction (a new transaction starts
     afresh: an ingestion committed meanwhile may have changed them)."""
     session = uow.session
+    session.connection()  # begins the transaction when none is open yet
     tx = session.get_transaction()
     held = session.info.get(_HOMES)
     if held is None or held[0] is not tx:

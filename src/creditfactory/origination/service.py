@@ -421,12 +421,8 @@ def product_terms_of(app: Application) -> ProductTerms:
 
 def missing_consents(session: Session, customer_id: str) -> list[ConsentKind]:
     """The required consents the customer has not given, or has withdrawn."""
-    current = store.latest_consents(session, customer_id)
-    return [
-        kind
-        for kind in REQUIRED_CONSENTS
-        if kind not in current or current[kind].action is not ConsentAction.GIVEN
-    ]
+    current = store.latest_consent_actions(session, customer_id)
+    return [kind for kind in REQUIRED_CONSENTS if current.get(kind) is not ConsentAction.GIVEN]
 
 
 # ------------------------------------------------------------------ submit
@@ -694,6 +690,55 @@ _CANCELLABLE = {
 # ------------------------------------------------------------------ decisions
 
 
+def _outcome(outcome: Outcome | str) -> Outcome:
+    try:
+        return Outcome(outcome)
+    except ValueError:
+        raise InvalidInput(
+            f"outcome must be one of {', '.join(o.value for o in Outcome)}, got {outcome!r}", field="outcome"
+        ) from None
+
+
+def _checked(
+    app: Application,
+    chosen: Outcome,
+    *,
+    limit: Decimal | None,
+    annual_rate: Decimal | None,
+    decided_by: str,
+    on: date,
+) -> ApplicationEvent:
+    event = OUTCOME_EVENTS[chosen]
+    apply(app.status, event, actor=decided_by, business_date=on)  # refuses an illegal move first
+    if chosen is Outcome.APPROVE:
+        if limit is None or annual_rate is None:
+            raise InvalidInput("an approval needs a limit and an annual rate", field="limit")
+        check_approval(product_terms_of(app), limit=limit, annual_rate=annual_rate)
+    elif limit is not None or annual_rate is not None:
+        raise InvalidInput(f"a {chosen.value} carries no limit or rate", field="limit")
+    return event
+
+
+def check_decision(
+    uow: UnitOfWork,
+    *,
+    application_id: int,
+    outcome: Outcome | str,
+    limit: Decimal | None,
+    annual_rate: Decimal | None,
+    decided_by: str,
+    business_date: date,
+) -> None:
+    """Refuse, writing nothing, what :func:`record_decision` would refuse of a new decision (an
+    unknown outcome, an illegal move, an approval outside the product), so that a caller may
+    check before it writes anything of its own."""
+    chosen = _outcome(outcome)
+    if not decided_by:
+        raise InvalidInput("a decision needs a decision_id and decided_by")
+    app = load(uow.session, application_id)
+    _checked(app, chosen, limit=limit, annual_rate=annual_rate, decided_by=decided_by, on=business_date)
+
+
 def record_decision(
     uow: UnitOfWork,
     *,
@@ -721,12 +766,7 @@ def record_decision(
     changes nothing (a retried handler); with another outcome it is a :class:`DecisionConflict`.
     """
     session = uow.session
-    try:
-        chosen = Outcome(outcome)
-    except ValueError:
-        raise InvalidInput(
-            f"outcome must be one of {', '.join(o.value for o in Outcome)}, got {outcome!r}", field="outcome"
-        ) from None
+    chosen = _outcome(outcome)
     if not decision_id or not decided_by:
         raise InvalidInput("a decision needs a decision_id and decided_by")
     app = load(session, application_id)
@@ -739,14 +779,9 @@ def record_decision(
             application_id=application_id,
             decision_id=decision_id,
         )
-    event = OUTCOME_EVENTS[chosen]
-    apply(app.status, event, actor=decided_by, business_date=business_date)  # refuses an illegal move first
-    if chosen is Outcome.APPROVE:
-        if limit is None or annual_rate is None:
-            raise InvalidInput("an approval needs a limit and an annual rate", field="limit")
-        check_approval(product_terms_of(app), limit=limit, annual_rate=annual_rate)
-    elif limit is not None or annual_rate is not None:
-        raise InvalidInput(f"a {chosen.value} carries no limit or rate", field="limit")
+    event = _checked(
+        app, chosen, limit=limit, annual_rate=annual_rate, decided_by=decided_by, on=business_date
+    )
     codes = [str(c) for c in reasons]
     texts = [reason_texts[c] for c in codes if reason_texts and c in reason_texts]
     if not texts and chosen in DEFAULT_CUSTOMER_REASONS:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    bindparam,
     func,
     inspect,
     select,
@@ -205,15 +206,25 @@ class Consent(Base):
 
 # ------------------------------------------------------------------ queries
 
+# Built once: a statement built per call pays for its construction and its cache key each time.
+_IN_PROGRESS = select(Application.id).where(Application.in_progress_customer_id == bindparam("customer_id"))
+_CONSENT_ACTIONS = (
+    select(Consent.kind, Consent.action)
+    .where(Consent.customer_id == bindparam("customer_id"))
+    .order_by(Consent.id)
+)
+
 
 def get(session: Session, application_id: int) -> Application | None:
     return session.get(Application, application_id)
 
 
 def get_in_progress(session: Session, customer_id: str) -> Application | None:
-    return session.scalars(
-        select(Application).where(Application.in_progress_customer_id == customer_id)
-    ).one_or_none()
+    # asked on every submission, mostly of customers with none: the id first (one indexed
+    # look-up on the connection), the application only when there is one
+    session.flush()  # as an ORM query would
+    found = session.connection().execute(_IN_PROGRESS, {"customer_id": customer_id}).scalar()
+    return None if found is None else session.get(Application, found)
 
 
 def list_applications(
@@ -281,6 +292,15 @@ def list_consents(session: Session, customer_id: str) -> Sequence[Consent]:
     return session.scalars(
         select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.id)
     ).all()
+
+
+def latest_consent_actions(session: Session, customer_id: str) -> dict[ConsentKind, ConsentAction]:
+    """The newest action per kind (given or withdrawn), without loading the records."""
+    session.flush()  # as an ORM query would
+    current: dict[ConsentKind, ConsentAction] = {}
+    for kind, action in session.connection().execute(_CONSENT_ACTIONS, {"customer_id": customer_id}):
+        current[ConsentKind(kind)] = ConsentAction(action)
+    return current
 
 
 def latest_consents(session: Session, customer_id: str) -> dict[ConsentKind, Consent]:
