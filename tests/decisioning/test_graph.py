@@ -190,6 +190,38 @@ class TestNeighbours:
         build(built)
         assert _snapshot(built) == before
 
+    def test_a_decision_remembered_in_one_go_is_what_a_rebuild_says(self, built: Container) -> None:
+        """``remember_decided`` (the seen row with its outcome, the decline's mark by the
+        person's id) leaves the graph as the long way and a rebuild do."""
+        with built.uow() as uow:
+            assert decisioning.remember_decided(
+                uow, applicant=applicant("D"), application_ref="APP-D", outcome="decline", at=AT
+            )
+            assert decisioning.remember_decided(
+                uow, applicant=applicant("E"), application_ref="APP-E", outcome="approve", at=AT
+            )
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
+        before = _snapshot(built)
+        build(built)
+        assert _snapshot(built) == before
+
+    def test_a_decision_remembered_again_only_sets_the_outcome(self, built: Container) -> None:
+        with built.uow() as uow:
+            decisioning.remember_decided(
+                uow, applicant=applicant("D"), application_ref="APP-D", outcome="decline", at=AT
+            )
+            uow.commit()
+        with built.uow() as uow:
+            assert not decisioning.remember_decided(
+                uow, applicant=applicant("D"), application_ref="APP-D", outcome="approve", at=AT
+            )
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 0
+        before = _snapshot(built)
+        build(built)
+        assert _snapshot(built) == before
+
     def test_defaults_reported_later_mark_people(self, built: Container) -> None:
         with built.uow() as uow:
             assert decisioning.mark_defaulted(uow, customer_ids=["G", "nobody"]) == 1

@@ -141,3 +141,35 @@ class TestRemember:
         values = gather(world, applicant("R", device_fingerprint="dC")).values
         assert values["graph_shared_device_customers"] == 4
         assert values["device_applicants_30d"] == 0  # Q applied at the same instant: not earlier
+
+
+def test_one_read_of_the_customer_answers_the_record_and_the_home(world: Container) -> None:
+    """``contract.customer_record`` gives the identity ``customer_identities`` gives and
+    answers ``customer_home`` for the rest of the transaction; a new transaction reads again."""
+    from sqlalchemy import event
+
+    from creditfactory import contract
+
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        if args[2].lstrip().upper().startswith("SELECT"):  # not SQLite's BEGIN IMMEDIATE
+            statements.append(args[2])
+
+    with world.uow() as uow:
+        expected_identity = contract.customer_identities(uow, customer_ids=["A"])[0]
+        expected_home = contract.customer_home(uow, customer_id="A")
+    event.listen(world.engine, "before_cursor_execute", count)
+    try:
+        with world.uow() as uow:
+            assert contract.customer_record(uow, customer_id="A") == expected_identity
+            assert contract.customer_record(uow, customer_id="nobody") is None
+            read = len(statements)
+            assert contract.customer_home(uow, customer_id="A") == expected_home
+            assert contract.customer_home(uow, customer_id="nobody") is None
+            assert len(statements) == read
+            uow.commit()
+            assert contract.customer_home(uow, customer_id="A") == expected_home
+            assert len(statements) == read + 1
+    finally:
+        event.remove(world.engine, "before_cursor_execute", count)

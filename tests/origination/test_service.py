@@ -345,6 +345,41 @@ class TestDecisions:
         assert world.counts() == before
         assert world.application(app.id).status is origination.ApplicationStatus.SUBMITTED
 
+    @pytest.mark.parametrize(
+        ("changes", "error"),
+        [
+            ({"limit": D("300000.01")}, origination.DecisionOutsideProduct),
+            ({"limit": None}, InvalidInput),
+            ({"outcome": "maybe"}, InvalidInput),
+            ({"outcome": "decline"}, InvalidInput),  # a decline with a limit
+        ],
+    )
+    def test_a_decision_is_checked_before_anything_is_written(
+        self, world: World, changes: dict[str, Any], error: type[DomainError]
+    ) -> None:
+        """``check_decision`` refuses what ``record_decision`` would, and writes nothing."""
+        world.consent("C0001")
+        app = world.submit("C0001")
+        before = world.counts()
+        args: dict[str, Any] = {"outcome": "approve", "limit": D("30000.00"), "annual_rate": D("0.0435")}
+        args.update(changes)
+        with world.container.uow() as uow:
+            with pytest.raises(error):
+                origination.check_decision(
+                    uow, application_id=app.id, decided_by="decisioning", business_date=ON, **args
+                )
+            origination.check_decision(
+                uow,
+                application_id=app.id,
+                outcome="approve",
+                limit=D("30000.00"),
+                annual_rate=D("0.0435"),
+                decided_by="decisioning",
+                business_date=ON,
+            )
+            uow.commit()
+        assert world.counts() == before
+
     def test_a_decline_carries_no_limit(self, world: World) -> None:
         world.consent("C0001")
         app = world.submit("C0001")

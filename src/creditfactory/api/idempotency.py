@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -65,18 +66,22 @@ async def run_idempotent(
             command_log.release(uow.session, principal_id=principal.id, operation=operation, key=key)
             uow.commit()
             raise
-        encoded = jsonable_encoder(body)
+        # rendered once, as JSONResponse would: the same text is stored and sent
+        rendered = json.dumps(
+            body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder
+        )
         command_log.complete(
             uow.session,
             principal_id=principal.id,
             operation=operation,
             key=key,
             status=status,
-            body=encoded,
+            body=None,
+            rendered=rendered,
             now=now,
         )
         uow.commit()
-        return status, encoded
+        return status, rendered
 
     def claim_and_run() -> tuple[int, Any, bool]:
         stored = claim()
@@ -89,4 +94,12 @@ async def run_idempotent(
     status, encoded, replayed = await run_in_threadpool(claim_and_run)
     if replayed:
         return JSONResponse(encoded, status_code=status, headers={"Idempotent-Replayed": "true"})
-    return JSONResponse(encoded, status_code=status)
+    return _Rendered(encoded.encode("utf-8"), status_code=status)
+
+
+class _Rendered(JSONResponse):
+    """A JSON response whose body is already rendered."""
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, bytes)
+        return content

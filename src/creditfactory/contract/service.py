@@ -199,11 +199,75 @@ def _customer_home_query() -> Any:
 _CUSTOMER_HOME = _customer_home_query()
 
 
+_HOMES = "contract.customer_homes"
+
+
+def _homes(uow: UnitOfWork) -> dict[str, CustomerHome | None]:
+    """The homes read in the unit of work's current transaction (a new transaction starts
+    afresh: an ingestion committed meanwhile may have changed them)."""
+    session = uow.session
+    session.connection()  # begins the transaction when none is open yet
+    tx = session.get_transaction()
+    held = session.info.get(_HOMES)
+    if held is None or held[0] is not tx:
+        held = (tx, {})
+        session.info[_HOMES] = held
+    homes: dict[str, CustomerHome | None] = held[1]
+    return homes
+
+
 def customer_home(uow: UnitOfWork, *, customer_id: str) -> CustomerHome | None:
     """A customer's tokens, home coordinates and home branch (one indexed read; not audited:
-    no personal data leaves the database in clear). ``None`` for an unknown customer."""
+    no personal data leaves the database in clear). ``None`` for an unknown customer. Read once
+    per transaction: :func:`customer_record` of the same customer in the same transaction
+    answers it."""
+    homes = _homes(uow)
+    if customer_id in homes:
+        return homes[customer_id]
     row = uow.session.connection().execute(_CUSTOMER_HOME, {"customer_id": customer_id}).first()
-    return None if row is None else CustomerHome(*row)
+    home = None if row is None else CustomerHome(*row)
+    homes[customer_id] = home
+    return home
+
+
+def _customer_record_query() -> Any:
+    customers = store.OPERATIONAL["customers"]
+    branches = store.OPERATIONAL["branches"]
+    return (
+        select(
+            customers.c.customer_id,
+            customers.c.id_number_token,
+            customers.c.phone_token,
+            customers.c.name_enc,
+            customers.c.segment,
+            customers.c.branch_id,
+            customers.c.manager_id,
+            customers.c.lat,
+            customers.c.lon,
+            branches.c.lat,
+            branches.c.lon,
+        )
+        .join(branches, branches.c.branch_id == customers.c.branch_id, isouter=True)
+        .where(customers.c.customer_id == bindparam("customer_id"))
+    )
+
+
+_CUSTOMER_RECORD = _customer_record_query()
+
+
+def customer_record(uow: UnitOfWork, *, customer_id: str) -> CustomerIdentity | None:
+    """One customer's identity (as :func:`customer_identities`) in one indexed read that also
+    answers :func:`customer_home` for the rest of the transaction (an application is checked
+    against the record, then decided on the home). ``None`` for an unknown customer."""
+    uow.session.flush()  # as an ORM query would
+    row = uow.session.connection().execute(_CUSTOMER_RECORD, {"customer_id": customer_id}).first()
+    homes = _homes(uow)
+    if row is None:
+        homes[customer_id] = None
+        return None
+    cid, id_token, phone_token, name_enc, segment, branch_id, manager_id, lat, lon, b_lat, b_lon = row
+    homes[customer_id] = CustomerHome(cid, id_token, phone_token, branch_id, lat, lon, b_lat, b_lon)
+    return CustomerIdentity(cid, id_token, phone_token, name_enc, segment, branch_id, manager_id)
 
 
 def lake_frame(*, lake: Path, table: str) -> pl.LazyFrame:

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, delete, select, update
+from sqlalchemy import BigInteger, Integer, String, Text, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -74,6 +74,21 @@ def request_hash(payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_TABLE = CommandLog.__table__
+# Built once: a statement built per call pays for its construction and its cache key each time.
+_CLAIM = {
+    name: dialect.insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=["principal_id", "operation", "idempotency_key"])
+    .returning(_TABLE.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_COMPLETE = update(_TABLE).where(
+    _TABLE.c.principal_id == bindparam("p_principal_id"),
+    _TABLE.c.operation == bindparam("p_operation"),
+    _TABLE.c.idempotency_key == bindparam("p_key"),
+)
+
+
 def begin(
     session: Session,
     *,
@@ -90,19 +105,17 @@ def begin(
     """
     # One statement when the key is new (the common case); a concurrent claim of the same key
     # waits for the other transaction (the claim commits at once) and then inserts nothing.
-    dialect = session.get_bind().dialect.name
-    claim = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CommandLog.__table__)
-    claimed = session.execute(
-        claim.values(
-            principal_id=principal_id,
-            operation=operation,
-            idempotency_key=key,
-            request_hash=req_hash,
-            status=CommandStatus.RUNNING,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["principal_id", "operation", "idempotency_key"])
-        .returning(CommandLog.__table__.c.id)
+    conn = session.connection()
+    claimed = conn.execute(
+        _CLAIM[conn.dialect.name],
+        {
+            "principal_id": principal_id,
+            "operation": operation,
+            "idempotency_key": key,
+            "request_hash": req_hash,
+            "status": CommandStatus.RUNNING,
+            "created_at": now,
+        },
     ).first()
     if claimed is not None:
         return None
@@ -140,23 +153,25 @@ def complete(
     status: int,
     body: Any,
     now: datetime,
+    rendered: str | None = None,
 ) -> None:
-    table = CommandLog.__table__
-    done = session.execute(
-        update(table)
-        .where(
-            table.c.principal_id == principal_id,
-            table.c.operation == operation,
-            table.c.idempotency_key == key,
-        )
-        .values(
-            status=CommandStatus.COMPLETED,
-            response_status=status,
-            response_body=json.dumps(body, default=str, ensure_ascii=False),
-            completed_at=now,
-        )
+    """Store the response of a claimed command: ``body``, or its JSON text already ``rendered``."""
+    session.flush()  # as the ORM's own UPDATE would
+    done = session.connection().execute(
+        _COMPLETE,
+        {
+            "p_principal_id": principal_id,
+            "p_operation": operation,
+            "p_key": key,
+            "status": CommandStatus.COMPLETED,
+            "response_status": status,
+            "response_body": rendered
+            if rendered is not None
+            else json.dumps(body, default=str, ensure_ascii=False),
+            "completed_at": now,
+        },
     )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    if done.rowcount != 1:
         raise NoResultFound(f"no claim of idempotency key {key!r} for {operation} to complete")
 
 

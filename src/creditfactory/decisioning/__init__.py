@@ -70,6 +70,7 @@ from creditfactory.decisioning.service import (
     record_outcome,
     record_seen,
     remember_application,
+    remember_decided,
 )
 
 __all__ = [
@@ -127,4 +128,5 @@ __all__ = [
     "record_outcome",
     "record_seen",
     "remember_application",
+    "remember_decided",
 ]

@@ -16,7 +16,8 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -42,8 +43,8 @@ from creditfactory.decisioning.evaluate import (
 )
 from creditfactory.decisioning.facts import fact_schema
 from creditfactory.decisioning.model import Applicant, Contact, FactSettings
-from creditfactory.decisioning.service import gather, record_outcome, remember_application
-from creditfactory.errors import Conflict, InvalidInput, NotFound
+from creditfactory.decisioning.service import gather, remember_decided
+from creditfactory.errors import Conflict, DomainError, InvalidInput, NotFound
 from creditfactory.events import Event, append
 
 log = logging.getLogger("creditfactory.decisioning")
@@ -563,9 +564,23 @@ class DecisionEngine:
 
     # -------------------------------------------------------------- the decision
     def decide(
-        self, uow: UnitOfWork, *, application_id: int, now: datetime, actor: str = DECIDED_BY
-    ) -> DecisionView:
-        """Decide a submitted application (see :func:`decide_application`)."""
+        self,
+        uow: UnitOfWork,
+        *,
+        application_id: int,
+        now: datetime,
+        actor: str = DECIDED_BY,
+        view: bool = True,
+        no_savepoint: bool = False,
+    ) -> DecisionView | None:
+        """Decide a submitted application (see :func:`decide_application`); without ``view``
+        nothing is returned (the decision on submission answers with the application).
+
+        Everything that may refuse the decision (no champion, a model not approved, a move
+        origination would refuse) is asked before the first write. ``no_savepoint`` is for a
+        caller that takes no savepoint around the decision: a refusal after the first write
+        (none is foreseen) is then raised as :class:`DecisionNotRecorded`, not a domain error,
+        so that the caller's transaction fails as a whole rather than keep part of a decision."""
         conn = uow.session.connection()
         app = origination.application_facts(uow, application_id=application_id)
         if app["status"] != origination.ApplicationStatus.SUBMITTED.value:
@@ -657,85 +672,115 @@ class DecisionEngine:
             }
             made.append((role, published, verdict, scores, models, timings))
 
-        t = time.perf_counter()
-        ids: dict[str, int] = {}
-        written: dict[str, dict[str, Any]] = {}
-        for role, published, verdict, scores, models, timings in made:
-            plan = self.plan(published)
-            segment = {**(row or {}), **facts, **fields}.get(plan.strategy.segment_column)
-            written[role] = dict(
-                application_id=application_id,
-                customer_id=app["customer_id"],
-                strategy_id=published.id,
-                strategy_name=published.name,
-                strategy_version=published.version,
-                strategy_sha256=published.sha256,
-                role=role,
-                applied=role == live_role,
-                outcome=verdict.outcome,
-                reason_code=verdict.reason_code,
-                grade=verdict.grade,
-                limit=verdict.limit,
-                annual_rate=verdict.annual_rate,
-                segment=None if segment is None else str(segment),
-                score=scores["score"],
-                pd=scores["pd"],
-                business_date=business_date,
-                decided_at=now,
-                portrait_as_of=as_of,
-                whitelisted=app["offer"] is not None,
-                inputs=inputs,
-                models=models,
-                hits=list(verdict.hits),
-                reasons=list(verdict.reasons),
-                variables=verdict.variables,
-                timings=timings,
-                total_ms=0.0,
-            )
-            ids[role] = records.add_decision(conn, **written[role])
         applied = next(v for r, _, v, *_ in made if r == live_role)
-        origination.record_decision(
+        # every refusal of origination's before the first write (see ``no_savepoint``)
+        origination.check_decision(
             uow,
             application_id=application_id,
             outcome=applied.outcome,
             limit=applied.limit,
             annual_rate=applied.annual_rate,
-            reasons=list(applied.reason_codes),
-            decision_id=str(ids[live_role]),
             decided_by=actor,
             business_date=business_date,
-            now=now,
         )
-        ref = str(application_id)
-        remember_application(uow, applicant=applicant, application_ref=ref)
-        record_outcome(uow, application_ref=ref, outcome=applied.outcome, at=now)
-        append(
-            uow.session,
-            Event(
-                f"decisioning.application.{_PAST[applied.outcome]}",
-                {
-                    "application_id": application_id,
-                    "customer_id": app["customer_id"],
-                    "decision_id": ids[live_role],
-                    "outcome": applied.outcome,
-                    "reason_codes": list(applied.reason_codes),
-                    "business_date": business_date.isoformat(),
-                },
-            ),
-            now=now,
-        )
-        persist_ms = (time.perf_counter() - t) * 1000
-        total_ms = (time.perf_counter() - started) * 1000
-        for role, *_rest, timings in made:
-            final = {**{k: round(v, 3) for k, v in timings.items()}, "persist": round(persist_ms, 3)}
-            records.finish_decision(conn, ids[role], timings=final, total_ms=total_ms)
-            written[role].update(id=ids[role], timings=final, total_ms=total_ms)
-        uow.flush()
-        # the view of what was written, as a read would give it back (JSON-plain inputs)
-        return DecisionView.of(records.decoded_copy(written[live_role]))
+        with _refusals_fail(no_savepoint, application_id):
+            t = time.perf_counter()
+            ids: dict[str, int] = {}
+            written: dict[str, dict[str, Any]] = {}
+            for role, published, verdict, scores, models, timings in made:
+                plan = self.plan(published)
+                segment = {**(row or {}), **facts, **fields}.get(plan.strategy.segment_column)
+                written[role] = dict(
+                    application_id=application_id,
+                    customer_id=app["customer_id"],
+                    strategy_id=published.id,
+                    strategy_name=published.name,
+                    strategy_version=published.version,
+                    strategy_sha256=published.sha256,
+                    role=role,
+                    applied=role == live_role,
+                    outcome=verdict.outcome,
+                    reason_code=verdict.reason_code,
+                    grade=verdict.grade,
+                    limit=verdict.limit,
+                    annual_rate=verdict.annual_rate,
+                    segment=None if segment is None else str(segment),
+                    score=scores["score"],
+                    pd=scores["pd"],
+                    business_date=business_date,
+                    decided_at=now,
+                    portrait_as_of=as_of,
+                    whitelisted=app["offer"] is not None,
+                    inputs=inputs,
+                    models=models,
+                    hits=list(verdict.hits),
+                    reasons=list(verdict.reasons),
+                    variables=verdict.variables,
+                    timings=timings,
+                    total_ms=0.0,
+                )
+                ids[role] = records.add_decision(conn, **written[role])
+            origination.record_decision(
+                uow,
+                application_id=application_id,
+                outcome=applied.outcome,
+                limit=applied.limit,
+                annual_rate=applied.annual_rate,
+                reasons=list(applied.reason_codes),
+                decision_id=str(ids[live_role]),
+                decided_by=actor,
+                business_date=business_date,
+                now=now,
+            )
+            ref = str(application_id)
+            remember_decided(uow, applicant=applicant, application_ref=ref, outcome=applied.outcome, at=now)
+            append(
+                uow.session,
+                Event(
+                    f"decisioning.application.{_PAST[applied.outcome]}",
+                    {
+                        "application_id": application_id,
+                        "customer_id": app["customer_id"],
+                        "decision_id": ids[live_role],
+                        "outcome": applied.outcome,
+                        "reason_codes": list(applied.reason_codes),
+                        "business_date": business_date.isoformat(),
+                    },
+                ),
+                now=now,
+            )
+            persist_ms = (time.perf_counter() - t) * 1000
+            total_ms = (time.perf_counter() - started) * 1000
+            for role, *_rest, timings in made:
+                final = {**{k: round(v, 3) for k, v in timings.items()}, "persist": round(persist_ms, 3)}
+                records.finish_decision(conn, ids[role], timings=final, total_ms=total_ms)
+                written[role].update(id=ids[role], timings=final, total_ms=total_ms)
+            uow.flush()
+            if not view:
+                return None
+            # the view of what was written, as a read would give it back (JSON-plain inputs)
+            return DecisionView.of(records.decoded_copy(written[live_role]))
 
 
 _PAST = {"approve": "approved", "decline": "declined", "refer": "referred"}
+
+
+class DecisionNotRecorded(RuntimeError):
+    """A decision was refused after part of it was written (see ``DecisionEngine.decide``)."""
+
+
+@contextmanager
+def _refusals_fail(active: bool, application_id: int) -> Iterator[None]:
+    if not active:
+        yield
+        return
+    try:
+        yield
+    except DomainError as exc:
+        raise DecisionNotRecorded(
+            f"application {application_id}: the decision was refused after it was partly written: "
+            f"{exc} ({exc.code})"
+        ) from exc
 
 
 def _applicant(app: Mapping[str, Any]) -> Applicant:
@@ -783,7 +828,9 @@ def decide_application(
     :class:`ApplicationNotDecidable` when the application is not ``submitted``.
     """
     engine = engine or DecisionEngine(lake=lake, models_dir=models_dir)
-    return engine.decide(uow, application_id=application_id, now=clock.now(), actor=actor)
+    decided = engine.decide(uow, application_id=application_id, now=clock.now(), actor=actor)
+    assert decided is not None
+    return decided
 
 
 __all__ = [
@@ -795,6 +842,7 @@ __all__ = [
     "SHADOW",
     "ApplicationNotDecidable",
     "DecisionEngine",
+    "DecisionNotRecorded",
     "DecisionNotFound",
     "DecisionView",
     "NoChampionStrategy",

@@ -18,10 +18,11 @@ log = logging.getLogger("creditfactory.decisioning")
 class OnlineDecider:
     """Decides an application right after it is submitted, inside the submission's transaction.
 
-    The decision runs in a savepoint: when it cannot be made (no champion strategy published, a
-    model the strategy names is not approved, ...) its writes are undone, the application stays
-    ``submitted`` for ``creditfactory decision decide`` or a person, and the customer still gets
-    their application. An unexpected error fails the submission as a whole."""
+    When the decision cannot be made (no champion strategy published, a model the strategy
+    names is not approved, an outcome origination refuses, ...) nothing of it is written: the
+    engine asks all of that before its first write, so no savepoint is needed. The application
+    stays ``submitted`` for ``creditfactory decision decide`` or a person, and the customer still
+    gets their application. An unexpected error fails the submission as a whole."""
 
     def __init__(self, *, lake: Path, models_dir: Path, facts: FactSettings | None = None) -> None:
         self.engine = DecisionEngine(lake=lake, models_dir=models_dir, facts=facts)
@@ -38,8 +39,7 @@ class OnlineDecider:
 
     def __call__(self, uow: UnitOfWork, *, application_id: int, now: datetime) -> None:
         try:
-            with uow.session.begin_nested():
-                self.engine.decide(uow, application_id=application_id, now=now)
+            self.engine.decide(uow, application_id=application_id, now=now, view=False, no_savepoint=True)
         except NoChampionStrategy:
             log.info("application %s left submitted: no decision strategy is published", application_id)
         except DomainError as exc:

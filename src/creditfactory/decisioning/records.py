@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     select,
     update,
@@ -125,8 +126,7 @@ def retire_active(conn: Connection, *, role: str, at: datetime) -> int:
 
 
 def active_strategies(conn: Connection) -> list[Mapping[str, Any]]:
-    stmt = select(strategy_table).where(strategy_table.c.active.is_(True)).order_by(strategy_table.c.id)
-    return list(conn.execute(stmt).mappings())
+    return list(conn.execute(_ACTIVE).mappings())
 
 
 def list_strategies(conn: Connection) -> list[Mapping[str, Any]]:
@@ -140,9 +140,19 @@ def get_strategy(conn: Connection, strategy_id: int) -> Mapping[str, Any] | None
 # ------------------------------------------------------------------ decisions
 
 
+# Built once: a statement built per call pays for its construction and its cache key each time.
+_ADD_DECISION = insert(decision_table).returning(decision_table.c.id)
+_FINISH_DECISION = (
+    update(decision_table)
+    .where(decision_table.c.id == bindparam("p_id"))
+    .values(timings=bindparam("p_timings"), total_ms=bindparam("p_total_ms"))
+)
+_ACTIVE = select(strategy_table).where(strategy_table.c.active.is_(True)).order_by(strategy_table.c.id)
+
+
 def add_decision(conn: Connection, **values: Any) -> int:
     row = {k: (dumps(v) if k in _JSON else v) for k, v in values.items()}
-    return int(conn.execute(insert(decision_table).values(**row).returning(decision_table.c.id)).scalar_one())
+    return int(conn.execute(_ADD_DECISION, row).scalar_one())
 
 
 def decoded_copy(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,7 +234,5 @@ def finish_decision(
 ) -> None:
     """Write the stage timings once the decision is persisted."""
     conn.execute(
-        update(decision_table)
-        .where(decision_table.c.id == decision_id)
-        .values(timings=dumps(dict(timings)), total_ms=total_ms)
+        _FINISH_DECISION, {"p_id": decision_id, "p_timings": dumps(dict(timings)), "p_total_ms": total_ms}
     )

@@ -116,11 +116,15 @@ def gather(
     return Facts(values={f.name: values[f.name] for f in FACTS}, timings_ms=timings)
 
 
+def _check_ref(application_ref: str) -> None:
+    if not isinstance(application_ref, str) or not 1 <= len(application_ref) <= 64:
+        raise InvalidInput(f"an application reference is 1 to 64 characters, got {application_ref!r}")
+
+
 def record_seen(uow: UnitOfWork, *, applicant: Applicant, application_ref: str) -> bool:
     """Remember an application for the velocity counts (in the decision's transaction).
     Recording the same reference again changes nothing and returns ``False``."""
-    if not isinstance(application_ref, str) or not 1 <= len(application_ref) <= 64:
-        raise InvalidInput(f"an application reference is 1 to 64 characters, got {application_ref!r}")
+    _check_ref(application_ref)
     inserted = store.add_seen(uow.session.connection(), applicant=applicant, application_ref=application_ref)
     uow.flush()
     return inserted
@@ -157,6 +161,29 @@ def remember_application(uow: UnitOfWork, *, applicant: Applicant, application_r
     if not record_seen(uow, applicant=applicant, application_ref=application_ref):
         return False
     add_applicant(uow, applicant=applicant)
+    return True
+
+
+def remember_decided(
+    uow: UnitOfWork, *, applicant: Applicant, application_ref: str, outcome: Outcome | str, at: datetime
+) -> bool:
+    """:func:`remember_application` and :func:`record_outcome` together, for an application
+    decided when it is first seen, as a decision does after gathering its facts: the seen row is
+    written with its outcome, and a decline marks the person's node (whose id adding the
+    applicant gives back). A person's ``declined`` flag already says whether an application of
+    theirs stands declined, so a new one that is not declined leaves it as it is. A reference
+    seen already gets its outcome only (as :func:`record_outcome`) and returns ``False``."""
+    outcome = Outcome(outcome)
+    _check_ref(application_ref)
+    conn = uow.session.connection()
+    if not store.add_seen(
+        conn, applicant=applicant, application_ref=application_ref, outcome=outcome, outcome_at=at
+    ):
+        record_outcome(uow, application_ref=application_ref, outcome=outcome, at=at)
+        return False
+    added = graph.add_applicant(conn, applicant)
+    if outcome is Outcome.DECLINE:
+        store.save_flag(conn, flag="declined", ids=[added.person_id], value=True)
     return True
 
 

@@ -147,32 +147,43 @@ def _insert(conn: Connection, table: Table) -> Any:
 # ------------------------------------------------------------------ seen applications
 
 
-def add_seen(conn: Connection, *, applicant: Applicant, application_ref: str) -> bool:
-    """Record an application; ``False`` (and nothing written) when the reference is already there."""
+def add_seen(
+    conn: Connection,
+    *,
+    applicant: Applicant,
+    application_ref: str,
+    outcome: Outcome | None = None,
+    outcome_at: datetime | None = None,
+) -> bool:
+    """Record an application (with its outcome when already known); ``False`` (and nothing
+    written) when the reference is already there."""
     contacts = [[c.phone_token, c.relation] for c in applicant.contacts]
-    stmt = (
-        _insert(conn, seen)
-        .values(
-            application_ref=application_ref,
-            applied_at=applicant.applied_at,
-            business_date=applicant.business_date,
-            customer_id=applicant.customer_id,
-            id_number_token=applicant.id_number_token,
-            phone_token=applicant.phone_token,
-            device_fingerprint=applicant.device_fingerprint,
-            ip_address=applicant.ip_address,
-            address_token=applicant.address_token,
-            contact_tokens=json.dumps(contacts) if contacts else None,
-            lat=applicant.lat,
-            lon=applicant.lon,
-            is_emulator=applicant.is_emulator,
-            is_rooted=applicant.is_rooted,
-            declared_income=applicant.declared_annual_income,
-        )
-        .on_conflict_do_nothing(index_elements=["application_ref"])
-        .returning(seen.c.id)
-    )
-    return conn.execute(stmt).first() is not None
+    row = {
+        "application_ref": application_ref,
+        "applied_at": applicant.applied_at,
+        "business_date": applicant.business_date,
+        "customer_id": applicant.customer_id,
+        "id_number_token": applicant.id_number_token,
+        "phone_token": applicant.phone_token,
+        "device_fingerprint": applicant.device_fingerprint,
+        "ip_address": applicant.ip_address,
+        "address_token": applicant.address_token,
+        "contact_tokens": json.dumps(contacts) if contacts else None,
+        "lat": applicant.lat,
+        "lon": applicant.lon,
+        "is_emulator": applicant.is_emulator,
+        "is_rooted": applicant.is_rooted,
+        "declared_income": applicant.declared_annual_income,
+        "outcome": outcome,
+        "outcome_at": outcome_at,
+    }
+    return conn.execute(_ADD_SEEN[conn.dialect.name], row).first() is not None
+
+
+_ADD_SEEN = {
+    name: dialect.insert(seen).on_conflict_do_nothing(index_elements=["application_ref"]).returning(seen.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def get_seen(conn: Connection, *, application_ref: str) -> Mapping[str, Any] | None:
@@ -614,12 +625,16 @@ def save_flag(conn: Connection, *, flag: str, ids: Iterable[int], value: bool = 
     wanted = sorted(set(ids))
     done = 0
     for i in range(0, len(wanted), CHUNK):
-        done += conn.execute(
-            update(node)
-            .where(node.c.id.in_(wanted[i : i + CHUNK]), node.c[flag] != value)
-            .values({flag: value})
-        ).rowcount
+        done += conn.execute(_SAVE_FLAG[flag], {"ids": wanted[i : i + CHUNK], "value": value}).rowcount
     return done
+
+
+_SAVE_FLAG = {
+    flag: update(node)
+    .where(node.c.id.in_(bindparam("ids", expanding=True)), node.c[flag] != bindparam("value"))
+    .values({flag: bindparam("value")})
+    for flag in FLAGS
+}
 
 
 def clear_person_flag(conn: Connection, *, flag: str, id_number_token: str) -> int:

@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String, UniqueConstraint, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from creditfactory.db.base import Base
@@ -84,12 +95,16 @@ def list_versions(
 
 
 def newest_approved(session: Session, name: str) -> int | None:
-    """The highest approved version of a model (one look-up of the ``(name, status)`` index)."""
-    return session.execute(
-        select(func.max(ModelVersion.version)).where(
-            ModelVersion.name == name, ModelVersion.status == ModelStatus.APPROVED
-        )
-    ).scalar()
+    """The highest approved version of a model (one look-up of the ``(name, status)`` index;
+    asked on every decision that names no version, so built once and run on the connection)."""
+    session.flush()  # as an ORM query would
+    version: int | None = session.connection().execute(_NEWEST_APPROVED, {"name": name}).scalar()
+    return version
+
+
+_NEWEST_APPROVED = select(func.max(ModelVersion.version)).where(
+    ModelVersion.name == bindparam("name"), ModelVersion.status == ModelStatus.APPROVED
+)
 
 
 def add(session: Session, row: ModelVersion) -> ModelVersion:

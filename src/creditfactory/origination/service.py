@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -323,7 +323,9 @@ def load(session: Session, application_id: int) -> Application:
 
 
 def _record(session: Session, app: Application, transition: Transition, *, now: datetime) -> None:
-    session.add(
+    store.add_transition(
+        session,
+        app,
         ApplicationTransition(
             application_id=app.id,
             event=transition.event.value,
@@ -333,7 +335,7 @@ def _record(session: Session, app: Application, transition: Transition, *, now: 
             business_date=transition.business_date,
             reason=transition.reason[:400],
             at=now,
-        )
+        ),
     )
 
 
@@ -419,12 +421,8 @@ def product_terms_of(app: Application) -> ProductTerms:
 
 def missing_consents(session: Session, customer_id: str) -> list[ConsentKind]:
     """The required consents the customer has not given, or has withdrawn."""
-    current = store.latest_consents(session, customer_id)
-    return [
-        kind
-        for kind in REQUIRED_CONSENTS
-        if kind not in current or current[kind].action is not ConsentAction.GIVEN
-    ]
+    current = store.latest_consent_actions(session, customer_id)
+    return [kind for kind in REQUIRED_CONSENTS if current.get(kind) is not ConsentAction.GIVEN]
 
 
 # ------------------------------------------------------------------ submit
@@ -489,7 +487,9 @@ def submit_application(
     method the product does not offer (422); a required consent missing or withdrawn (409
     ``consent_required``); another application of the customer in progress (409
     ``application_in_progress``, also when two submissions race); an offer version that is not
-    the customer's current offer (409 ``offer_not_current``).
+    the customer's current offer (409 ``offer_not_current``). The loser of a race learns it from
+    the database's unique constraint, without a savepoint: its transaction is then good only
+    for the rollback its boundary makes.
     """
     session = uow.session
     r = request
@@ -531,8 +531,7 @@ def submit_application(
 
     id_token = vault.token(parsed.value, kind="id_number")
     phone_token = vault.token(mobile, kind="phone")
-    records = contract.customer_identities(uow, customer_ids=[r.customer_id])
-    record = records[0] if records else None
+    record = contract.customer_record(uow, customer_id=r.customer_id)
     name_matches: bool | None = None
     if record is not None and record.name_enc:
         name_matches = vault.decrypt(record.name_enc).strip() == name
@@ -580,6 +579,7 @@ def submit_application(
         submitted_at=now,
         submitted_by=actor,
         updated_at=now,
+        transitions=[],  # all of them in memory from here on (see store.transitions_in_memory)
     )
     for position, (cname, cphone, relation) in enumerate(contacts):
         app.contacts.append(
@@ -591,10 +591,10 @@ def submit_application(
                 relation=relation,
             )
         )
+    session.add(app)
     try:
-        with session.begin_nested():
-            session.add(app)
-            session.flush()
+        # no savepoint: a request refused here is rolled back as a whole by its boundary
+        session.flush()
     except IntegrityError:
         raise ApplicationInProgress(
             f"customer {r.customer_id} already has an application in progress (submitted at the same time)"
@@ -618,7 +618,6 @@ def submit_application(
         now=now,
     )
     _whitelist(uow, app, whitelist.EntryEvent.APPLY, business_date, f"application {app.id} submitted")
-    _flush(session, app.id)
     uow.keep(app)  # the decision and the response read it again in this unit of work
     return view(app)
 
@@ -691,6 +690,55 @@ _CANCELLABLE = {
 # ------------------------------------------------------------------ decisions
 
 
+def _outcome(outcome: Outcome | str) -> Outcome:
+    try:
+        return Outcome(outcome)
+    except ValueError:
+        raise InvalidInput(
+            f"outcome must be one of {', '.join(o.value for o in Outcome)}, got {outcome!r}", field="outcome"
+        ) from None
+
+
+def _checked(
+    app: Application,
+    chosen: Outcome,
+    *,
+    limit: Decimal | None,
+    annual_rate: Decimal | None,
+    decided_by: str,
+    on: date,
+) -> ApplicationEvent:
+    event = OUTCOME_EVENTS[chosen]
+    apply(app.status, event, actor=decided_by, business_date=on)  # refuses an illegal move first
+    if chosen is Outcome.APPROVE:
+        if limit is None or annual_rate is None:
+            raise InvalidInput("an approval needs a limit and an annual rate", field="limit")
+        check_approval(product_terms_of(app), limit=limit, annual_rate=annual_rate)
+    elif limit is not None or annual_rate is not None:
+        raise InvalidInput(f"a {chosen.value} carries no limit or rate", field="limit")
+    return event
+
+
+def check_decision(
+    uow: UnitOfWork,
+    *,
+    application_id: int,
+    outcome: Outcome | str,
+    limit: Decimal | None,
+    annual_rate: Decimal | None,
+    decided_by: str,
+    business_date: date,
+) -> None:
+    """Refuse, writing nothing, what :func:`record_decision` would refuse of a new decision (an
+    unknown outcome, an illegal move, an approval outside the product), so that a caller may
+    check before it writes anything of its own."""
+    chosen = _outcome(outcome)
+    if not decided_by:
+        raise InvalidInput("a decision needs a decision_id and decided_by")
+    app = load(uow.session, application_id)
+    _checked(app, chosen, limit=limit, annual_rate=annual_rate, decided_by=decided_by, on=business_date)
+
+
 def record_decision(
     uow: UnitOfWork,
     *,
@@ -718,12 +766,7 @@ def record_decision(
     changes nothing (a retried handler); with another outcome it is a :class:`DecisionConflict`.
     """
     session = uow.session
-    try:
-        chosen = Outcome(outcome)
-    except ValueError:
-        raise InvalidInput(
-            f"outcome must be one of {', '.join(o.value for o in Outcome)}, got {outcome!r}", field="outcome"
-        ) from None
+    chosen = _outcome(outcome)
     if not decision_id or not decided_by:
         raise InvalidInput("a decision needs a decision_id and decided_by")
     app = load(session, application_id)
@@ -736,14 +779,9 @@ def record_decision(
             application_id=application_id,
             decision_id=decision_id,
         )
-    event = OUTCOME_EVENTS[chosen]
-    apply(app.status, event, actor=decided_by, business_date=business_date)  # refuses an illegal move first
-    if chosen is Outcome.APPROVE:
-        if limit is None or annual_rate is None:
-            raise InvalidInput("an approval needs a limit and an annual rate", field="limit")
-        check_approval(product_terms_of(app), limit=limit, annual_rate=annual_rate)
-    elif limit is not None or annual_rate is not None:
-        raise InvalidInput(f"a {chosen.value} carries no limit or rate", field="limit")
+    event = _checked(
+        app, chosen, limit=limit, annual_rate=annual_rate, decided_by=decided_by, on=business_date
+    )
     codes = [str(c) for c in reasons]
     texts = [reason_texts[c] for c in codes if reason_texts and c in reason_texts]
     if not texts and chosen in DEFAULT_CUSTOMER_REASONS:
@@ -888,7 +926,10 @@ def list_applications(
 
 def timeline(uow: UnitOfWork, *, application_id: int) -> list[TransitionView]:
     """Every transition of the application, oldest first."""
-    load(uow.session, application_id)
+    app = load(uow.session, application_id)
+    rows = store.transitions_in_memory(app)
+    if rows is None:
+        rows = list(store.list_transitions(uow.session, application_id))
     return [
         TransitionView(
             event=ApplicationEvent(t.event),
@@ -897,9 +938,9 @@ def timeline(uow: UnitOfWork, *, application_id: int) -> list[TransitionView]:
             actor=t.actor,
             business_date=t.business_date,
             reason=t.reason,
-            at=t.at,
+            at=t.at.astimezone(UTC),
         )
-        for t in store.list_transitions(uow.session, application_id)
+        for t in rows
     ]
 
 

@@ -25,7 +25,9 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    bindparam,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -138,6 +140,8 @@ class Application(Base):
     contacts: Mapped[list[ApplicationContact]] = relationship(
         back_populates="application", order_by="ApplicationContact.position", cascade="all, delete-orphan"
     )
+    transitions: Mapped[list[ApplicationTransition]] = relationship(order_by="ApplicationTransition.id")
+    """Its transitions, oldest first (see :func:`transitions_in_memory`)."""
 
 
 class ApplicationContact(Base):
@@ -202,15 +206,25 @@ class Consent(Base):
 
 # ------------------------------------------------------------------ queries
 
+# Built once: a statement built per call pays for its construction and its cache key each time.
+_IN_PROGRESS = select(Application.id).where(Application.in_progress_customer_id == bindparam("customer_id"))
+_CONSENT_ACTIONS = (
+    select(Consent.kind, Consent.action)
+    .where(Consent.customer_id == bindparam("customer_id"))
+    .order_by(Consent.id)
+)
+
 
 def get(session: Session, application_id: int) -> Application | None:
     return session.get(Application, application_id)
 
 
 def get_in_progress(session: Session, customer_id: str) -> Application | None:
-    return session.scalars(
-        select(Application).where(Application.in_progress_customer_id == customer_id)
-    ).one_or_none()
+    # asked on every submission, mostly of customers with none: the id first (one indexed
+    # look-up on the connection), the application only when there is one
+    session.flush()  # as an ORM query would
+    found = session.connection().execute(_IN_PROGRESS, {"customer_id": customer_id}).scalar()
+    return None if found is None else session.get(Application, found)
 
 
 def list_applications(
@@ -235,6 +249,22 @@ def list_applications(
     if after_id is not None:
         query = query.where(Application.id > after_id)
     return session.scalars(query).all()
+
+
+def transitions_in_memory(app: Application) -> list[ApplicationTransition] | None:
+    """The application's transitions when the session holds all of them (an application
+    submitted in this unit of work, whose list starts empty and grows with each move), else
+    ``None``: a loaded application's are read with :func:`list_transitions` instead of a
+    collection load, which each of its moves would otherwise pay for."""
+    loaded = inspect(app).dict.get("transitions")
+    return None if loaded is None else list(loaded)
+
+
+def add_transition(session: Session, app: Application, row: ApplicationTransition) -> None:
+    """Store a transition (kept in the application's list when that is in memory)."""
+    if "transitions" in inspect(app).dict:
+        app.transitions.append(row)
+    session.add(row)
 
 
 def list_transitions(session: Session, application_id: int) -> Sequence[ApplicationTransition]:
@@ -262,6 +292,15 @@ def list_consents(session: Session, customer_id: str) -> Sequence[Consent]:
     return session.scalars(
         select(Consent).where(Consent.customer_id == customer_id).order_by(Consent.id)
     ).all()
+
+
+def latest_consent_actions(session: Session, customer_id: str) -> dict[ConsentKind, ConsentAction]:
+    """The newest action per kind (given or withdrawn), without loading the records."""
+    session.flush()  # as an ORM query would
+    current: dict[ConsentKind, ConsentAction] = {}
+    for kind, action in session.connection().execute(_CONSENT_ACTIONS, {"customer_id": customer_id}):
+        current[ConsentKind(kind)] = ConsentAction(action)
+    return current
 
 
 def latest_consents(session: Session, customer_id: str) -> dict[ConsentKind, Consent]:
