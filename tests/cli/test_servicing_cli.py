@@ -118,3 +118,46 @@ class TestAnOperatorsDay:
         assert code == 2 and "credit line 99 does not exist" in out
         code, out = run(data, "eod", "open", "--date", "2025-03-01")
         assert code == 2 and "already open" in out
+
+    def test_a_line_with_contract_terms_lends_on_them(self, tmp_path: Path) -> None:
+        data = tmp_path / "var"
+        run(data, "eod", "open", "--date", "2025-01-15")
+        run(data, "products", "load")
+        code, out = run(
+            data,
+            "lines",
+            "open",
+            "--customer",
+            "C001",
+            "--product",
+            "farmer_revolving_line",
+            "--limit",
+            "20000",
+            "--term",
+            "6",
+            "--method",
+            "equal_installment",
+            "--json",
+        )
+        assert code == 0, out
+        line = last_json(out)
+        assert (line["term_months"], line["repayment_method"]) == (6, "equal_installment")
+        code, out = run(
+            data, "loans", "draw", "--line", str(line["line_id"]), "--amount", "6000", "--key", "k1", "--json"
+        )
+        assert code == 0, out
+        assert last_json(out)["instalments"] == 6
+        code, out = run(
+            data,
+            "lines",
+            "open",
+            "--customer",
+            "C002",
+            "--product",
+            "farmer_revolving_line",
+            "--limit",
+            "1000",
+            "--term",
+            "999",
+        )
+        assert code == 2 and "term 999 months is outside" in out

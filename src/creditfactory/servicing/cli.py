@@ -178,6 +178,12 @@ def eod_run(
         str | None, typer.Option("--date", help="The open business date to close (default: it).")
     ] = None,
     chunk_size: Annotated[int, typer.Option(help="Loans per chunk (one transaction each).")] = 50_000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Chunks run at once, each on its own connection (default: 2 on PostgreSQL, 1 on SQLite)."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Close the business date: accrual, due and overdue, penalty, classification, expiry, trial balance."""
@@ -192,6 +198,7 @@ def eod_run(
             clock=c.clock,
             business_date=_day(on, "--date") if on else None,
             chunk_size=chunk_size,
+            workers=workers,
             progress=lambda name, stage: st.err.print(f"  {name} {stage}") if not json_out else None,
         )
     except DomainError as exc:
