@@ -421,3 +421,43 @@ def _books(c: Container) -> list[tuple[str, str, str | None, str, str]]:
             )
         ).all()
     return sorted((a, b, c_, str(d), str(e)) for a, b, c_, d, e in rows)
+
+
+MONTH_END = date(2025, 1, 31)
+
+
+def test_a_month_end_classification_that_dies_half_way_counts_months_current_once(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A month end moves every current loan's months current by one; a classification that
+    commits one chunk, dies in the next and runs again moves each loan once, not twice."""
+    clean = _scenario_book(tmp_path, "clean")
+    crashed = _scenario_book(tmp_path, "crashed")
+    try:
+        _run_to(clean, MONTH_END)
+        _run_to(crashed, MONTH_END - timedelta(days=1))
+        steps = register_eod_steps()
+        original = servicing_jobs._executemany
+        calls = {"n": 0}
+
+        def flaky(session, sql, rows):  # type: ignore[no-untyped-def]
+            if "months_current" in sql:
+                calls["n"] += 1
+                if calls["n"] == 2:
+                    raise RuntimeError("power cut in the second chunk of the classification")
+            return original(session, sql, rows)
+
+        monkeypatch.setattr(servicing_jobs, "_executemany", flaky)
+        with pytest.raises(EodStepFailed, match="servicing.classify"):
+            run_eod(sessions=crashed.sessions, clock=crashed.clock, chunk_size=1, steps=steps)
+        monkeypatch.setattr(servicing_jobs, "_executemany", original)
+        run_eod(sessions=crashed.sessions, clock=crashed.clock, chunk_size=1, steps=steps)
+        assert calls["n"] == 2
+        loans = _loans(crashed)
+        assert loans == _loans(clean)
+        with crashed.uow() as uow:
+            months = list(uow.session.scalars(select(Loan.months_current).order_by(Loan.id)))
+        assert months == [1, 1, 1, 1]  # drawn on 15 January, current at the first month end
+    finally:
+        clean.close()
+        crashed.close()
