@@ -380,11 +380,27 @@ def clean_books(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list]: 
         clean.close()
 
 
+#: Steps whose work differs on PostgreSQL (chunks two at a time, the journal's guard triggers,
+#: unnest updates): crashed there too. Every step is crashed on SQLite.
+CHUNKED = {
+    "servicing.accrue_interest",
+    "servicing.mark_due",
+    "servicing.accrue_penalty",
+    "servicing.classify",
+}
+POSTGRES = [pytest.mark.postgres, pytest.mark.slow]
+
+
 class TestCrashAndResume:
     @pytest.mark.parametrize(
-        "db", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])]
+        ("step", "db"),
+        [(s.name, "sqlite") for s in register_eod_steps()]
+        + [
+            pytest.param(s.name, "postgres", marks=POSTGRES)
+            for s in register_eod_steps()
+            if s.name in CHUNKED
+        ],
     )
-    @pytest.mark.parametrize("step", [s.name for s in register_eod_steps()])
     def test_a_crash_in_any_step_then_resume_gives_the_same_books(
         self, request, tmp_path, monkeypatch, clean_books, step: str, db: str
     ) -> None:  # type: ignore[no-untyped-def]
