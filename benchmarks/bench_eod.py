@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, insert, select, text, type_coerce
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
 from creditfactory import ledger
@@ -32,7 +32,6 @@ from creditfactory.bootstrap import Container, build, register_eod_steps
 from creditfactory.clock import FixedClock
 from creditfactory.config import Settings
 from creditfactory.jobs import open_business_date, run_eod
-from creditfactory.money import from_minor, to_minor
 from creditfactory.servicing import service
 from creditfactory.servicing.model import (
     Accrual,
@@ -201,6 +200,11 @@ def naive_loop(c: Container, sample: int) -> float:
         product = service.get_product(s, PRODUCT)
         accrual = Accrual(product.rounding_policy)
         ids = list(s.scalars(select(Loan.id).order_by(Loan.id).limit(sample)))
+
+        def book(entry: Any, key: str, loan_id: int, amount: Decimal) -> None:
+            made = entry(source_key=key, value_date=day, subledger=f"loan:{loan_id}", amount=amount)
+            ledger.post(s, made, now=c.clock.now())
+
         for loan_id in ids:
             loan = s.get(Loan, loan_id)
             assert loan is not None
@@ -213,16 +217,7 @@ def naive_loop(c: Container, sample: int) -> float:
                     loan.outstanding_principal, loan.annual_rate, product.day_count, Decimal(0)
                 )
                 if posted > 0:
-                    ledger.post(
-                        s,
-                        ledger.interest_accrual(
-                            source_key=f"naive:{loan_id}:{day}",
-                            value_date=day,
-                            subledger=f"loan:{loan_id}",
-                            amount=posted,
-                        ),
-                        now=c.clock.now(),
-                    )
+                    book(ledger.interest_accrual, f"naive:{loan_id}:{day}", loan_id, posted)
                     loan.interest_receivable += posted
             overdue_principal = Decimal(0)
             oldest = None
@@ -244,16 +239,7 @@ def naive_loop(c: Container, sample: int) -> float:
                     overdue_principal, loan.penalty_rate, product.day_count, Decimal(0)
                 )
                 if penalty > 0:
-                    ledger.post(
-                        s,
-                        ledger.penalty_accrual(
-                            source_key=f"naive-penalty:{loan_id}:{day}",
-                            value_date=day,
-                            subledger=f"loan:{loan_id}",
-                            amount=penalty,
-                        ),
-                        now=c.clock.now(),
-                    )
+                    book(ledger.penalty_accrual, f"naive-penalty:{loan_id}:{day}", loan_id, penalty)
                     loan.penalty_receivable += penalty
             months = (loan.months_current + 1 if loan.dpd == 0 else 0) if month_end else loan.months_current
             loan.tier = classify(
@@ -357,6 +343,3 @@ def run(*, loans: int, sample: int, workdir: Path, postgres_url: str | None, con
     shutil.rmtree(workdir, ignore_errors=True)
     notes = {"targets": "1M loans: < 120 s on SQLite, < 60 s on PostgreSQL; >= 50x the per-loan loop"}
     return {"rows": rows, "figures": figures, "notes": notes}
-
-
-_ = (BigInteger, type_coerce, from_minor, to_minor)

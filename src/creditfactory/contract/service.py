@@ -177,7 +177,8 @@ class CustomerHome:
     branch_lon: float | None
 
 
-def _customer_home_query() -> Any:
+def _customer_query(*more: Any) -> Any:
+    """One customer by id: the columns of a :class:`CustomerHome` in its order, then ``more``."""
     customers = store.OPERATIONAL["customers"]
     branches = store.OPERATIONAL["branches"]
     return (
@@ -190,13 +191,14 @@ def _customer_home_query() -> Any:
             customers.c.lon,
             branches.c.lat,
             branches.c.lon,
+            *more,
         )
         .join(branches, branches.c.branch_id == customers.c.branch_id, isouter=True)
         .where(customers.c.customer_id == bindparam("customer_id"))
     )
 
 
-_CUSTOMER_HOME = _customer_home_query()
+_CUSTOMER_HOME = _customer_query()
 
 
 _HOMES = "contract.customer_homes"
@@ -230,29 +232,8 @@ def customer_home(uow: UnitOfWork, *, customer_id: str) -> CustomerHome | None:
     return home
 
 
-def _customer_record_query() -> Any:
-    customers = store.OPERATIONAL["customers"]
-    branches = store.OPERATIONAL["branches"]
-    return (
-        select(
-            customers.c.customer_id,
-            customers.c.id_number_token,
-            customers.c.phone_token,
-            customers.c.name_enc,
-            customers.c.segment,
-            customers.c.branch_id,
-            customers.c.manager_id,
-            customers.c.lat,
-            customers.c.lon,
-            branches.c.lat,
-            branches.c.lon,
-        )
-        .join(branches, branches.c.branch_id == customers.c.branch_id, isouter=True)
-        .where(customers.c.customer_id == bindparam("customer_id"))
-    )
-
-
-_CUSTOMER_RECORD = _customer_record_query()
+_CUSTOMERS = store.OPERATIONAL["customers"]
+_CUSTOMER_RECORD = _customer_query(_CUSTOMERS.c.name_enc, _CUSTOMERS.c.segment, _CUSTOMERS.c.manager_id)
 
 
 def customer_record(uow: UnitOfWork, *, customer_id: str) -> CustomerIdentity | None:
@@ -265,9 +246,18 @@ def customer_record(uow: UnitOfWork, *, customer_id: str) -> CustomerIdentity | 
     if row is None:
         homes[customer_id] = None
         return None
-    cid, id_token, phone_token, name_enc, segment, branch_id, manager_id, lat, lon, b_lat, b_lon = row
-    homes[customer_id] = CustomerHome(cid, id_token, phone_token, branch_id, lat, lon, b_lat, b_lon)
-    return CustomerIdentity(cid, id_token, phone_token, name_enc, segment, branch_id, manager_id)
+    home = CustomerHome(*row[:8])
+    homes[customer_id] = home
+    name_enc, segment, manager_id = row[8:]
+    return CustomerIdentity(
+        home.customer_id,
+        home.id_number_token,
+        home.phone_token,
+        name_enc,
+        segment,
+        home.branch_id,
+        manager_id,
+    )
 
 
 def lake_frame(*, lake: Path, table: str) -> pl.LazyFrame:

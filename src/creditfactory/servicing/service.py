@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -248,6 +249,23 @@ class Drawn:
     instalments: list[Instalment]
 
 
+def _pending_rows(loan_id: int, instalments: Iterable[Any]) -> list[Instalment]:
+    """A schedule's instalments as pending rows of the loan."""
+    return [
+        Instalment(
+            loan_id=loan_id,
+            number=i.number,
+            start_date=i.start_date,
+            due_date=i.due_date,
+            days=i.days,
+            principal=i.principal,
+            interest=i.interest,
+            status="pending",
+        )
+        for i in instalments
+    ]
+
+
 def draw_down(
     session: Session,
     *,
@@ -350,19 +368,7 @@ def draw_down(
     )
     session.add(loan)
     session.flush()
-    rows = [
-        Instalment(
-            loan_id=loan.id,
-            number=i.number,
-            start_date=i.start_date,
-            due_date=i.due_date,
-            days=i.days,
-            principal=i.principal,
-            interest=i.interest,
-            status="pending",
-        )
-        for i in schedule.instalments
-    ]
+    rows = _pending_rows(loan.id, schedule.instalments)
     session.add_all(rows)
     session.add(
         LoanTransaction(
@@ -680,19 +686,7 @@ def _prepay(
     for inst in coming:
         session.delete(inst)
     session.flush()
-    fresh = [
-        Instalment(
-            loan_id=loan.id,
-            number=i.number,
-            start_date=i.start_date,
-            due_date=i.due_date,
-            days=i.days,
-            principal=i.principal,
-            interest=i.interest,
-            status="pending",
-        )
-        for i in result.schedule.instalments
-    ]
+    fresh = _pending_rows(loan.id, result.schedule.instalments)
     session.add_all(fresh)
     instalments[:] = [*paid_rows, *fresh]
     loan.term = len(instalments)
