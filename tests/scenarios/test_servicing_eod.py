@@ -453,20 +453,20 @@ def test_a_month_end_classification_that_dies_half_way_counts_months_current_onc
         _run_to(clean, MONTH_END)
         _run_to(crashed, MONTH_END - timedelta(days=1))
         steps = register_eod_steps()
-        original = servicing_jobs._executemany
+        original = servicing_jobs._update_loans
         calls = {"n": 0}
 
-        def flaky(session, sql, rows):  # type: ignore[no-untyped-def]
-            if "months_current" in sql:
+        def flaky(session, assignments, ids, values):  # type: ignore[no-untyped-def]
+            if "months_current" in assignments:
                 calls["n"] += 1
                 if calls["n"] == 2:
                     raise RuntimeError("power cut in the second chunk of the classification")
-            return original(session, sql, rows)
+            return original(session, assignments, ids, values)
 
-        monkeypatch.setattr(servicing_jobs, "_executemany", flaky)
+        monkeypatch.setattr(servicing_jobs, "_update_loans", flaky)
         with pytest.raises(EodStepFailed, match="servicing.classify"):
             run_eod(sessions=crashed.sessions, clock=crashed.clock, chunk_size=1, steps=steps)
-        monkeypatch.setattr(servicing_jobs, "_executemany", original)
+        monkeypatch.setattr(servicing_jobs, "_update_loans", original)
         run_eod(sessions=crashed.sessions, clock=crashed.clock, chunk_size=1, steps=steps)
         assert calls["n"] == 2
         loans = _loans(crashed)

@@ -5,28 +5,48 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
 
-from creditfactory.servicing.jobs import _unnest_update
+from creditfactory.servicing.jobs import _pg_array, _unnest_update
 
 
-def test_one_update_joins_the_rows_passed_as_typed_arrays() -> None:
+def test_one_update_joins_the_columns_passed_as_array_literals_and_scalars_once() -> None:
     sql, params = _unnest_update(
-        "UPDATE servicing_loan SET penalty_receivable = penalty_receivable + ?, penalty_carry = ?, "
-        "last_penalty_date = ?, tier = ? WHERE id = ?",
-        [(5, 7, date(2025, 1, 2), "normal", 11), (6, 8, date(2025, 1, 2), "loss", 12)],
+        "penalty_receivable = penalty_receivable + :posted, penalty_carry = :carry, "
+        "last_penalty_date = :day, tier = :tier, oldest_unpaid_due = :oldest",
+        np.array([11, 12]),
+        {
+            "posted": np.array([5, 6]),
+            "carry": np.array([7, -8]),
+            "day": date(2025, 1, 2),
+            "tier": ["normal", "loss"],
+            "oldest": [date(2024, 12, 1), None],
+        },
     )
     assert sql == (
-        "UPDATE servicing_loan AS t SET penalty_receivable = penalty_receivable + v.c0, penalty_carry = v.c1, "
-        "last_penalty_date = v.c2, tier = v.c3 FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::text[], "
-        "%s::bigint[]) AS v(c0, c1, c2, c3, id) WHERE t.id = v.id"
+        "UPDATE servicing_loan AS t SET penalty_receivable = penalty_receivable + v.c_posted, "
+        "penalty_carry = v.c_carry, last_penalty_date = %(s_day)s, tier = v.c_tier, oldest_unpaid_due = v.c_oldest "
+        "FROM unnest(%(ids)s::bigint[], %(c_posted)s::bigint[], %(c_carry)s::bigint[], %(c_tier)s::text[], "
+        "%(c_oldest)s::date[]) AS v(id, c_posted, c_carry, c_tier, c_oldest) WHERE t.id = v.id"
     )
-    assert params == ([5, 6], [7, 8], [date(2025, 1, 2)] * 2, ["normal", "loss"], [11, 12])
+    assert params == {
+        "ids": "{11,12}",
+        "c_posted": "{5,6}",
+        "c_carry": "{7,-8}",
+        "s_day": date(2025, 1, 2),
+        "c_tier": '{"normal","loss"}',
+        "c_oldest": "{2024-12-01,NULL}",
+    }
 
 
-@pytest.mark.parametrize(
-    "sql", ["DELETE FROM servicing_loan WHERE id = ?", "UPDATE servicing_loan SET dpd = ? WHERE status = ?"]
-)
-def test_anything_but_an_update_by_id_is_refused(sql: str) -> None:
-    with pytest.raises(ValueError, match="WHERE id = \\?"):
-        _unnest_update(sql, [(1, 2)])
+def test_text_elements_are_quoted_and_escaped() -> None:
+    assert _pg_array(['a"b', "c\\d", "e,f", None]) == ('{"a\\"b","c\\\\d","e,f",NULL}', "text")
+    assert _pg_array(np.array([True, False])) == ("{t,f}", "boolean")
+
+
+def test_a_column_of_the_wrong_length_or_a_missing_value_is_refused() -> None:
+    with pytest.raises(ValueError, match="dpd: 1 values for 2 loans"):
+        _unnest_update("dpd = :dpd", np.array([1, 2]), {"dpd": np.array([3])})
+    with pytest.raises(TypeError, match="no array type"):
+        _pg_array(np.array([1.5]))

@@ -14,6 +14,7 @@ posts exactly I, whatever the day count.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -71,56 +72,96 @@ def _reached(
     return np.where(day >= end, days, counted)
 
 
-def _executemany(session: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """``UPDATE servicing_loan SET … ? … WHERE id = ?`` for many rows, the batch's hot path.
+_NAMED = re.compile(r":(\w+)")
+_ARRAY_ESCAPE = re.compile(r'["\\]')
+Column = np.ndarray | list[Any]
+"""One value per loan: a NumPy array, or a list (of strings or dates)."""
 
-    SQLite: one prepared statement through the driver's ``executemany``. PostgreSQL: one
-    statement for the whole chunk, joining the table to the rows passed as arrays
-    (``UPDATE … FROM unnest(%s::bigint[], …) AS v(…) WHERE t.id = v.id``), instead of one
-    execution per row.
+
+def _update_loans(session: Any, assignments: str, ids: np.ndarray, values: dict[str, Any]) -> None:
+    """``UPDATE servicing_loan SET <assignments> WHERE id = <id>`` for every loan of ``ids``, the
+    batch's hot path.
+
+    ``assignments`` names its values as ``:name``; each value in ``values`` is a column (a NumPy
+    array or a list, one value per loan) or a scalar (the same for every loan, a business date
+    say). SQLite: one prepared statement through the driver's ``executemany``. PostgreSQL: one
+    statement for the whole chunk, joining the table to the columns passed as array literals
+    (``UPDATE … FROM unnest(%s::bigint[], …) AS v(…) WHERE t.id = v.id``), scalars passed once.
     """
-    if not rows:
+    if not len(ids):
         return
     conn = session.connection()
+    names = _NAMED.findall(assignments)
+    if missing := sorted(set(names) - set(values)):
+        raise ValueError(f"no value for {', '.join(missing)} in {assignments!r}")
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(*_unnest_update(sql, rows))
+        conn.exec_driver_sql(*_unnest_update(assignments, ids, values))
         return
+    columns = [_column_values(values[n], len(ids)) for n in names]
+    rows = list(zip(*columns, ids.tolist(), strict=True))
+    sql = f"UPDATE servicing_loan SET {_NAMED.sub('?', assignments)} WHERE id = ?"
     if conn.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
-    elif any(isinstance(v, date) for v in rows[0]):
-        # SQLite keeps dates as ISO text, as SQLAlchemy's Date type writes them.
-        rows = [tuple(v.isoformat() if isinstance(v, date) else v for v in row) for row in rows]
     conn.exec_driver_sql(sql, rows)
 
 
-_WHERE_ID = " WHERE id = ?"
+def _column_values(value: Any, n: int) -> list[Any]:
+    """A column's values for the driver's ``executemany`` (SQLite keeps dates as ISO text, as
+    SQLAlchemy's Date type writes them)."""
+    if isinstance(value, np.ndarray):
+        out = value.tolist()
+    elif isinstance(value, list):
+        out = value
+    else:
+        out = [value] * n
+    if out and isinstance(out[0], date):
+        out = [v.isoformat() if isinstance(v, date) else v for v in out]
+    return out
 
 
-def _pg_type(values: list[Any]) -> str:
-    sample = next((v for v in values if v is not None), None)
-    if isinstance(sample, bool):
-        return "boolean"
-    if isinstance(sample, int):
-        return "bigint"
+def _pg_array(value: Column) -> tuple[str, str]:
+    """A column as PostgreSQL array literal text and its element type: one string built in one
+    pass, instead of one adapted parameter per element."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == bool:
+            return "{" + ",".join("t" if v else "f" for v in value.tolist()) + "}", "boolean"
+        if value.dtype.kind in "iu":
+            return "{" + ",".join(map(str, value.tolist())) + "}", "bigint"
+        raise TypeError(f"no array type for {value.dtype}")
+    sample = next((v for v in value if v is not None), None)
     if isinstance(sample, date):
-        return "date"
-    return "text"
+        return "{" + ",".join("NULL" if v is None else v.isoformat() for v in value) + "}", "date"
+    quoted = ("NULL" if v is None else '"' + _ARRAY_ESCAPE.sub(r"\\\g<0>", str(v)) + '"' for v in value)
+    return "{" + ",".join(quoted) + "}", "text"
 
 
-def _unnest_update(sql: str, rows: list[tuple[Any, ...]]) -> tuple[str, tuple[list[Any], ...]]:
-    head, sep, tail = sql.partition(" SET ")
-    if not sep or not tail.endswith(_WHERE_ID) or not head.startswith("UPDATE "):
-        raise ValueError(f"not an UPDATE … SET … WHERE id = ? statement: {sql!r}")
-    table = head.removeprefix("UPDATE ").strip()
-    assignments = tail.removesuffix(_WHERE_ID)
-    n = assignments.count("?")
-    parts = assignments.split("?")
-    assignments = "".join(f"{part}v.c{k}" if k < n else part for k, part in enumerate(parts))
-    columns = [list(col) for col in zip(*rows, strict=True)]
-    names = ", ".join([*(f"c{k}" for k in range(n)), "id"])
-    arrays = ", ".join(f"%s::{_pg_type(col)}[]" for col in columns)
-    statement = f"UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v({names}) WHERE t.id = v.id"
-    return statement, tuple(columns)
+def _unnest_update(assignments: str, ids: np.ndarray, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The PostgreSQL statement of :func:`_update_loans` and its parameters."""
+    params: dict[str, Any] = {"ids": _pg_array(ids)[0]}
+    arrays = ["%(ids)s::bigint[]"]
+    columns = ["id"]
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        v = values[name]
+        if isinstance(v, np.ndarray | list):
+            if len(v) != len(ids):
+                raise ValueError(f"{name}: {len(v)} values for {len(ids)} loans")
+            if f"c_{name}" not in columns:
+                literal, kind = _pg_array(v)
+                params[f"c_{name}"] = literal
+                arrays.append(f"%(c_{name})s::{kind}[]")
+                columns.append(f"c_{name}")
+            return f"v.c_{name}"
+        params[f"s_{name}"] = v
+        return f"%(s_{name})s"
+
+    body = _NAMED.sub(value, assignments)
+    statement = (
+        f"UPDATE servicing_loan AS t SET {body} FROM unnest({', '.join(arrays)}) AS v({', '.join(columns)}) "
+        "WHERE t.id = v.id"
+    )
+    return statement, params
 
 
 def _dates(values: list[date]) -> np.ndarray:
@@ -226,11 +267,11 @@ def accrue_interest(ctx: StepContext) -> StepResult:
                     posted_total += total
                 # One update per loan and day: the accrued amount and the watermark together (a
                 # second update of the same rows would write every loan twice).
-                _executemany(
+                _update_loans(
                     s,
-                    "UPDATE servicing_loan SET interest_receivable = interest_receivable + ?, "
-                    "last_accrued_date = ? WHERE id = ?",
-                    list(zip(amount.tolist(), [day] * len(rows), ids.tolist(), strict=True)),
+                    "interest_receivable = interest_receivable + :amount, last_accrued_date = :day",
+                    ids,
+                    {"amount": amount, "day": day},
                 )
             # Live loans with no instalment running today (past their last due date) move on too.
             s.execute(
@@ -279,21 +320,18 @@ def mark_due(ctx: StepContext) -> StepResult:
         ).all()
         fell = 0
         if unpaid:
-            ids = [r[0] for r in unpaid]
-            oldest = _dates([r[1] for r in unpaid])
+            ids = np.fromiter((r[0] for r in unpaid), dtype=np.int64, count=len(unpaid))
+            oldest_dates = [r[1] for r in unpaid]
             grace = np.array([r[2] for r in unpaid], dtype=np.int64)
-            dpd = days_past_due_array(oldest, day, grace)
-            params = []
-            for i, o, p, st in zip(
-                ids, [r[1] for r in unpaid], dpd.tolist(), [r[3] for r in unpaid], strict=True
-            ):
-                status = "overdue" if p > 0 else st
-                fell += int(status == "overdue" and st == "active")
-                params.append({"b_id": i, "b_dpd": p, "b_oldest": o, "b_status": status})
-            _executemany(
+            dpd = days_past_due_array(_dates(oldest_dates), day, grace)
+            was = [r[3] for r in unpaid]
+            status = ["overdue" if p > 0 else st for p, st in zip(dpd.tolist(), was, strict=True)]
+            fell = sum(1 for now, st in zip(status, was, strict=True) if now == "overdue" and st == "active")
+            _update_loans(
                 s,
-                "UPDATE servicing_loan SET dpd = ?, oldest_unpaid_due = ?, status = ? WHERE id = ?",
-                [(p["b_dpd"], p["b_oldest"], p["b_status"], p["b_id"]) for p in params],
+                "dpd = :dpd, oldest_unpaid_due = :oldest, status = :status",
+                ids,
+                {"dpd": dpd, "oldest": oldest_dates, "status": status},
             )
         uow.commit()
     return StepResult(
@@ -384,14 +422,12 @@ def accrue_penalty(ctx: StepContext) -> StepResult:
                         now=ctx.clock.now(),
                     )
                     posted_total += total
-                _executemany(
+                _update_loans(
                     s,
-                    "UPDATE servicing_loan SET penalty_receivable = penalty_receivable + ?, penalty_carry = ?, "
-                    "last_penalty_date = ? WHERE id = ?",
-                    [
-                        (int(a), int(c), day, int(i))
-                        for i, a, c in zip(ids.tolist(), posted.tolist(), new_carry.tolist(), strict=True)
-                    ],
+                    "penalty_receivable = penalty_receivable + :posted, penalty_carry = :carry, "
+                    "last_penalty_date = :day",
+                    ids,
+                    {"posted": posted, "carry": new_carry, "day": day},
                 )
             uow.commit()
         return len(rows), posted_total
@@ -433,15 +469,15 @@ def classify(ctx: StepContext) -> StepResult:
             new = classify_array(dpd=dpd, previous=prev, months_current=months, policy=policy)
             moved = (new != prev) | month_end
             if moved.any():
-                _executemany(
+                _update_loans(
                     s,
-                    "UPDATE servicing_loan SET tier = ?, months_current = ?, last_classified_date = ? WHERE id = ?",
-                    [
-                        (_TIERS[int(t)].value, int(m), day, int(i))
-                        for i, t, m in zip(
-                            ids[moved].tolist(), new[moved].tolist(), months[moved].tolist(), strict=True
-                        )
-                    ],
+                    "tier = :tier, months_current = :months, last_classified_date = :day",
+                    ids[moved],
+                    {
+                        "tier": [_TIERS[t].value for t in new[moved].tolist()],
+                        "months": months[moved],
+                        "day": day,
+                    },
                 )
             uow.commit()
         return len(rows), int((new != prev).sum())
