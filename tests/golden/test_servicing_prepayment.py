@@ -76,7 +76,7 @@ def loan(container: Container) -> tuple[Container, int]:
 
 #: The steps a performing loan needs day by day (accrual, due dates); each test ends with one
 #: full end of day, whose reconciliation and trial balance check the books.
-DAILY = [s for s in servicing_jobs.STEPS if s.name in ("servicing.accrue_interest", "servicing.mark_due")]
+DAILY = [s for s in servicing_jobs.STEPS if s.name in ("servicing.accrue_interest", "servicing.mark_overdue")]
 
 
 def close_until(c: Container, day: date) -> None:

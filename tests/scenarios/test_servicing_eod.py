@@ -384,8 +384,7 @@ def clean_books(tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list]: 
 #: unnest updates): crashed there too. Every step is crashed on SQLite.
 CHUNKED = {
     "servicing.accrue_interest",
-    "servicing.mark_due",
-    "servicing.accrue_penalty",
+    "servicing.mark_overdue",
     "servicing.classify",
 }
 POSTGRES = [pytest.mark.postgres, pytest.mark.slow]

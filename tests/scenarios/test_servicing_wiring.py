@@ -36,9 +36,8 @@ DEVICE = econtract.AcceptedDevice(fingerprint="dev-C0001", os="Android 14", mode
 
 EVERY_STEP = [
     "servicing.accrue_interest",
-    "servicing.mark_due",
+    "servicing.mark_overdue",
     "servicing.exit_overdue_customers",
-    "servicing.accrue_penalty",
     "servicing.classify",
     "servicing.expire_lines",
     "origination.expire_approvals",

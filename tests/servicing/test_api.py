@@ -696,9 +696,8 @@ class TestPortfolio:
 
 STEPS = [
     "servicing.accrue_interest",
-    "servicing.mark_due",
+    "servicing.mark_overdue",
     "servicing.exit_overdue_customers",
-    "servicing.accrue_penalty",
     "servicing.classify",
     "servicing.expire_lines",
     "origination.expire_approvals",

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, Integer, and_, func, select, text, type_coerce, update
+from sqlalchemy import BigInteger, Integer, and_, case, func, select, text, type_coerce, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -301,10 +301,12 @@ def accrue_interest(ctx: StepContext) -> StepResult:
     return StepResult(items=items, details={"interest": str(from_minor(posted_total))})
 
 
-# ------------------------------------------------------------------ due, overdue, DPD
+# ------------------------------------------------------------------ due, overdue, DPD, penalty
 
 
-def mark_due(ctx: StepContext) -> StepResult:
+def _mark_instalments(ctx: StepContext) -> tuple[int, int]:
+    """Instalments fall due on their due date and overdue after the loan's grace days: two
+    set-based updates over the book (through the ``(due_date, status)`` index), idempotent."""
     day = ctx.business_date
     with ctx.uow() as uow:
         s = uow.session
@@ -312,9 +314,8 @@ def mark_due(ctx: StepContext) -> StepResult:
         became_due = s.execute(
             update(inst).where(inst.c.status == "pending", inst.c.due_date <= day).values(status="due")
         ).rowcount
-        graces = [g for (g,) in s.execute(select(Loan.grace_days).distinct())]
         overdue = 0
-        for grace in graces:
+        for (grace,) in s.execute(select(Loan.grace_days).distinct()).all():
             cutoff = day - timedelta(days=int(grace))
             overdue += s.execute(
                 update(inst)
@@ -325,31 +326,137 @@ def mark_due(ctx: StepContext) -> StepResult:
                 )
                 .values(status="overdue")
             ).rowcount
-        unpaid = s.execute(
-            select(Instalment.loan_id, func.min(Instalment.due_date), Loan.grace_days, Loan.status)
-            .join(Loan, Loan.id == Instalment.loan_id)
-            .where(Instalment.status.in_(("due", "overdue")), Loan.status.in_(LIVE))
-            .group_by(Instalment.loan_id, Loan.grace_days, Loan.status)
-        ).all()
-        fell = 0
-        if unpaid:
-            ids = np.fromiter((r[0] for r in unpaid), dtype=np.int64, count=len(unpaid))
-            oldest_dates = [r[1] for r in unpaid]
-            grace = np.array([r[2] for r in unpaid], dtype=np.int64)
-            dpd = days_past_due_array(_dates(oldest_dates), day, grace)
-            was = [r[3] for r in unpaid]
+        uow.commit()
+    return became_due, overdue
+
+
+def mark_overdue(ctx: StepContext) -> StepResult:
+    """Due and overdue instalments, each loan's days past due and status, and penalty interest
+    (罚息) on its overdue principal: one pass over the loans with anything unpaid, one update per
+    loan.
+
+    The instalments' statuses move first, set-based. Then, chunk by chunk (an id range, one
+    transaction each), one grouped read gives every loan with a due or overdue instalment its
+    oldest unpaid due date and overdue principal; days past due and status follow, and a loan that
+    is overdue on the day accrues the day's penalty interest (posted as one ``ledger.Spread`` for
+    the chunk). The loan's watermark ``last_penalty_date`` makes a chunk that committed charge
+    nothing when the step runs again; days past due and status are recomputed to the same values.
+    """
+    day = ctx.business_date
+    became_due, overdue_instalments = _mark_instalments(ctx)
+    open_penalty = (Loan.last_penalty_date.is_(None)) | (Loan.last_penalty_date < day)
+    overdue_principal = func.sum(
+        case((Instalment.status == "overdue", Instalment.principal - Instalment.paid_principal), else_=0)
+    )
+
+    def chunk(bounds: tuple[int, int]) -> tuple[int, int, int]:
+        lo, hi = bounds
+        with ctx.uow() as uow:
+            s = uow.session
+            rows = s.execute(
+                select(
+                    Loan.id,
+                    Loan.status,
+                    Loan.grace_days,
+                    _DayNumber(func.min(Instalment.due_date)),
+                    func.min(Instalment.due_date),
+                    _raw(overdue_principal),
+                    func.max(case((Instalment.status == "overdue", 1), else_=0)),
+                    open_penalty,
+                    _raw(Loan.penalty_rate),
+                    Loan.day_count,
+                    Loan.penalty_carry,
+                )
+                .join(Instalment, Instalment.loan_id == Loan.id)
+                .where(
+                    Loan.id >= lo,
+                    Loan.id < hi,
+                    *_chunk_of_instalments(lo, hi),
+                    Loan.status.in_(LIVE),
+                    Instalment.status.in_(("due", "overdue")),
+                )
+                .group_by(
+                    Loan.id,
+                    Loan.status,
+                    Loan.grace_days,
+                    Loan.last_penalty_date,
+                    Loan.penalty_rate,
+                    Loan.day_count,
+                    Loan.penalty_carry,
+                )
+            ).all()
+            if not rows:
+                return 0, 0, 0
+            n = len(rows)
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+            was = [r[1] for r in rows]
+            grace = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
+            dpd = days_past_due_array(_days(rows, 3), day, grace)
             status = ["overdue" if p > 0 else st for p, st in zip(dpd.tolist(), was, strict=True)]
             fell = sum(1 for now, st in zip(status, was, strict=True) if now == "overdue" and st == "active")
+            # Penalty interest: loans overdue today with an overdue instalment, not yet charged today.
+            principal = np.fromiter((int(r[5] or 0) for r in rows), dtype=np.int64, count=n)
+            charged = (
+                (dpd > 0)
+                & np.fromiter((bool(r[6]) for r in rows), dtype=bool, count=n)
+                & np.fromiter((bool(r[7]) for r in rows), dtype=bool, count=n)
+            )
+            rate = np.fromiter((int(r[8]) for r in rows), dtype=np.int64, count=n)
+            year = np.fromiter((365 if r[9] == "actual/365" else 360 for r in rows), dtype=np.int64, count=n)
+            carry = np.fromiter((int(r[10] or 0) for r in rows), dtype=np.int64, count=n)
+            daily = np.zeros(n, dtype=np.int64)
+            for y in (360, 365):
+                sel = charged & (year == y)
+                if sel.any():
+                    daily[sel] = daily_interest_fen_scaled(principal[sel], rate[sel], y)
+            posted, new_carry = split_posted_fen(daily, carry)
+            posted = np.where(charged, posted, 0)
+            new_carry = np.where(charged, new_carry, carry)
+            nz = posted > 0
+            posted_total = int(posted[nz].sum())
+            if nz.any():
+                ledger.post_spread(
+                    s,
+                    ledger.Spread(
+                        f"penalty:{day.isoformat()}:{lo}-{hi}",
+                        day,
+                        "Penalty interest",
+                        ledger.PENALTY_RECEIVABLE,
+                        ledger.PENALTY_INCOME,
+                        _subledgers(ids[nz]),
+                        tuple(posted[nz].tolist()),
+                    ),
+                    now=ctx.clock.now(),
+                )
+            # One update per loan: days past due, status and the day's penalty together.
             _update_loans(
                 s,
-                "dpd = :dpd, oldest_unpaid_due = :oldest, status = :status",
+                "dpd = :dpd, oldest_unpaid_due = :oldest, status = :status, "
+                "penalty_receivable = penalty_receivable + :posted, penalty_carry = :carry, "
+                "last_penalty_date = CASE WHEN :charged THEN :day ELSE last_penalty_date END",
                 ids,
-                {"dpd": dpd, "oldest": oldest_dates, "status": status},
+                {
+                    "dpd": dpd,
+                    "oldest": [r[4] for r in rows],
+                    "status": status,
+                    "posted": posted,
+                    "carry": new_carry,
+                    "charged": charged,
+                    "day": day,
+                },
             )
-        uow.commit()
+            uow.commit()
+        return n, fell, posted_total
+
+    done = ctx.each_chunk(_ranges(ctx, Loan.status.in_(LIVE)), chunk)
     return StepResult(
-        items=len(unpaid),
-        details={"became_due": became_due, "overdue_instalments": overdue, "fell_overdue": fell},
+        items=sum(d[0] for d in done),
+        details={
+            "became_due": became_due,
+            "overdue_instalments": overdue_instalments,
+            "fell_overdue": sum(d[1] for d in done),
+            "penalty": str(from_minor(sum(d[2] for d in done))),
+        },
     )
 
 
@@ -363,7 +470,7 @@ def exit_overdue_customers(ctx: StepContext) -> StepResult:
     """Customers with any loan overdue on the business date leave every published whitelist.
 
     One set-based UPDATE of the whitelist's entries over a SELECT of the overdue customers (run
-    after ``mark_due`` has set the day's statuses); an entry already exited is not touched again,
+    after ``mark_overdue`` has set the day's statuses); an entry already exited is not touched again,
     so a repeat changes nothing.
     """
     with ctx.uow() as uow:
@@ -373,83 +480,6 @@ def exit_overdue_customers(ctx: StepContext) -> StepResult:
         )
         uow.commit()
     return StepResult(items=n, details={"exited": n})
-
-
-# ------------------------------------------------------------------ penalty interest
-
-
-def accrue_penalty(ctx: StepContext) -> StepResult:
-    day = ctx.business_date
-    watermark = (Loan.last_penalty_date.is_(None)) | (Loan.last_penalty_date < day)
-
-    def chunk(bounds: tuple[int, int]) -> tuple[int, int]:
-        lo, hi = bounds
-        posted_total = 0
-        with ctx.uow() as uow:
-            s = uow.session
-            rows = s.execute(
-                select(
-                    Loan.id,
-                    _raw(func.sum(Instalment.principal - Instalment.paid_principal)),
-                    _raw(Loan.penalty_rate),
-                    Loan.day_count,
-                    Loan.penalty_carry,
-                    Loan.rounding,
-                )
-                .join(Instalment, Instalment.loan_id == Loan.id)
-                .where(
-                    Loan.id >= lo,
-                    Loan.id < hi,
-                    *_chunk_of_instalments(lo, hi),
-                    Loan.status == "overdue",
-                    watermark,
-                    Instalment.status == "overdue",
-                )
-                .group_by(Loan.id, Loan.penalty_rate, Loan.day_count, Loan.penalty_carry, Loan.rounding)
-            ).all()
-            if rows:
-                ids = np.array([r[0] for r in rows], dtype=np.int64)
-                principal = np.array([int(r[1] or 0) for r in rows], dtype=np.int64)
-                rate = np.array([int(r[2]) for r in rows], dtype=np.int64)
-                carry = np.array([int(r[4] or 0) for r in rows], dtype=np.int64)
-                year = np.array([365 if r[3] == "actual/365" else 360 for r in rows])
-                daily = np.zeros(len(rows), dtype=np.int64)
-                for y in (360, 365):
-                    sel = year == y
-                    if sel.any():
-                        daily[sel] = daily_interest_fen_scaled(principal[sel], rate[sel], y)
-                posted, new_carry = split_posted_fen(daily, carry)
-                nz = posted > 0
-                if nz.any():
-                    total = int(posted[nz].sum())
-                    ledger.post_spread(
-                        s,
-                        ledger.Spread(
-                            f"penalty:{day.isoformat()}:{lo}-{hi}",
-                            day,
-                            "Penalty interest",
-                            ledger.PENALTY_RECEIVABLE,
-                            ledger.PENALTY_INCOME,
-                            _subledgers(ids[nz]),
-                            tuple(posted[nz].tolist()),
-                        ),
-                        now=ctx.clock.now(),
-                    )
-                    posted_total += total
-                _update_loans(
-                    s,
-                    "penalty_receivable = penalty_receivable + :posted, penalty_carry = :carry, "
-                    "last_penalty_date = :day",
-                    ids,
-                    {"posted": posted, "carry": new_carry, "day": day},
-                )
-            uow.commit()
-        return len(rows), posted_total
-
-    done = ctx.each_chunk(_ranges(ctx, Loan.status == "overdue", watermark), chunk)
-    items = sum(n for n, _ in done)
-    posted_total = sum(t for _, t in done)
-    return StepResult(items=items, details={"penalty": str(from_minor(posted_total))})
 
 
 # ------------------------------------------------------------------ classification
@@ -527,14 +557,18 @@ def check_books(ctx: StepContext) -> StepResult:
 
 STEPS = (
     EodStep("servicing.accrue_interest", 10, accrue_interest, "Daily interest accrual"),
-    EodStep("servicing.mark_due", 20, mark_due, "Due and overdue instalments, days past due"),
+    EodStep(
+        "servicing.mark_overdue",
+        20,
+        mark_overdue,
+        "Due and overdue instalments, days past due, penalty interest",
+    ),
     EodStep(
         "servicing.exit_overdue_customers",
         25,
         exit_overdue_customers,
         "Overdue customers leave the whitelist",
     ),
-    EodStep("servicing.accrue_penalty", 30, accrue_penalty, "Penalty interest on overdue principal"),
     EodStep("servicing.classify", 40, classify, "Five-tier classification"),
     EodStep("servicing.expire_lines", 50, expire_lines, "Credit lines past expiry"),
     EodStep("ledger.trial_balance", 90, check_books, "Trial balance is zero"),
