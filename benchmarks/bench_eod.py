@@ -40,6 +40,7 @@ from creditfactory.servicing.model import (
     classify,
     days_past_due,
     load_products,
+    months_current,
     sample_products_dir,
 )
 from creditfactory.servicing.store import CreditLine, Instalment, Loan
@@ -137,7 +138,7 @@ def build_book(c: Container, loans: int, console: Any) -> None:
                         "last_accrued_date": BUSINESS_DATE - timedelta(days=1),
                         "dpd": 0,
                         "tier": "normal",
-                        "months_current": 0,
+                        "current_since": first.start_date - timedelta(days=1),
                         "version": 1,
                         "created_at": now,
                     }
@@ -241,11 +242,13 @@ def naive_loop(c: Container, sample: int) -> float:
                 if penalty > 0:
                     book(ledger.penalty_accrual, f"naive-penalty:{loan_id}:{day}", loan_id, penalty)
                     loan.penalty_receivable += penalty
-            months = (loan.months_current + 1 if loan.dpd == 0 else 0) if month_end else loan.months_current
+            restart = month_end and loan.dpd > 0
+            months = 0 if restart else months_current(loan.current_since, day)
             loan.tier = classify(
                 dpd=loan.dpd, previous=Tier(loan.tier), months_current=months, policy=policy
             ).value
-            loan.months_current = months
+            if restart:
+                loan.current_since = day
             s.flush()
         uow.rollback()  # the baseline only measures; the books stay as they were
     return len(ids) / (time.perf_counter() - t0)

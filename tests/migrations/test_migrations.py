@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from creditfactory import bootstrap
 from creditfactory.config import Settings
 from creditfactory.db import migrate
 from creditfactory.db.engine import create_engine
+from creditfactory.servicing.model import months_current
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -104,3 +106,55 @@ class TestVersionFiles:
         assert names
         for name in names:
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}_[a-z0-9_]+\.py", name), name
+
+
+class TestMonthsCurrentBecomeADate:
+    """``20261201_current_since``: a loan's months current are counted from a date after the
+    upgrade, and each loan keeps its count."""
+
+    LOANS = [  # id, drawn, last classified, months current
+        (1, date(2025, 1, 15), None, 0),
+        (2, date(2024, 3, 10), date(2025, 5, 31), 14),
+        (3, date(2024, 3, 10), date(2025, 6, 12), 0),  # past due at the May month end
+        (4, date(2024, 12, 31), date(2025, 6, 12), 5),  # current at every month end since drawn
+    ]
+
+    def _insert(self, engine: Engine) -> None:
+        columns = (
+            "id, customer_id, product_code, method, day_count, rounding, principal, annual_rate, "
+            "penalty_rate, grace_days, term, start_date, maturity_date, status, outstanding_principal, "
+            "interest_receivable, penalty_receivable, accrual_carry, penalty_carry, last_accrued_date, dpd, "
+            "tier, months_current, last_classified_date, version, created_at"
+        )
+        with engine.begin() as conn:
+            for loan_id, drawn, classified, months in self.LOANS:
+                conn.execute(
+                    sa.text(
+                        f"INSERT INTO servicing_loan ({columns}) VALUES (:id, 'C1', 'p', 'equal_installment', "
+                        "'30/360', 'half_up', 100, 1, 1, 3, 12, :drawn, :drawn, 'active', 100, 0, 0, 0, 0, "
+                        ":drawn, 0, 'normal', :months, :classified, 1, :drawn)"
+                    ),
+                    {"id": loan_id, "drawn": drawn, "months": months, "classified": classified},
+                )
+
+    def test_each_loan_keeps_its_count(self, fresh: Engine) -> None:
+        config = migrate.alembic_config(fresh)
+        command.upgrade(config, "20261201_eod_storage")
+        self._insert(fresh)
+        command.upgrade(config, "20261201_current_since")
+        with fresh.connect() as conn:
+            since = dict(conn.execute(sa.text("SELECT id, current_since FROM servicing_loan")).all())
+        since = {k: v if isinstance(v, date) else date.fromisoformat(v) for k, v in since.items()}
+        assert since == {
+            1: date(2025, 1, 14),
+            2: date(2024, 3, 31),
+            3: date(2025, 5, 31),
+            4: date(2024, 12, 31),
+        }
+        for loan_id, drawn, classified, months in self.LOANS:
+            assert months_current(since[loan_id], classified or drawn) == months
+        assert months_current(since[4], date(2025, 6, 30)) == 6  # the next month end counts without a write
+        command.downgrade(config, "20261201_eod_storage")
+        with fresh.connect() as conn:
+            back = dict(conn.execute(sa.text("SELECT id, months_current FROM servicing_loan")).all())
+        assert back == {loan_id: months for loan_id, _, _, months in self.LOANS}

@@ -16,7 +16,7 @@ from creditfactory.jobs import current_business_date, open_business_date, run_eo
 from creditfactory.jobs.eod import EodStepFailed
 from creditfactory.servicing import jobs as servicing_jobs
 from creditfactory.servicing import service
-from creditfactory.servicing.model import load_products, sample_products_dir
+from creditfactory.servicing.model import load_products, months_current, sample_products_dir
 from creditfactory.servicing.store import CreditLine, Instalment, Loan
 
 START = date(2025, 1, 15)
@@ -364,6 +364,7 @@ def _loans(c: Container) -> list[tuple]:  # type: ignore[type-arg]
                 x.dpd,
                 x.tier,
                 x.penalty_carry,
+                x.current_since,
             )
             for x in uow.session.scalars(select(Loan).order_by(Loan.id))
         ]
@@ -438,14 +439,20 @@ def _books(c: Container) -> list[tuple[str, str, str | None, str, str]]:
     return sorted((a, b, c_, str(d), str(e)) for a, b, c_, d, e in rows)
 
 
-MONTH_END = date(2025, 1, 31)
+MONTH_END = date(2025, 2, 28)
 
 
-def test_a_month_end_classification_that_dies_half_way_counts_months_current_once(
+def _current_since(c: Container) -> list[date | None]:
+    with c.uow() as uow:
+        return list(uow.session.scalars(select(Loan.current_since).order_by(Loan.id)))
+
+
+def test_a_month_end_writes_only_the_loans_past_due_on_it_and_resumes_after_a_crash(
     tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    """A month end moves every current loan's months current by one; a classification that
-    commits one chunk, dies in the next and runs again moves each loan once, not twice."""
+    """Months current move at a month end without a write; the loans past due there start their
+    count again from it. A classification that commits one such loan, dies at the next and runs
+    again ends as a run without the crash."""
     clean = _scenario_book(tmp_path, "clean")
     crashed = _scenario_book(tmp_path, "crashed")
     try:
@@ -453,13 +460,13 @@ def test_a_month_end_classification_that_dies_half_way_counts_months_current_onc
         _run_to(crashed, MONTH_END - timedelta(days=1))
         steps = register_eod_steps()
         original = servicing_jobs._update_loans
-        calls = {"n": 0}
+        written: list[list[int]] = []
 
         def flaky(session, assignments, ids, values):  # type: ignore[no-untyped-def]
-            if "months_current" in assignments:
-                calls["n"] += 1
-                if calls["n"] == 2:
-                    raise RuntimeError("power cut in the second chunk of the classification")
+            if "current_since" in assignments:
+                written.append(ids.tolist())
+                if len(written) == 2:
+                    raise RuntimeError("power cut in the classification of the second loan past due")
             return original(session, assignments, ids, values)
 
         monkeypatch.setattr(servicing_jobs, "_update_loans", flaky)
@@ -467,12 +474,14 @@ def test_a_month_end_classification_that_dies_half_way_counts_months_current_onc
             run_eod(sessions=crashed.sessions, clock=crashed.clock, chunk_size=1, steps=steps)
         monkeypatch.setattr(servicing_jobs, "_update_loans", original)
         run_eod(sessions=crashed.sessions, clock=crashed.clock, chunk_size=1, steps=steps)
-        assert calls["n"] == 2
-        loans = _loans(crashed)
-        assert loans == _loans(clean)
-        with crashed.uow() as uow:
-            months = list(uow.session.scalars(select(Loan.months_current).order_by(Loan.id)))
-        assert months == [1, 1, 1, 1]  # drawn on 15 January, current at the first month end
+        # Loans 1 and 2 paid their first instalment and are current; 3 and 4 did not and are
+        # past due on the month end: only they were written.
+        assert written == [[3], [4]]
+        assert _loans(crashed) == _loans(clean)
+        assert _current_since(crashed) == _current_since(clean)
+        since = _current_since(crashed)
+        assert since == [START - timedelta(days=1)] * 2 + [MONTH_END] * 2
+        assert [months_current(d, MONTH_END) for d in since] == [2, 2, 0, 0]  # January and February
     finally:
         clean.close()
         crashed.close()

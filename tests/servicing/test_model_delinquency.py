@@ -20,6 +20,8 @@ from creditfactory.servicing.model import (
     classify_array,
     days_past_due,
     days_past_due_array,
+    months_current,
+    months_current_array,
     tier_codes,
     tier_for_dpd,
 )
@@ -185,3 +187,46 @@ class TestClassificationProperties:
             classify_array(dpd=[0], previous=[7], months_current=[0], policy=POLICY)
         with pytest.raises(DelinquencyError, match="dpd must be zero or more"):
             tier_codes([-1])
+
+
+class TestMonthsCurrent:
+    """Months current are the month ends after ``current_since``, up to and including the day."""
+
+    @pytest.mark.parametrize(
+        ("since", "on", "months"),
+        [
+            (date(2025, 1, 14), date(2025, 1, 30), 0),  # drawn 15 January, before its first month end
+            (date(2025, 1, 14), date(2025, 1, 31), 1),  # the month end itself counts
+            (date(2025, 1, 30), date(2025, 1, 31), 1),  # drawn on a month end: current there
+            (date(2025, 1, 31), date(2025, 1, 31), 0),  # past due at that month end: starts again
+            (date(2025, 1, 31), date(2025, 2, 27), 0),
+            (date(2025, 1, 31), date(2025, 2, 28), 1),
+            (date(2024, 1, 31), date(2024, 2, 29), 1),  # a leap year's February ends on the 29th
+            (date(2024, 1, 31), date(2024, 2, 28), 0),
+            (date(2024, 11, 30), date(2025, 6, 30), 7),  # across a year end
+            (date(2025, 6, 30), date(2025, 1, 31), 0),  # never negative
+        ],
+    )
+    def test_worked_examples(self, since: date, on: date, months: int) -> None:
+        assert months_current(since, on) == months
+        assert months_current_array(np.array([since], dtype="datetime64[D]"), on).tolist() == [months]
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        since=st.lists(st.dates(date(2020, 1, 1), date(2026, 12, 31)), min_size=1, max_size=30),
+        on=st.dates(date(2020, 1, 1), date(2026, 12, 31)),
+    )
+    def test_the_count_equals_counting_month_ends_day_by_day(self, since: list[date], on: date) -> None:
+        def counted(start: date) -> int:
+            n, day = 0, start + timedelta(days=1)
+            while day <= on:
+                n += (day + timedelta(days=1)).day == 1
+                day += timedelta(days=1)
+            return n
+
+        got = months_current_array(np.array(since, dtype="datetime64[D]"), on).tolist()
+        assert got == [months_current(s, on) for s in since] == [counted(s) for s in since]
+
+    def test_a_missing_date_is_refused(self) -> None:
+        with pytest.raises(DelinquencyError, match="current_since"):
+            months_current_array(np.array(["NaT"], dtype="datetime64[D]"), date(2025, 1, 31))

@@ -28,7 +28,13 @@ from sqlalchemy.sql.functions import FunctionElement
 from creditfactory import ledger, whitelist
 from creditfactory.jobs import EodStep, StepContext, StepResult, registry
 from creditfactory.money import from_minor
-from creditfactory.servicing.model import ClassificationPolicy, Tier, classify_array, days_past_due_array
+from creditfactory.servicing.model import (
+    ClassificationPolicy,
+    Tier,
+    classify_array,
+    days_past_due_array,
+    months_current_array,
+)
 from creditfactory.servicing.model.accrual import daily_interest_fen_scaled, split_posted_fen
 from creditfactory.servicing.store import CreditLine, Instalment, Loan
 
@@ -486,11 +492,16 @@ def exit_overdue_customers(ctx: StepContext) -> StepResult:
 
 
 def classify(ctx: StepContext) -> StepResult:
+    """Five-tier classification of every live loan, chunk by chunk.
+
+    Months current are counted from each loan's ``current_since`` (no write moves them); a loan
+    is written only when its tier changes or when it is past due at a month end (its count starts
+    again from that month end). The loans written carry the day as ``last_classified_date``, so a
+    chunk that committed is not classified twice (an upgrade moves one tier per review).
+    """
     day = ctx.business_date
     month_end = (day + timedelta(days=1)).day == 1
     policy = ctx.services.get("classification_policy") or ClassificationPolicy()
-    # A month end moves every loan's watermark with its months current: a chunk that committed
-    # is not counted twice when the step runs again.
     unclassified = (Loan.last_classified_date.is_(None)) | (Loan.last_classified_date < day)
 
     def chunk(bounds: tuple[int, int]) -> tuple[int, int]:
@@ -498,33 +509,34 @@ def classify(ctx: StepContext) -> StepResult:
         with ctx.uow() as uow:
             s = uow.session
             rows = s.execute(
-                select(Loan.id, Loan.dpd, Loan.tier, Loan.months_current).where(
+                select(Loan.id, Loan.dpd, Loan.tier, _DayNumber(Loan.current_since)).where(
                     Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE), unclassified
                 )
             ).all()
             if not rows:
                 return 0, 0
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            dpd = np.array([r[1] for r in rows], dtype=np.int64)
-            prev = np.array([_TIER_CODE.get(r[2], 0) for r in rows], dtype=np.int8)
-            months = np.array([r[3] for r in rows], dtype=np.int64)
-            if month_end:
-                months = np.where(dpd == 0, months + 1, 0)
+            n = len(rows)
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+            dpd = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+            prev = np.fromiter((_TIER_CODE.get(r[2], 0) for r in rows), dtype=np.int8, count=n)
+            restart = (dpd > 0) & month_end
+            months = np.where(restart, 0, months_current_array(_days(rows, 3), day))
             new = classify_array(dpd=dpd, previous=prev, months_current=months, policy=policy)
-            moved = (new != prev) | month_end
+            moved = (new != prev) | restart
             if moved.any():
                 _update_loans(
                     s,
-                    "tier = :tier, months_current = :months, last_classified_date = :day",
+                    "tier = :tier, current_since = CASE WHEN :restart THEN :day ELSE current_since END, "
+                    "last_classified_date = :day",
                     ids[moved],
                     {
                         "tier": [_TIERS[t].value for t in new[moved].tolist()],
-                        "months": months[moved],
+                        "restart": restart[moved],
                         "day": day,
                     },
                 )
             uow.commit()
-        return len(rows), int((new != prev).sum())
+        return n, int((new != prev).sum())
 
     done = ctx.each_chunk(_ranges(ctx, Loan.status.in_(LIVE)), chunk)
     items = sum(n for n, _ in done)

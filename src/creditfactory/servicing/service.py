@@ -364,6 +364,7 @@ def draw_down(
         status=str(LOAN.next_state(LoanStatus.APPROVED, LoanEvent.DISBURSE)),
         outstanding_principal=amount,
         last_accrued_date=business_date - _ONE_DAY,
+        current_since=business_date - _ONE_DAY,
         created_at=clock.now(),
     )
     session.add(loan)

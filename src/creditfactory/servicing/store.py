@@ -107,7 +107,9 @@ class Loan(Base):
     dpd: Mapped[int] = mapped_column(Integer, default=0)
     oldest_unpaid_due: Mapped[date | None] = mapped_column(Date())
     tier: Mapped[str] = mapped_column(String(16), default="normal")
-    months_current: Mapped[int] = mapped_column(Integer, default=0)
+    current_since: Mapped[date | None] = mapped_column(Date())
+    """Months current count the month ends after this date: the day before the loan was drawn,
+    or the last month end at which it was past due (see ``model.months_current``)."""
     last_classified_date: Mapped[date | None] = mapped_column(Date())
     closed_date: Mapped[date | None] = mapped_column(Date())
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -42,6 +42,8 @@ from creditfactory.servicing.model.delinquency import (
     classify_array,
     days_past_due,
     days_past_due_array,
+    months_current,
+    months_current_array,
     tier_codes,
     tier_for_dpd,
 )
@@ -137,6 +139,8 @@ __all__ = [
     "daily_interest_fen_scaled",
     "days_past_due",
     "days_past_due_array",
+    "months_current",
+    "months_current_array",
     "dry_run",
     "generate_schedule",
     "load_products",

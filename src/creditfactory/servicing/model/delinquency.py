@@ -24,6 +24,13 @@ The rule :func:`classify` implements, review by review:
    for a sustained period).
 3. Then it moves up one tier per review, never more, and never above its tier by DPD.
 
+**Months current.** A loan is current at a month end when its DPD is 0 there; its months
+current are the month ends it has been current since it was drawn or last past due at a month
+end. A loan keeps the date its count starts after (``current_since``: the day before it was
+drawn, or the last month end at which it was past due), and :func:`months_current` counts the
+month ends after that date: the count moves at a month end without writing the loan, and only
+a loan past due at a month end is written (its count starts again).
+
 The numpy versions (:func:`days_past_due_array`, :func:`bucket_codes`, :func:`tier_codes`,
 :func:`classify_array`) give the same answers as the scalar ones for a whole portfolio at once;
 tiers and buckets are then small integer codes (``Tier.code``, ``Bucket.code``).
@@ -32,7 +39,7 @@ tiers and buckets are then small integer codes (``Tier.code``, ``Bucket.code``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
@@ -226,6 +233,33 @@ class ClassificationPolicy:
 
 
 DEFAULT_CLASSIFICATION = ClassificationPolicy()
+
+
+def months_current(current_since: date, on: date) -> int:
+    """Month ends after ``current_since`` up to and including ``on`` (0 when ``on`` is earlier)."""
+    return max(_month_end_index(on) - _month_end_index(current_since), 0)
+
+
+def _month_end_index(day: date) -> int:
+    """Index of the last month end on or before ``day`` (months since January 1970)."""
+    index = day.year * 12 + day.month - 1 - 1970 * 12
+    month_end = (day + timedelta(days=1)).month != day.month
+    return index if month_end else index - 1
+
+
+def months_current_array(current_since: npt.ArrayLike, on: date) -> npt.NDArray[np.int64]:
+    """:func:`months_current` for many loans; ``current_since`` as ``datetime64[D]``."""
+    since = np.asarray(current_since, dtype="datetime64[D]")
+    if np.isnat(since).any():
+        raise DelinquencyError("current_since must be a date for every loan", field="current_since")
+    counted = _month_end_index(_date(on, "on")) - _month_end_indexes(since)
+    return np.maximum(counted, 0).astype(np.int64)
+
+
+def _month_end_indexes(days: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
+    month = days.astype("datetime64[M]")
+    month_end = (days + np.timedelta64(1, "D")).astype("datetime64[M]") != month
+    return month.astype(np.int64) - (~month_end).astype(np.int64)
 
 
 def tier_for_dpd(dpd: int, policy: ClassificationPolicy = DEFAULT_CLASSIFICATION) -> Tier:
