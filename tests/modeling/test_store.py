@@ -92,3 +92,23 @@ class TestSqlCaseOnTheDatabase:
         finally:
             metadata.drop_all(engine)
             engine.dispose()
+
+
+
+def test_the_newest_approved_version_sees_a_version_approved_in_the_same_session(db_url: str) -> None:
+    """The look-up runs on the connection; a version approved or added in the session and not
+    yet written is written first, as an ORM query would see it."""
+    engine = create_engine(db_url)
+    try:
+        with session_factory(engine)() as session:
+            first = store.add(session, row("farmer", 1))
+            assert store.newest_approved(session, "farmer") is None
+            first.status = ModelStatus.APPROVED  # changed in memory only
+            assert store.newest_approved(session, "farmer") == 1
+            second = row("farmer", 2)
+            second.status = ModelStatus.APPROVED
+            session.add(second)  # new, not written
+            assert store.newest_approved(session, "farmer") == 2
+            session.rollback()
+    finally:
+        engine.dispose()

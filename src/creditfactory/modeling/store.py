@@ -96,8 +96,13 @@ def list_versions(
 
 def newest_approved(session: Session, name: str) -> int | None:
     """The highest approved version of a model (one look-up of the ``(name, status)`` index;
-    asked on every decision that names no version, so built once and run on the connection)."""
-    session.flush()  # as an ORM query would
+    asked on every decision that names no version, so built once and run on the connection).
+
+    A model version added or changed in this session and not yet written is written first, as
+    an ORM query would; the session's other pending rows (a decision's application, events and
+    messages) wait for their own flush instead of paying one here."""
+    if any(isinstance(row, ModelVersion) for row in (*session.new, *session.dirty)):
+        session.flush()
     version: int | None = session.connection().execute(_NEWEST_APPROVED, {"name": name}).scalar()
     return version
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from functools import lru_cache
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from creditfactory.origination import ProductTerms
@@ -26,22 +28,33 @@ class ServicingCatalogue:
         self.rate_cap = rate_cap
 
     def product_terms(self, session: Session, *, code: str) -> ProductTerms | None:
-        row = session.get(Product, code)
-        if row is None:
+        """The terms of product ``code`` as stored now (one read of its definition; a definition
+        already seen is not parsed again)."""
+        definition = session.execute(_DEFINITION, {"code": code}).scalar()
+        if definition is None:
             return None
-        product = LoanProduct.model_validate(json.loads(row.definition))
-        return ProductTerms(
-            code=product.code,
-            name=product.name,
-            min_amount=product.min_amount,
-            max_amount=product.line_limit if product.revolving and product.line_limit else product.max_amount,
-            terms=tuple(range(product.min_term, product.max_term + 1)),
-            methods=tuple(m.value for m in product.methods),
-            min_annual_rate=min(self.rate_floor, product.annual_rate),
-            max_annual_rate=max(self.rate_cap, product.annual_rate),
-            list_annual_rate=product.annual_rate,
-            revolving=product.revolving,
-            method_labels={m.value: m.label for m in product.methods},
-            penalty_annual_rate=product.effective_penalty_rate,
-            day_count=product.day_count.value,
-        )
+        return _parsed_terms(definition, self.rate_floor, self.rate_cap)
+
+
+_DEFINITION = select(Product.definition).where(Product.code == bindparam("code"))
+
+
+@lru_cache(maxsize=256)
+def _parsed_terms(definition: str, rate_floor: Decimal, rate_cap: Decimal) -> ProductTerms:
+    """A stored definition's terms, parsed once per distinct definition (the terms are frozen)."""
+    product = LoanProduct.model_validate(json.loads(definition))
+    return ProductTerms(
+        code=product.code,
+        name=product.name,
+        min_amount=product.min_amount,
+        max_amount=product.line_limit if product.revolving and product.line_limit else product.max_amount,
+        terms=tuple(range(product.min_term, product.max_term + 1)),
+        methods=tuple(m.value for m in product.methods),
+        min_annual_rate=min(rate_floor, product.annual_rate),
+        max_annual_rate=max(rate_cap, product.annual_rate),
+        list_annual_rate=product.annual_rate,
+        revolving=product.revolving,
+        method_labels={m.value: m.label for m in product.methods},
+        penalty_annual_rate=product.effective_penalty_rate,
+        day_count=product.day_count.value,
+    )
