@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from creditfactory.clock import Clock
@@ -21,12 +21,19 @@ class BusinessDateNotOpen(DomainError):
 
 
 def current_business_date(session: Session, *, name: str = DEFAULT) -> date:
-    row = session.get(BusinessDateRow, name)
-    if row is None:
+    """The open business date: one column read on the session's connection (asked by every
+    request that writes; the row itself is loaded only where it changes)."""
+    if any(isinstance(row, BusinessDateRow) for row in (*session.new, *session.dirty)):
+        session.flush()  # a business date opened or moved in this session and not yet written
+    on: date | None = session.connection().execute(_OPEN_DATE, {"name": name}).scalar()
+    if on is None:
         raise BusinessDateNotOpen(
             "no business date is open yet; open one with 'creditfactory eod open --date YYYY-MM-DD'"
         )
-    return row.business_date
+    return on
+
+
+_OPEN_DATE = select(BusinessDateRow.business_date).where(BusinessDateRow.name == bindparam("name"))
 
 
 def open_business_date(session: Session, *, on: date, clock: Clock, name: str = DEFAULT) -> date:
