@@ -117,8 +117,8 @@ def register_eod_steps() -> list[EodStep]:
     """Register the end-of-day steps of every domain, and return the full ordered list.
 
     The single place that says what ``eod run`` does; registering again is a no-op. In order:
-    servicing's accrual, due/overdue marking and days past due, overdue customers leaving the
-    whitelist, penalty interest, classification, line expiry; origination's expired approvals;
+    servicing's accrual, due/overdue marking with days past due and penalty interest, overdue
+    customers leaving the whitelist, classification, line expiry; origination's expired approvals;
     the whitelist's expired offers; the reconciliation of loans and lines with the journal; the
     trial balance.
     """

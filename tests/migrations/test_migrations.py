@@ -154,7 +154,16 @@ class TestMonthsCurrentBecomeADate:
         for loan_id, drawn, classified, months in self.LOANS:
             assert months_current(since[loan_id], classified or drawn) == months
         assert months_current(since[4], date(2025, 6, 30)) == 6  # the next month end counts without a write
+        # Down again: each loan's count on the last closed business date, 12 June 2025.
+        with fresh.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO jobs_business_date (name, business_date, last_closed_date, version, updated_at) "
+                    "VALUES ('default', :open, :closed, 1, :closed)"
+                ),
+                {"open": date(2025, 6, 13), "closed": date(2025, 6, 12)},
+            )
         command.downgrade(config, "20261201_eod_storage")
         with fresh.connect() as conn:
             back = dict(conn.execute(sa.text("SELECT id, months_current FROM servicing_loan")).all())
-        assert back == {loan_id: months for loan_id, _, _, months in self.LOANS}
+        assert back == {1: 5, 2: 14, 3: 0, 4: 5}  # loan 1: January to May, current since drawn

@@ -94,7 +94,6 @@ class TestSqlCaseOnTheDatabase:
             engine.dispose()
 
 
-
 def test_the_newest_approved_version_sees_a_version_approved_in_the_same_session(db_url: str) -> None:
     """The look-up runs on the connection; a version approved or added in the session and not
     yet written is written first, as an ORM query would see it."""

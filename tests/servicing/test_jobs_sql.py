@@ -7,6 +7,7 @@ from datetime import date
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from creditfactory.servicing.jobs import _pg_array, _unnest_update
 
@@ -50,3 +51,30 @@ def test_a_column_of_the_wrong_length_or_a_missing_value_is_refused() -> None:
         _unnest_update("dpd = :dpd", np.array([1, 2]), {"dpd": np.array([3])})
     with pytest.raises(TypeError, match="no array type"):
         _pg_array(np.array([1.5]))
+
+
+def test_lists_of_numbers_casts_and_percent_signs_are_handled() -> None:
+    assert _pg_array([1, 2, 3]) == ("{1,2,3}", "bigint")
+    assert _pg_array([True, False]) == ("{t,f}", "boolean")
+    with pytest.raises(TypeError, match="list of float"):
+        _pg_array([1.5])
+    with pytest.raises(TypeError, match="list of NoneType"):
+        _pg_array([None, None])
+    sql, params = _unnest_update(
+        "dpd = :dpd::integer, note = '100%', tier = :tier",
+        np.array([7]),
+        {"dpd": np.array([1]), "tier": np.int64(2)},
+    )
+    assert sql.startswith(
+        "UPDATE servicing_loan AS t SET dpd = v.c_dpd::integer, note = '100%%', tier = %(s_tier)s FROM"
+    )
+    assert params["s_tier"] == 2 and type(params["s_tier"]) is int
+
+
+@pytest.mark.postgres
+def test_text_arrays_come_back_unchanged_from_postgresql(postgres_database: sa.Engine) -> None:
+    values = ['a"b', "c\\d", "e,f", "{g}", "NULL", "", " h ", "i\nj", "正常", None]
+    literal, kind = _pg_array(values)
+    with postgres_database.connect() as conn:
+        got = conn.exec_driver_sql(f"SELECT %(a)s::{kind}[]", {"a": literal}).scalar()
+    assert got == values

@@ -2,7 +2,7 @@
 
 Every step is set-based: it reads a chunk of loans (an id range) with one query, computes with
 NumPy on integer fen, posts one journal entry for the chunk through the ledger, and writes the
-loans back with one ``executemany``, all in one transaction. A watermark on each loan
+loans back with one statement (:func:`_update_loans`), all in one transaction. A watermark on each loan
 (``last_accrued_date``, ``last_penalty_date``) makes a chunk that already committed a no-op, so a
 step that dies half-way resumes where it stopped and a closed date changes nothing.
 
@@ -85,7 +85,8 @@ def _reached(
     return np.where(day >= end, days, counted)
 
 
-_NAMED = re.compile(r":(\w+)")
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+"""A named value in an assignment (``:name``), not a cast (``::date``)."""
 _ARRAY_ESCAPE = re.compile(r'["\\]')
 Column = np.ndarray | list[Any]
 """One value per loan: a NumPy array, or a list (of strings or dates)."""
@@ -144,8 +145,12 @@ def _pg_array(value: Column) -> tuple[str, str]:
     sample = next((v for v in value if v is not None), None)
     if isinstance(sample, date):
         return "{" + ",".join("NULL" if v is None else v.isoformat() for v in value) + "}", "date"
-    quoted = ("NULL" if v is None else '"' + _ARRAY_ESCAPE.sub(r"\\\g<0>", str(v)) + '"' for v in value)
-    return "{" + ",".join(quoted) + "}", "text"
+    if isinstance(sample, str):
+        quoted = ("NULL" if v is None else '"' + _ARRAY_ESCAPE.sub(r"\\\g<0>", v) + '"' for v in value)
+        return "{" + ",".join(quoted) + "}", "text"
+    if isinstance(sample, bool | int | np.integer | np.bool_):
+        return _pg_array(np.array(value))
+    raise TypeError(f"no array type for a list of {type(sample).__name__}: pass a NumPy array")
 
 
 def _unnest_update(assignments: str, ids: np.ndarray, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -166,10 +171,10 @@ def _unnest_update(assignments: str, ids: np.ndarray, values: dict[str, Any]) ->
                 arrays.append(f"%(c_{name})s::{kind}[]")
                 columns.append(f"c_{name}")
             return f"v.c_{name}"
-        params[f"s_{name}"] = v
+        params[f"s_{name}"] = v.item() if isinstance(v, np.generic) else v
         return f"%(s_{name})s"
 
-    body = _NAMED.sub(value, assignments)
+    body = _NAMED.sub(value, assignments.replace("%", "%%"))
     statement = (
         f"UPDATE servicing_loan AS t SET {body} FROM unnest({', '.join(arrays)}) AS v({', '.join(columns)}) "
         "WHERE t.id = v.id"
@@ -223,6 +228,9 @@ def _fresh_statistics(ctx: StepContext) -> None:
 def accrue_interest(ctx: StepContext) -> StepResult:
     day = ctx.business_date
     _fresh_statistics(ctx)
+    with ctx.uow() as uow:  # before chunks run at once: none of them then adds an account
+        ledger.ensure_accounts(uow.session, (ledger.INTEREST_RECEIVABLE, ledger.INTEREST_INCOME))
+        uow.commit()
     d = np.datetime64(day, "D")
 
     def chunk(bounds: tuple[int, int]) -> tuple[int, int]:
@@ -350,6 +358,9 @@ def mark_overdue(ctx: StepContext) -> StepResult:
     """
     day = ctx.business_date
     became_due, overdue_instalments = _mark_instalments(ctx)
+    with ctx.uow() as uow:  # before chunks run at once: none of them then adds an account
+        ledger.ensure_accounts(uow.session, (ledger.PENALTY_RECEIVABLE, ledger.PENALTY_INCOME))
+        uow.commit()
     open_penalty = (Loan.last_penalty_date.is_(None)) | (Loan.last_penalty_date < day)
     overdue_principal = func.sum(
         case((Instalment.status == "overdue", Instalment.principal - Instalment.paid_principal), else_=0)
@@ -509,9 +520,9 @@ def classify(ctx: StepContext) -> StepResult:
         with ctx.uow() as uow:
             s = uow.session
             rows = s.execute(
-                select(Loan.id, Loan.dpd, Loan.tier, _DayNumber(Loan.current_since)).where(
-                    Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE), unclassified
-                )
+                select(
+                    Loan.id, Loan.dpd, Loan.tier, _DayNumber(Loan.current_since), _DayNumber(Loan.start_date)
+                ).where(Loan.id >= lo, Loan.id < hi, Loan.status.in_(LIVE), unclassified)
             ).all()
             if not rows:
                 return 0, 0
@@ -520,7 +531,11 @@ def classify(ctx: StepContext) -> StepResult:
             dpd = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
             prev = np.fromiter((_TIER_CODE.get(r[2], 0) for r in rows), dtype=np.int8, count=n)
             restart = (dpd > 0) & month_end
-            months = np.where(restart, 0, months_current_array(_days(rows, 3), day))
+            # a loan without the date counts from the day before it was drawn, as a new one does
+            since = np.fromiter(
+                (r[3] if r[3] is not None else r[4] - 1 for r in rows), dtype=np.int64, count=n
+            ).astype("datetime64[D]")
+            months = np.where(restart, 0, months_current_array(since, day))
             new = classify_array(dpd=dpd, previous=prev, months_current=months, policy=policy)
             moved = (new != prev) | restart
             if moved.any():

@@ -11,12 +11,14 @@ with the calendar; a month end writes only the loans past due on it.
 
 Existing loans keep their count: a loan classified on day D with N months current gets the
 month end N months before the last month end on or before D; a loan never classified (N is 0)
-gets the day before it was drawn. One update per distinct (N, D) and per distinct drawing date.
+gets the day before it was drawn. Two set-based updates, whatever the size of the book.
+
+The downgrade gives each loan the months current it has on the last closed business date (the
+date the old counter would have reached) and makes that its last classification date.
 """
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -41,49 +43,43 @@ def _month_end_index(day: date) -> int:
     return index if (day + timedelta(days=1)).month != day.month else index - 1
 
 
-def _month_end(index: int) -> date:
-    year, month = divmod(index, 12)
-    return date(year, month + 1, calendar.monthrange(year, month + 1)[1])
-
-
 def upgrade() -> None:
     op.add_column("servicing_loan", sa.Column("current_since", sa.Date(), nullable=True))
-    bind = op.get_bind()
-    classified = bind.execute(
-        sa.select(_LOAN.c.months_current, _LOAN.c.last_classified_date)
-        .where(_LOAN.c.last_classified_date.is_not(None))
-        .distinct()
-    ).all()
-    for months, on in classified:
-        bind.execute(
-            sa.update(_LOAN)
-            .where(_LOAN.c.months_current == months, _LOAN.c.last_classified_date == on)
-            .values(current_since=_month_end(_month_end_index(on) - int(months)))
+    if op.get_bind().dialect.name == "postgresql":
+        classified = (
+            "(date_trunc('month', (last_classified_date + 1)::timestamp) - make_interval(months => months_current)"
+            " - interval '1 day')::date"
         )
-    drawn = bind.execute(
-        sa.select(_LOAN.c.start_date).where(_LOAN.c.last_classified_date.is_(None)).distinct()
-    ).scalars()
-    for start in list(drawn):
-        bind.execute(
-            sa.update(_LOAN)
-            .where(_LOAN.c.last_classified_date.is_(None), _LOAN.c.start_date == start)
-            .values(current_since=start - timedelta(days=1))
-        )
+        drawn = "start_date - 1"
+    else:
+        classified = "date(last_classified_date, '+1 day', 'start of month', '-' || months_current || ' months', '-1 day')"
+        drawn = "date(start_date, '-1 day')"
+    op.execute(
+        f"UPDATE servicing_loan SET current_since = {classified} WHERE last_classified_date IS NOT NULL"
+    )
+    op.execute(f"UPDATE servicing_loan SET current_since = {drawn} WHERE last_classified_date IS NULL")
     op.execute("ALTER TABLE servicing_loan DROP COLUMN months_current")
 
 
 def downgrade() -> None:
     op.execute("ALTER TABLE servicing_loan ADD COLUMN months_current INTEGER NOT NULL DEFAULT 0")
     bind = op.get_bind()
-    pairs = bind.execute(
-        sa.select(_LOAN.c.current_since, _LOAN.c.last_classified_date)
-        .where(_LOAN.c.last_classified_date.is_not(None), _LOAN.c.current_since.is_not(None))
-        .distinct()
-    ).all()
-    for since, on in pairs:
-        bind.execute(
-            sa.update(_LOAN)
-            .where(_LOAN.c.current_since == since, _LOAN.c.last_classified_date == on)
-            .values(months_current=max(_month_end_index(on) - _month_end_index(since), 0))
-        )
+    closed = bind.execute(
+        sa.text("SELECT last_closed_date FROM jobs_business_date WHERE name = 'default'")
+    ).scalar()
+    if isinstance(closed, str):
+        closed = date.fromisoformat(closed)
+    if closed is not None:
+        since_dates = bind.execute(
+            sa.select(_LOAN.c.current_since).where(_LOAN.c.current_since.is_not(None)).distinct()
+        ).scalars()
+        for since in list(since_dates):
+            bind.execute(
+                sa.update(_LOAN)
+                .where(_LOAN.c.current_since == since)
+                .values(
+                    months_current=max(_month_end_index(closed) - _month_end_index(since), 0),
+                    last_classified_date=closed,
+                )
+            )
     op.execute("ALTER TABLE servicing_loan DROP COLUMN current_since")
