@@ -368,13 +368,19 @@ def move(
     now: datetime,
     reason: str = "",
     payload: Mapping[str, Any] | None = None,
+    flush: bool = True,
 ) -> Transition:
+    """Move ``app`` by ``event``, record the transition and announce it. The move is written at
+    once (``flush``), so that a change by another request meanwhile is an
+    :class:`ApplicationChanged` here; without ``flush`` it goes out with the session's next write
+    (for an application this unit of work wrote itself, which no one else can have changed)."""
     transition = apply(app.status, event, actor=actor, business_date=business_date, reason=reason)
     app.status = transition.target
     if transition.target not in IN_PROGRESS:
         app.in_progress_customer_id = None
     app.updated_at = now
-    _flush(session, app.id)
+    if flush:
+        _flush(session, app.id)
     _record(session, app, transition, now=now)
     append(
         session,
@@ -753,6 +759,7 @@ def record_decision(
     now: datetime,
     reason_texts: Mapping[str, tuple[str, str]] | None = None,
     approval_valid_days: int = APPROVAL_VALID_DAYS,
+    flush: bool = True,
 ) -> ApplicationView:
     """Record a decision's outcome on an application and move it (approve, decline, refer).
 
@@ -764,6 +771,7 @@ def record_decision(
     texts, and without any a general text per outcome is shown. A decline moves the whitelist
     entry to ``declined``. Recording the same ``decision_id`` with the same outcome again
     changes nothing (a retried handler); with another outcome it is a :class:`DecisionConflict`.
+    Without ``flush`` the move is written with the session's next write (see :func:`move`).
     """
     session = uow.session
     chosen = _outcome(outcome)
@@ -806,6 +814,7 @@ def record_decision(
         business_date=business_date,
         now=now,
         reason=" ".join(codes)[:400] or chosen.value,
+        flush=flush,
         payload={
             "decision_id": decision_id,
             "outcome": chosen.value,
