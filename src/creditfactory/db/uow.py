@@ -13,6 +13,14 @@ from typing import Any, Self
 from sqlalchemy.orm import Session, sessionmaker
 
 
+def flush_pending(session: Session, *types: type) -> None:
+    """Before a read of rows of ``types`` on the session's connection: write the session if it
+    holds a new or changed row of one of them, as an ORM query's autoflush would; otherwise the
+    session's other pending rows wait for their own flush instead of paying one here."""
+    if any(isinstance(row, types) for row in (*session.new, *session.dirty)):
+        session.flush()
+
+
 class UnitOfWork:
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self._factory = factory

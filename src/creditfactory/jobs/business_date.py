@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from creditfactory.clock import Clock
+from creditfactory.db.uow import flush_pending
 from creditfactory.errors import Conflict, DomainError
 from creditfactory.jobs.store import BusinessDateRow
 
@@ -23,8 +24,7 @@ class BusinessDateNotOpen(DomainError):
 def current_business_date(session: Session, *, name: str = DEFAULT) -> date:
     """The open business date: one column read on the session's connection (asked by every
     request that writes; the row itself is loaded only where it changes)."""
-    if any(isinstance(row, BusinessDateRow) for row in (*session.new, *session.dirty)):
-        session.flush()  # a business date opened or moved in this session and not yet written
+    flush_pending(session, BusinessDateRow)  # a date opened or moved here and not yet written
     on: date | None = session.connection().execute(_OPEN_DATE, {"name": name}).scalar()
     if on is None:
         raise BusinessDateNotOpen(

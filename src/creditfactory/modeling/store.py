@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from creditfactory.db.base import Base
 from creditfactory.db.types import UTCDateTime, enum_column
+from creditfactory.db.uow import flush_pending
 from creditfactory.modeling.model.lifecycle import ModelStatus
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
@@ -98,11 +99,10 @@ def newest_approved(session: Session, name: str) -> int | None:
     """The highest approved version of a model (one look-up of the ``(name, status)`` index;
     asked on every decision that names no version, so built once and run on the connection).
 
-    A model version added or changed in this session and not yet written is written first, as
-    an ORM query would; the session's other pending rows (a decision's application, events and
-    messages) wait for their own flush instead of paying one here."""
-    if any(isinstance(row, ModelVersion) for row in (*session.new, *session.dirty)):
-        session.flush()
+    A model version added or changed in this session and not yet written is written first
+    (:func:`creditfactory.db.flush_pending`); a decision's pending application, events and
+    messages wait for their own flush."""
+    flush_pending(session, ModelVersion)
     version: int | None = session.connection().execute(_NEWEST_APPROVED, {"name": name}).scalar()
     return version
 

@@ -209,6 +209,48 @@ def _subledgers(ids: np.ndarray) -> tuple[str, ...]:
     return tuple(f"loan:{i}" for i in ids.tolist())
 
 
+_ACCRUAL = (ledger.INTEREST_RECEIVABLE, ledger.INTEREST_INCOME)
+_PENALTY = (ledger.PENALTY_RECEIVABLE, ledger.PENALTY_INCOME)
+
+
+def _accounts_first(ctx: StepContext, accounts: tuple[ledger.Account, ...]) -> None:
+    """The step's journal accounts, added before its chunks run at once: no two chunks then race
+    to add one (the first chunk may have nothing to post)."""
+    with ctx.uow() as uow:
+        ledger.ensure_accounts(uow.session, accounts)
+        uow.commit()
+
+
+def _post_chunk(
+    ctx: StepContext,
+    session: Any,
+    key: str,
+    memo: str,
+    accounts: tuple[ledger.Account, ledger.Account],
+    ids: np.ndarray,
+    amounts: np.ndarray,
+) -> int:
+    """Post a chunk's positive amounts (fen, one per loan of ``ids``) as one ``ledger.Spread``
+    on the business date: each loan's subledger debited, the counter account credited with the
+    total. Returns the total posted (0, and nothing posted, when no amount is positive)."""
+    nz = amounts > 0
+    if not nz.any():
+        return 0
+    ledger.post_spread(
+        session,
+        ledger.Spread(
+            key,
+            ctx.business_date,
+            memo,
+            *accounts,
+            _subledgers(ids[nz]),
+            tuple(amounts[nz].tolist()),
+        ),
+        now=ctx.clock.now(),
+    )
+    return int(amounts[nz].sum())
+
+
 def _days(rows: list[Any], k: int) -> np.ndarray:
     return np.fromiter((r[k] for r in rows), dtype=np.int64, count=len(rows)).astype("datetime64[D]")
 
@@ -228,9 +270,7 @@ def _fresh_statistics(ctx: StepContext) -> None:
 def accrue_interest(ctx: StepContext) -> StepResult:
     day = ctx.business_date
     _fresh_statistics(ctx)
-    with ctx.uow() as uow:  # before chunks run at once: none of them then adds an account
-        ledger.ensure_accounts(uow.session, (ledger.INTEREST_RECEIVABLE, ledger.INTEREST_INCOME))
-        uow.commit()
+    _accounts_first(ctx, _ACCRUAL)
     d = np.datetime64(day, "D")
 
     def chunk(bounds: tuple[int, int]) -> tuple[int, int]:
@@ -275,23 +315,15 @@ def accrue_interest(ctx: StepContext) -> StepResult:
                 cum_now = interest * _reached(np.full(len(rows), d + 1), start, end, days, thirty) // days
                 cum_before = interest * _reached(before, start, end, days, thirty) // days
                 amount = cum_now - cum_before
-                nz = amount > 0
-                if nz.any():
-                    total = int(amount[nz].sum())
-                    ledger.post_spread(
-                        s,
-                        ledger.Spread(
-                            f"accrual:{day.isoformat()}:{lo}-{hi}",
-                            day,
-                            "Daily interest accrual",
-                            ledger.INTEREST_RECEIVABLE,
-                            ledger.INTEREST_INCOME,
-                            _subledgers(ids[nz]),
-                            tuple(amount[nz].tolist()),
-                        ),
-                        now=ctx.clock.now(),
-                    )
-                    posted_total += total
+                posted_total += _post_chunk(
+                    ctx,
+                    s,
+                    f"accrual:{day.isoformat()}:{lo}-{hi}",
+                    "Daily interest accrual",
+                    _ACCRUAL,
+                    ids,
+                    amount,
+                )
                 # One update per loan and day: the accrued amount and the watermark together (a
                 # second update of the same rows would write every loan twice).
                 _update_loans(
@@ -358,9 +390,7 @@ def mark_overdue(ctx: StepContext) -> StepResult:
     """
     day = ctx.business_date
     became_due, overdue_instalments = _mark_instalments(ctx)
-    with ctx.uow() as uow:  # before chunks run at once: none of them then adds an account
-        ledger.ensure_accounts(uow.session, (ledger.PENALTY_RECEIVABLE, ledger.PENALTY_INCOME))
-        uow.commit()
+    _accounts_first(ctx, _PENALTY)
     open_penalty = (Loan.last_penalty_date.is_(None)) | (Loan.last_penalty_date < day)
     overdue_principal = func.sum(
         case((Instalment.status == "overdue", Instalment.principal - Instalment.paid_principal), else_=0)
@@ -376,7 +406,6 @@ def mark_overdue(ctx: StepContext) -> StepResult:
                     Loan.status,
                     Loan.grace_days,
                     _DayNumber(func.min(Instalment.due_date)),
-                    func.min(Instalment.due_date),
                     _raw(overdue_principal),
                     func.max(case((Instalment.status == "overdue", 1), else_=0)),
                     open_penalty,
@@ -408,19 +437,20 @@ def mark_overdue(ctx: StepContext) -> StepResult:
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
             was = [r[1] for r in rows]
             grace = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
-            dpd = days_past_due_array(_days(rows, 3), day, grace)
+            oldest = _days(rows, 3)
+            dpd = days_past_due_array(oldest, day, grace)
             status = ["overdue" if p > 0 else st for p, st in zip(dpd.tolist(), was, strict=True)]
             fell = sum(1 for now, st in zip(status, was, strict=True) if now == "overdue" and st == "active")
             # Penalty interest: loans overdue today with an overdue instalment, not yet charged today.
-            principal = np.fromiter((int(r[5] or 0) for r in rows), dtype=np.int64, count=n)
+            principal = np.fromiter((int(r[4] or 0) for r in rows), dtype=np.int64, count=n)
             charged = (
                 (dpd > 0)
+                & np.fromiter((bool(r[5]) for r in rows), dtype=bool, count=n)
                 & np.fromiter((bool(r[6]) for r in rows), dtype=bool, count=n)
-                & np.fromiter((bool(r[7]) for r in rows), dtype=bool, count=n)
             )
-            rate = np.fromiter((int(r[8]) for r in rows), dtype=np.int64, count=n)
-            year = np.fromiter((365 if r[9] == "actual/365" else 360 for r in rows), dtype=np.int64, count=n)
-            carry = np.fromiter((int(r[10] or 0) for r in rows), dtype=np.int64, count=n)
+            rate = np.fromiter((int(r[7]) for r in rows), dtype=np.int64, count=n)
+            year = np.fromiter((365 if r[8] == "actual/365" else 360 for r in rows), dtype=np.int64, count=n)
+            carry = np.fromiter((int(r[9] or 0) for r in rows), dtype=np.int64, count=n)
             daily = np.zeros(n, dtype=np.int64)
             for y in (360, 365):
                 sel = charged & (year == y)
@@ -429,22 +459,9 @@ def mark_overdue(ctx: StepContext) -> StepResult:
             posted, new_carry = split_posted_fen(daily, carry)
             posted = np.where(charged, posted, 0)
             new_carry = np.where(charged, new_carry, carry)
-            nz = posted > 0
-            posted_total = int(posted[nz].sum())
-            if nz.any():
-                ledger.post_spread(
-                    s,
-                    ledger.Spread(
-                        f"penalty:{day.isoformat()}:{lo}-{hi}",
-                        day,
-                        "Penalty interest",
-                        ledger.PENALTY_RECEIVABLE,
-                        ledger.PENALTY_INCOME,
-                        _subledgers(ids[nz]),
-                        tuple(posted[nz].tolist()),
-                    ),
-                    now=ctx.clock.now(),
-                )
+            posted_total = _post_chunk(
+                ctx, s, f"penalty:{day.isoformat()}:{lo}-{hi}", "Penalty interest", _PENALTY, ids, posted
+            )
             # One update per loan: days past due, status and the day's penalty together.
             _update_loans(
                 s,
@@ -454,7 +471,7 @@ def mark_overdue(ctx: StepContext) -> StepResult:
                 ids,
                 {
                     "dpd": dpd,
-                    "oldest": [r[4] for r in rows],
+                    "oldest": oldest.tolist(),  # datetime.date objects
                     "status": status,
                     "posted": posted,
                     "carry": new_carry,
