@@ -513,9 +513,26 @@ def factory() -> Any:
 
 
 def _serve(port: int, workers: int) -> None:
+    """The server, as ``creditfactory serve`` runs it: one process, or ``workers`` processes on
+    ``SO_REUSEPORT`` sockets of their own."""
     import uvicorn
 
-    sys.path.insert(0, str(Path(__file__).parent))
+    from creditfactory.api.asgi import serve_processes
+
+    here = str(Path(__file__).parent)
+    if workers > 1:
+        sys.exit(
+            serve_processes(
+                host="127.0.0.1",
+                port=port,
+                workers=workers,
+                factory="bench_decisions:factory",
+                app_dir=here,
+                log_level="warning",
+                access_log=False,
+            )
+        )
+    sys.path.insert(0, here)
     uvicorn.run(
         "bench_decisions:factory",
         factory=True,
@@ -523,8 +540,6 @@ def _serve(port: int, workers: int) -> None:
         port=port,
         log_level="warning",
         access_log=False,
-        workers=workers,
-        timeout_worker_healthcheck=60,  # each worker builds and warms its app first
     )
 
 
@@ -766,7 +781,7 @@ def run(
                 "count": n_http,
                 "clients": clients,
                 "seconds": seconds,
-                "workers": workers,
+                "workers": 1 if db == "sqlite" else workers,
                 "polars_threads": polars_threads,
             },
         )
@@ -835,7 +850,8 @@ def run(
         shutil.rmtree(workdir, ignore_errors=True)
     notes = {
         "target": "over HTTP on PostgreSQL p99 < 50 ms and >= 200 decisions/s; strategy alone p99 < 2 ms (2 cores)",
-        "load": f"{clients} concurrent keep-alive clients in one process beside {workers} uvicorn worker(s)"
+        "load": f"{clients} concurrent keep-alive clients in one process beside the server: one process on "
+        f"SQLite (one writer at a time), {workers} on PostgreSQL (SO_REUSEPORT, as creditfactory serve --workers)"
         + (f" (POLARS_MAX_THREADS={polars_threads})" if polars_threads else "")
         + ", "
         f"bounded by {requests:,} requests and {seconds:.0f} s",

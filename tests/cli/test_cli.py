@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -164,3 +166,98 @@ class TestServe:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+    def test_several_processes_each_listen_are_replaced_when_they_die_and_stop_on_sigterm(
+        self, tmp_path: Path
+    ) -> None:
+        port = _free_port()
+        env = {**os.environ, "CREDITFACTORY_DATA_DIR": str(tmp_path / "var")}
+        # the database is made first, so that the two processes do not both create it
+        subprocess.run([sys.executable, "-m", "creditfactory.cli.main", "db", "upgrade"], env=env, check=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "creditfactory.cli.main", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def workers() -> set[int]:
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            return {
+                int(c)
+                for c in children
+                if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
+            }
+
+        def sockets(pid: int) -> int:
+            n = 0
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+                except OSError:  # closed meanwhile
+                    pass
+            return n
+
+        def wait_for(check: Any, what: str, seconds: float = 60) -> None:
+            deadline = time.monotonic() + seconds
+            while not check():
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError(f"{what}: not within {seconds} s (exit {proc.poll()})")
+                time.sleep(0.3)
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        try:
+            wait_for(lambda: len(workers()) == 2 and all(sockets(p) for p in workers()), "two processes")
+            wait_for(answers, "health")
+            # 20 keep-alive connections land on both processes: each holds its listening socket
+            # and at least one accepted connection (all 20 on one: a chance of 1 in 500,000)
+            clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}") for _ in range(20)]
+            try:
+                assert all(c.get("/health").status_code == 200 for c in clients)
+                assert all(sockets(p) >= 2 for p in workers()), {p: sockets(p) for p in workers()}
+            finally:
+                for c in clients:
+                    c.close()
+            first = workers()
+            victim = min(first)
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: len(workers()) == 2 and victim not in workers(), "a replacement process")
+            wait_for(answers, "health after the replacement")
+            last = workers()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=40) == 0
+            assert not any(Path(f"/proc/{p}").exists() for p in first | last)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    def test_several_processes_on_a_taken_port_fail_at_once(self, tmp_path: Path) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            env = {**os.environ, "CREDITFACTORY_DATA_DIR": str(tmp_path / "var")}
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "creditfactory.cli.main",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "2",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert done.returncode != 0
+        assert "Address already in use" in done.stderr + done.stdout

@@ -351,7 +351,13 @@ def bench_decisions(
     ] = 3_000,
     seconds: Annotated[float, typer.Option(help="At most this long over HTTP per database.")] = 20.0,
     clients: Annotated[int, typer.Option(help="Concurrent keep-alive clients of the load generator.")] = 8,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes of the server.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes on PostgreSQL, as creditfactory serve --workers (SQLite: always one).",
+        ),
+    ] = 2,
     polars_threads: Annotated[
         int | None, typer.Option(help="POLARS_MAX_THREADS of the server (default: Polars decides).")
     ] = None,

@@ -104,7 +104,8 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Server processes (one interpreter each); more than one needs PostgreSQL "
+            help="Server processes (one interpreter each, each on its own SO_REUSEPORT socket, so "
+            "that the kernel spreads connections over them); more than one needs PostgreSQL "
             "(SQLite has one writer at a time).",
         ),
     ] = 1,
@@ -114,7 +115,7 @@ def serve(
 
     import uvicorn
 
-    from creditfactory.api.asgi import serve_app
+    from creditfactory.api.asgi import serve_app, serve_processes
 
     st = state(ctx)
     container = st.container
@@ -130,17 +131,7 @@ def serve(
     # each worker process builds its own container from the environment: pass on the options
     os.environ["CREDITFACTORY_DATA_DIR"] = str(container.settings.data_dir)
     os.environ["CREDITFACTORY_DATABASE_URL"] = container.settings.resolved_database_url
-    uvicorn.run(
-        "creditfactory.api.asgi:from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        # a worker builds its container and warms the decision path before it answers the
-        # supervisor's health check: give it longer than the default 5 s on a busy machine
-        timeout_worker_healthcheck=60,
-    )
+    raise typer.Exit(serve_processes(host=host, port=port, workers=workers))
 
 
 auth_app = typer.Typer(help="Tokens for staff and customers.", no_args_is_help=True)
