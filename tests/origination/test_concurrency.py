@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -128,3 +129,71 @@ def test_a_decision_on_an_application_withdrawn_meanwhile_is_refused(world: Worl
             )
         assert caught.value.code == "application_changed" and caught.value.http_status == 409
     assert world.application(app.id).status is origination.ApplicationStatus.WITHDRAWN
+
+
+def test_a_duplicate_sent_while_the_first_is_decided_gets_its_response(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim of the key is the first write of the submission's own transaction: a duplicate
+    sent meanwhile waits on the key and gets the first response back, replayed, and nothing is
+    written twice."""
+    world.consent("C0001")
+    app = create_app(world.container)
+    token = world.container.tokens.issue(customer("C0001"))
+    key = uuid.uuid4().hex
+    inside = threading.Event()
+    original = service.submit_application
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        inside.set()
+        view = original(*args, **kwargs)
+        time.sleep(0.5)  # the second request arrives and waits on the key meanwhile
+        return view
+
+    monkeypatch.setattr(service, "submit_application", slow)
+    responses: dict[str, httpx.Response] = {}
+
+    def one(name: str) -> None:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await client.post(
+                    "/v1/applications",
+                    json=body(amount="20000.00"),
+                    headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+                )
+
+        responses[name] = asyncio.run(go())
+
+    first = threading.Thread(target=one, args=("first",))
+    first.start()
+    assert inside.wait(timeout=30)
+    second = threading.Thread(target=one, args=("second",))
+    second.start()
+    first.join()
+    second.join()
+    a, b = responses["first"], responses["second"]
+    assert a.status_code == b.status_code == 201
+    assert "idempotent-replayed" not in a.headers and b.headers["idempotent-replayed"] == "true"
+    assert a.json() == b.json()
+    assert applications(world) == 1
+
+
+def test_a_refused_submission_leaves_its_key_free_for_a_retry(world: World) -> None:
+    """A submission refused inside its transaction takes the claim of its key with it."""
+    app = create_app(world.container)
+    token = world.container.tokens.issue(customer("C0001"))
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            refused = await client.post("/v1/applications", json=body(amount="20000.00"), headers=headers)
+            world.consent("C0001")
+            retried = await client.post("/v1/applications", json=body(amount="20000.00"), headers=headers)
+            return [refused, retried]
+
+    refused, retried = asyncio.run(go())
+    assert refused.status_code == 409 and refused.json()["code"] == "consent_required"
+    assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
+    assert applications(world) == 1

@@ -31,14 +31,22 @@ async def run_idempotent(
     operation: str,
     now: Any,
     work: Callable[[], tuple[int, Any]],
+    claim_apart: bool = True,
 ) -> JSONResponse:
     """Run ``work`` once per (principal, operation, key); repeats get the stored response.
 
-    The claim commits first, so that a duplicate sent meanwhile gets a conflict and work that
-    commits through units of work of its own (an ingestion) does not wait on the claim's
-    transaction. ``work`` then runs inside ``uow`` and returns (status, body); its writes in
-    ``uow`` and the stored response commit together. If ``work`` raises, its writes are rolled
-    back and the claim is released, so that a retry with the same key runs it again.
+    With ``claim_apart`` the claim commits first, so that a duplicate sent meanwhile gets a
+    conflict (409 ``idempotency_in_progress``) and work that commits through units of work of
+    its own (an ingestion) does not wait on the claim's transaction. ``work`` then runs inside
+    ``uow`` and returns (status, body); its writes in ``uow`` and the stored response commit
+    together. If ``work`` raises, its writes are rolled back and the claim is released, so that
+    a retry with the same key runs it again.
+
+    Without ``claim_apart`` (for work that writes only in ``uow`` and is short: submitting an
+    application and deciding it) the claim is the first write of the work's own transaction:
+    one commit a request instead of two. A duplicate sent meanwhile waits on the claim's key
+    until that transaction ends and then gets the stored response (or, when the first failed,
+    runs the work itself); if ``work`` raises, the rollback takes the claim with it.
     """
     key = request.headers.get("idempotency-key")
     if not key:
@@ -66,6 +74,9 @@ async def run_idempotent(
             command_log.release(uow.session, principal_id=principal.id, operation=operation, key=key)
             uow.commit()
             raise
+        return finish(status, body)
+
+    def finish(status: int, body: Any) -> tuple[int, Any]:
         # rendered once, as JSONResponse would: the same text is stored and sent
         rendered = json.dumps(
             body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder
@@ -89,9 +100,24 @@ async def run_idempotent(
             return stored.status, stored.body, True
         return (*run(), False)
 
+    def claim_within_and_run() -> tuple[int, Any, bool]:
+        stored = command_log.begin(
+            uow.session, principal_id=principal.id, operation=operation, key=key, req_hash=req_hash, now=now
+        )
+        if stored is not None:
+            return stored.status, stored.body, True
+        try:
+            status, body = work()
+        except BaseException:
+            uow.rollback()  # the claim goes with the work's writes
+            raise
+        return (*finish(status, body), False)
+
     # One hand-over to the thread pool per request: each costs the event loop a queue put and
     # a wake-up, which shows under load.
-    status, encoded, replayed = await run_in_threadpool(claim_and_run)
+    status, encoded, replayed = await run_in_threadpool(
+        claim_and_run if claim_apart else claim_within_and_run
+    )
     if replayed:
         return JSONResponse(encoded, status_code=status, headers={"Idempotent-Replayed": "true"})
     return _Rendered(encoded.encode("utf-8"), status_code=status)

@@ -277,6 +277,7 @@ async def submit_application(
         operation="origination.application.submit",
         now=container.clock.now(),
         work=work,
+        claim_apart=False,  # one commit: the claim, the application and its decision together
     )
 
 
