@@ -222,6 +222,24 @@ class TestNeighbours:
         build(built)
         assert _snapshot(built) == before
 
+    def test_an_approval_after_a_decline_leaves_the_person_marked(self, built: Container) -> None:
+        """The decline's mark is written with the person's node and never cleared by that write:
+        a later application of the same person that is approved leaves it."""
+        with built.uow() as uow:
+            decisioning.remember_decided(
+                uow, applicant=applicant("D"), application_ref="APP-D1", outcome="decline", at=AT
+            )
+            uow.commit()
+        with built.uow() as uow:
+            assert decisioning.remember_decided(
+                uow, applicant=applicant("D"), application_ref="APP-D2", outcome="approve", at=AT
+            )
+            uow.commit()
+        assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
+        before = _snapshot(built)
+        build(built)
+        assert _snapshot(built) == before
+
     def test_defaults_reported_later_mark_people(self, built: Container) -> None:
         with built.uow() as uow:
             assert decisioning.mark_defaulted(uow, customer_ids=["G", "nobody"]) == 1

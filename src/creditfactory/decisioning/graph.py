@@ -250,15 +250,16 @@ class Added:
     links_added: int
 
 
-def add_applicant(conn: Connection, applicant: Applicant) -> Added:
+def add_applicant(conn: Connection, applicant: Applicant, *, declined: bool = False) -> Added:
     """Put an application into the graph: its person node (with the customer id when known) and
-    a link to each attribute node (created when new, first seen on the business date)."""
+    a link to each attribute node (created when new, first seen on the business date). With
+    ``declined`` the person node is marked declined in the same write."""
     day: date = applicant.business_date
     person_key = (NodeKind.PERSON.value, applicant.id_number_token)
     wanted: dict[tuple[str, str], date | None] = {person_key: day}
     for kind, key in applicant.links():
         wanted[(EDGE_TARGET[kind].value, key)] = day
-    nodes = store.ensure_nodes(conn, wanted, customer_id=applicant.customer_id)
+    nodes = store.ensure_nodes(conn, wanted, customer_id=applicant.customer_id, person_declined=declined)
     person = nodes[person_key]
     pairs = [
         (person.id, nodes[(EDGE_TARGET[kind].value, key)].id, kind.value) for kind, key in applicant.links()

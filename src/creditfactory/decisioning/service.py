@@ -169,8 +169,8 @@ def remember_decided(
 ) -> bool:
     """:func:`remember_application` and :func:`record_outcome` together, for an application
     decided when it is first seen, as a decision does after gathering its facts: the seen row is
-    written with its outcome, and a decline marks the person's node (whose id adding the
-    applicant gives back). A person's ``declined`` flag already says whether an application of
+    written with its outcome, and a decline marks the person's node in the same write that adds
+    the node. A person's ``declined`` flag already says whether an application of
     theirs stands declined, so a new one that is not declined leaves it as it is. A reference
     seen already gets its outcome only (as :func:`record_outcome`) and returns ``False``."""
     outcome = Outcome(outcome)
@@ -181,9 +181,7 @@ def remember_decided(
     ):
         record_outcome(uow, application_ref=application_ref, outcome=outcome, at=at)
         return False
-    added = graph.add_applicant(conn, applicant)
-    if outcome is Outcome.DECLINE:
-        store.save_flag(conn, flag="declined", ids=[added.person_id], value=True)
+    graph.add_applicant(conn, applicant, declined=outcome is Outcome.DECLINE)
     return True
 
 

@@ -548,8 +548,60 @@ def _upsert_nodes(dialect: str) -> Any:
                 else_=node.c.first_seen_date,
             ),
             "customer_id": func.coalesce(node.c.customer_id, ins.excluded.customer_id),
+            # a flag given is set; one not given is left as it is
+            "declined": or_(node.c.declined, ins.excluded.declined),
         },
     ).returning(*_NODE_SELECT)
+
+
+#: PostgreSQL: the same upsert with its rows as arrays (``unnest``): one statement text whatever
+#: the number of rows, so that the server prepares it once.
+_UPSERT_NODES_PG = text(
+    f"""
+    INSERT INTO {node.name} AS n (kind, key, customer_id, negative, declined, defaulted, degree, first_seen_date)
+    SELECT kind, key, customer_id, false, declined, false, 0, first_seen_date
+    FROM unnest(CAST(:kind AS VARCHAR[]), CAST(:key AS VARCHAR[]), CAST(:customer_id AS VARCHAR[]),
+                CAST(:declined AS BOOLEAN[]), CAST(:first_seen_date AS DATE[]))
+         AS r(kind, key, customer_id, declined, first_seen_date)
+    ON CONFLICT (key, kind) DO UPDATE SET
+        first_seen_date = CASE
+            WHEN excluded.first_seen_date IS NOT NULL
+                 AND (n.first_seen_date IS NULL OR excluded.first_seen_date < n.first_seen_date)
+            THEN excluded.first_seen_date ELSE n.first_seen_date END,
+        customer_id = coalesce(n.customer_id, excluded.customer_id),
+        declined = n.declined OR excluded.declined
+    RETURNING {_NODE_COLS}
+    """
+).columns(
+    Column("id", BigInteger()),
+    Column("kind", String()),
+    Column("key", String()),
+    Column("customer_id", String()),
+    Column("negative", Boolean()),
+    Column("declined", Boolean()),
+    Column("defaulted", Boolean()),
+    Column("degree", Integer()),
+    Column("first_seen_date", Date()),
+)
+#: PostgreSQL: the links inserted and both ends' degree raised by the links actually added, in
+#: one statement. The ends' rows are already locked by this transaction (the upsert of the nodes
+#: just before, in key order), so raising their degree waits on no one.
+_LINK_EDGES_PG = text(
+    f"""
+    WITH added AS (
+        INSERT INTO {edge.name} (src_id, dst_id, kind)
+        SELECT * FROM unnest(CAST(:src_id AS BIGINT[]), CAST(:dst_id AS BIGINT[]), CAST(:kind AS VARCHAR[]))
+        ON CONFLICT (src_id, dst_id, kind) DO NOTHING
+        RETURNING src_id
+    ), raised AS (
+        UPDATE {node.name} AS n SET degree = n.degree + a.links
+        FROM (SELECT src_id, count(*) AS links FROM added GROUP BY src_id) AS a
+        WHERE n.id = a.src_id
+        RETURNING n.id
+    )
+    SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM raised)
+    """
+)
 
 
 def _link_edges(dialect: str) -> Any:
@@ -567,31 +619,50 @@ _BUMP_DEGREE = (
 
 
 def ensure_nodes(
-    conn: Connection, wanted: Mapping[tuple[str, str], date | None], *, customer_id: str | None = None
+    conn: Connection,
+    wanted: Mapping[tuple[str, str], date | None],
+    *,
+    customer_id: str | None = None,
+    person_declined: bool = False,
 ) -> dict[tuple[str, str], NodeRow]:
     """Create the missing nodes among ``(kind, key) -> first seen``, move ``first_seen_date``
     back where it is later than given, and return every wanted node.
 
     One statement (``INSERT … ON CONFLICT (key, kind) DO UPDATE … RETURNING``): a concurrent
     writer that creates the same node first wins quietly and the node comes back either way.
-    ``customer_id`` goes on the person node when it has none yet."""
+    ``customer_id`` goes on the person node when it has none yet; ``person_declined`` sets the
+    person node's ``declined`` flag (it is never cleared here)."""
     if not wanted:
         return {}
     ordered = sorted(wanted, key=lambda k: (k[1], k[0]))  # one lock order for every writer
+    out: dict[tuple[str, str], NodeRow] = {}
+    if conn.dialect.name == "postgresql":
+        for i in range(0, len(ordered), CHUNK):
+            part = ordered[i : i + CHUNK]
+            params = {
+                "kind": [k for k, _ in part],
+                "key": [k for _, k in part],
+                "customer_id": [customer_id if k == NodeKind.PERSON else None for k, _ in part],
+                "declined": [person_declined and k == NodeKind.PERSON for k, _ in part],
+                "first_seen_date": [wanted[w] for w in part],
+            }
+            for r in conn.execute(_UPSERT_NODES_PG, params):
+                found = _node_row(r)
+                out[(found.kind, found.key)] = found
+        return out
     rows = [
         {
             "kind": kind,
             "key": key,
             "customer_id": customer_id if kind == NodeKind.PERSON else None,
             "negative": False,
-            "declined": False,
+            "declined": person_declined and kind == NodeKind.PERSON,
             "defaulted": False,
             "degree": 0,
             "first_seen_date": wanted[(kind, key)],
         }
         for kind, key in ordered
     ]
-    out: dict[tuple[str, str], NodeRow] = {}
     for i in range(0, len(rows), CHUNK):
         for r in conn.execute(_UPSERT_NODES[conn.dialect.name], rows[i : i + CHUNK]):
             found = _node_row(r)
@@ -605,7 +676,18 @@ def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
     rows = {(a, b, k) for a, b, k in pairs} | {(b, a, k) for a, b, k in pairs}
     if not rows:
         return 0
-    values = [{"src_id": a, "dst_id": b, "kind": k} for a, b, k in sorted(rows)]
+    ordered = sorted(rows)
+    if conn.dialect.name == "postgresql":
+        added_rows = conn.execute(
+            _LINK_EDGES_PG,
+            {
+                "src_id": [a for a, _, _ in ordered],
+                "dst_id": [b for _, b, _ in ordered],
+                "kind": [k for _, _, k in ordered],
+            },
+        ).one()[0]
+        return int(added_rows) // 2
+    values = [{"src_id": a, "dst_id": b, "kind": k} for a, b, k in ordered]
     added = conn.execute(_LINK_EDGES[conn.dialect.name], values).all()
     bump: dict[int, int] = {}
     for (src,) in added:
