@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from creditfactory.db.engine import _WriterTurn, create_engine
 
@@ -65,14 +68,79 @@ def test_rollbacks_and_closed_connections_give_the_turn_back(engine: Engine) -> 
         assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 0
 
 
+def test_a_session_dropped_in_a_transaction_gives_the_turn_back(engine: Engine) -> None:
+    """The pool rolls back a connection returned in a transaction (a session dropped without
+    closing it); that rollback gives the turn back, so the next transaction starts at once."""
+    session = Session(engine)
+    session.execute(text("INSERT INTO t VALUES (5)"))
+    del session
+    gc.collect()
+    done: list[int] = []
+
+    def next_one() -> None:
+        with engine.begin() as conn:
+            done.append(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+
+    worker = threading.Thread(target=next_one)
+    worker.start()
+    worker.join(timeout=5)
+    assert done == [0]
+
+
+def test_the_turn_is_given_back_after_the_commit_not_before(engine: Engine) -> None:
+    """A waiting transaction begins only once the COMMIT before it is done: its BEGIN IMMEDIATE
+    never meets SQLite's lock (which would hold it in the busy handler until the commit)."""
+    begins: list[float] = []
+    original = engine.dialect.do_commit
+
+    def slow_commit(dbapi_connection: object) -> None:
+        time.sleep(0.01)  # the window in which a turn given back early would be taken
+        original(dbapi_connection)
+
+    engine.dialect.do_commit = slow_commit  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info["t0"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            begins.append(time.perf_counter() - conn.info["t0"])
+
+    def writer(n: int) -> None:
+        for _ in range(15):
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 45
+    assert len(begins) >= 45
+    assert max(begins) < 0.005, sorted(begins)[-5:]
+
+
+class _Raw:
+    """A stand-in for the pool's connection: what ``begin`` is handed and keys the turn on."""
+
+    def __init__(self) -> None:
+        self.dbapi_connection = object()
+
+    def exec_driver_sql(self, sql: str) -> None:
+        assert sql == "BEGIN IMMEDIATE"
+
+    @property
+    def connection(self) -> _Raw:
+        return self
+
+
 def test_a_turn_held_too_long_is_a_clear_error() -> None:
     turn = _WriterTurn(timeout=0.1)
-
-    class Conn:
-        def exec_driver_sql(self, sql: str) -> None:
-            assert sql == "BEGIN IMMEDIATE"
-
-    a, b = Conn(), Conn()
+    a, b = _Raw(), _Raw()
     turn.begin(a)
     with pytest.raises(OperationalError, match="database is locked"):
         turn.begin(b)
@@ -87,16 +155,12 @@ def test_a_turn_held_too_long_is_a_clear_error() -> None:
 def test_a_failed_begin_gives_the_turn_back() -> None:
     turn = _WriterTurn(timeout=0.1)
 
-    class Busy:
+    class Busy(_Raw):
         def exec_driver_sql(self, sql: str) -> None:
             raise RuntimeError("database is locked (another process)")
 
-    class Conn:
-        def exec_driver_sql(self, sql: str) -> None:
-            pass
-
     with pytest.raises(RuntimeError):
         turn.begin(Busy())
-    ok = Conn()
+    ok = _Raw()
     turn.begin(ok)
     turn.end(ok)

@@ -23,10 +23,7 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy own transactions: BEGIN IMMEDIATE is issued by the unit of work
         # for writes; the driver's own implicit transactions are switched off.
-        writer = _WriterTurn()
-        event.listen(engine, "begin", writer.begin)
-        event.listen(engine, "commit", writer.end)
-        event.listen(engine, "rollback", writer.end)
+        _WriterTurn().install(engine)
         return engine
     # No JIT compilation: it spends a second or more compiling the end of day's large
     # aggregates, which run once, and nothing is gained on short statements.
@@ -60,12 +57,43 @@ class _WriterTurn:
     the transactions take turns on a lock first, so that a waiting thread starts the moment the
     one before ends; SQLite's own busy handler, which sleeps and polls with growing pauses (up to
     100 ms), then only arbitrates between processes. Under eight concurrent requests the polling
-    alone made the slowest answers wait more than a second."""
+    alone made the slowest answers wait more than a second.
+
+    A turn belongs to the driver's connection. It is given back after the driver's own COMMIT or
+    ROLLBACK (the dialect's ``do_commit`` / ``do_rollback``, wrapped by :meth:`install`), which
+    includes the pool's rollback of a connection returned in a transaction (a session dropped
+    without closing it), and when the pool closes, detaches or invalidates the connection."""
 
     def __init__(self, timeout: float = 30.0) -> None:
         self._lock = threading.Lock()
+        self._guard = threading.Lock()  # the holder is read and cleared by one thread at a time
         self._timeout = timeout
-        self._holders: set[int] = set()
+        self._holder: int | None = None
+
+    def install(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
+
+        def commit(dbapi_connection: Any) -> None:
+            do_commit(dbapi_connection)
+            self.end(dbapi_connection)  # a failed COMMIT keeps the turn until its rollback
+
+        def rollback(dbapi_connection: Any) -> None:
+            try:
+                do_rollback(dbapi_connection)
+            finally:
+                self.end(dbapi_connection)
+
+        # the engine's own dialect instance (the pool's resets go through it too)
+        dialect.do_commit = commit  # type: ignore[method-assign]
+        dialect.do_rollback = rollback  # type: ignore[method-assign]
+        event.listen(engine, "begin", self.begin)
+        for name in ("close", "detach", "invalidate"):
+            event.listen(engine.pool, name, self._gone)
+
+    @staticmethod
+    def _key(dbapi_connection: Any) -> int:
+        return id(getattr(dbapi_connection, "dbapi_connection", None) or dbapi_connection)
 
     def begin(self, conn: Any) -> None:
         if not self._lock.acquire(timeout=self._timeout):
@@ -81,13 +109,18 @@ class _WriterTurn:
         except BaseException:
             self._lock.release()
             raise
-        self._holders.add(id(conn))
+        self._holder = self._key(conn.connection)
 
-    def end(self, conn: Any) -> None:
+    def end(self, dbapi_connection: Any) -> None:
         # a connection that began no transaction of ours (or ended it already) holds no turn
-        if id(conn) in self._holders:
-            self._holders.discard(id(conn))
-            self._lock.release()
+        with self._guard:
+            if self._holder is None or self._holder != self._key(dbapi_connection):
+                return
+            self._holder = None
+        self._lock.release()
+
+    def _gone(self, dbapi_connection: Any, *_args: Any) -> None:
+        self.end(dbapi_connection)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
