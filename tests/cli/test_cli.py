@@ -129,6 +129,13 @@ class TestContractDocs:
         assert committed == render_markdown(), "run: creditfactory contract docs --out docs/contract.md"
 
 
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -237,8 +244,50 @@ class TestServe:
                 proc.kill()
                 proc.wait()
 
+    def test_the_processes_stop_when_their_supervisor_is_killed(self, tmp_path: Path) -> None:
+        port = _free_port()
+        env = {**os.environ, "CREDITFACTORY_DATA_DIR": str(tmp_path / "var")}
+        subprocess.run([sys.executable, "-m", "creditfactory.cli.main", "db", "upgrade"], env=env, check=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "creditfactory.cli.main", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.3)
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            workers = [
+                int(c)
+                for c in children
+                if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
+            ]
+            assert len(workers) == 2
+            proc.kill()  # no chance to stop them itself
+            proc.wait()
+            deadline = time.monotonic() + 30
+            while any(Path(f"/proc/{w}").exists() and "Z" not in _state(w) for w in workers):
+                assert time.monotonic() < deadline, "the workers outlived their supervisor"
+                time.sleep(0.2)
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
     def test_several_processes_on_a_taken_port_fail_at_once(self, tmp_path: Path) -> None:
+        # taken by a socket that shares its port (SO_REUSEPORT), as another server's would be
         with socket.socket() as taken:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]

@@ -8,11 +8,13 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.process
-import multiprocessing.synchronize
+import os
 import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -65,6 +67,21 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _die_with(parent: int) -> None:
+    """Have the kernel stop this process when the process that started it dies (Linux), so
+    that no worker keeps serving without its supervisor."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not on Linux
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
 def _worker(
     host: str,
     port: int,
@@ -72,25 +89,40 @@ def _worker(
     app_dir: str | None,
     log_level: str,
     access_log: bool,
-    ready: multiprocessing.synchronize.Event,
+    ready: Any,
+    parent: int,
 ) -> None:
-    """One server process: its own socket and app (built by ``factory``); ``ready`` is set once
-    it listens. It exits with 3 when it could not start."""
+    """One server process: its own socket and app (built by ``factory``); ``ready`` (a shared
+    byte) is set to 1 once it listens. It exits with 3 when it could not start."""
     import uvicorn
+
+    _die_with(parent)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
-                ready.set()
+                ready.value = 1
 
     if app_dir:
         sys.path.insert(0, app_dir)
     sock = _listening_socket(host, port)
     server = Server(uvicorn.Config(factory, factory=True, log_level=log_level, access_log=access_log))
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C reaches every process of the group: already shut down
+        pass
     if not server.started:
         sys.exit(3)
+
+
+def _port_free(host: str, port: int) -> None:
+    """Raise ``OSError`` (address in use) when anything listens on the port, another group of
+    ``SO_REUSEPORT`` sockets included: the check binds without that option."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
 
 def serve_processes(
@@ -106,11 +138,15 @@ def serve_processes(
     """Serve with ``workers`` processes, each listening on its own ``SO_REUSEPORT`` socket and
     building its app with ``factory`` (``module:function``, settings from the environment).
 
-    The calling process supervises: SIGINT or SIGTERM stops every worker gracefully (each
-    finishes its requests in flight). A worker that dies after it started listening is started
-    again; one that dies before (the database out of reach, the app failing to build) stops
-    everything, with exit code 1. Where the platform has no ``SO_REUSEPORT``, uvicorn's own
-    workers (one shared socket) serve instead. Returns the exit code."""
+    The calling process supervises. SIGINT, SIGTERM or SIGHUP stops every worker gracefully
+    (each finishes its requests in flight); a worker stops by itself when the supervisor dies.
+    A worker of the first start that dies before it listens (the database out of reach, the app
+    failing to build) stops everything, with exit code 1. A worker that dies later is replaced;
+    replacements that die again soon are started after a pause that doubles each time (up to
+    30 s). A port already in use (by anything, another group of ``SO_REUSEPORT`` sockets
+    included) is an ``OSError`` before any worker starts. Where the platform has no
+    ``SO_REUSEPORT``, uvicorn's own workers (one shared socket) serve instead. Returns the exit
+    code."""
     if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - not on Linux
         import uvicorn
 
@@ -126,48 +162,81 @@ def serve_processes(
             timeout_worker_healthcheck=60,
         )
         return 0
-    # the port is tried here, once, so that a taken port is one clear error, not one per worker
-    _listening_socket(host, port).close()
+    _port_free(host, port)
     ctx = multiprocessing.get_context("spawn")
     stopping = False
+    me = os.getpid()
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    def start() -> tuple[multiprocessing.process.BaseProcess, multiprocessing.synchronize.Event]:
-        ready = ctx.Event()
-        proc = ctx.Process(target=_worker, args=(host, port, factory, app_dir, log_level, access_log, ready))
-        proc.start()
-        return proc, ready
+    @dataclass
+    class Slot:
+        proc: multiprocessing.process.BaseProcess
+        ready: Any
+        started: float
+        first: bool
+        pause: float = 0.0
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    procs: list[tuple[multiprocessing.process.BaseProcess, multiprocessing.synchronize.Event]] = []
+    def start(first: bool, pause: float = 0.0) -> Slot:
+        ready = ctx.RawValue("b", 0)  # no lock: a worker killed while setting it leaves none held
+        proc = ctx.Process(
+            target=_worker, args=(host, port, factory, app_dir, log_level, access_log, ready, me)
+        )
+        proc.start()
+        return Slot(proc, ready, time.monotonic(), first, pause)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    slots: list[Slot] = []
+    waiting: list[tuple[float, float]] = []  # (when, pause) of replacements not started yet
     code = 0
     try:
-        procs = [start() for _ in range(workers)]
+        for _ in range(workers):
+            if stopping:
+                break
+            slots.append(start(first=True))
         log.info("serving on %s:%s with %d processes (SO_REUSEPORT)", host, port, workers)
         while not stopping:
-            multiprocessing.connection.wait([p.sentinel for p, _ in procs], timeout=0.5)
-            for i, (p, ready) in enumerate(procs):
-                if stopping or p.is_alive():
+            multiprocessing.connection.wait([s.proc.sentinel for s in slots], timeout=0.5)
+            now = time.monotonic()
+            for slot in list(slots):
+                if stopping or slot.proc.is_alive():
                     continue
-                if not ready.is_set():
-                    log.error("server process %s could not start (exit %s): stopping", p.pid, p.exitcode)
+                slots.remove(slot)
+                slot.proc.join()
+                if slot.first and not slot.ready.value:
+                    log.error(
+                        "server process %s could not start (exit %s): stopping",
+                        slot.proc.pid,
+                        slot.proc.exitcode,
+                    )
                     stopping, code = True, 1
                     break
-                log.warning("server process %s exited with %s: starting another", p.pid, p.exitcode)
-                procs[i] = start()
+                # a process that lived long is replaced at once; one that died soon after its
+                # start waits twice as long as the one before it did
+                pause = 0.0 if now - slot.started > 60 else min(30.0, max(1.0, 2 * slot.pause))
+                log.warning(
+                    "server process %s exited with %s: another in %.0f s",
+                    slot.proc.pid,
+                    slot.proc.exitcode,
+                    pause,
+                )
+                waiting.append((now + pause, pause))
+            for when, pause in list(waiting):
+                if not stopping and when <= now:
+                    waiting.remove((when, pause))
+                    slots.append(start(first=False, pause=pause))
     finally:
-        for p, _ in procs:
-            if p.is_alive():
-                p.terminate()  # SIGTERM: uvicorn's graceful shutdown
+        for slot in slots:
+            if slot.proc.is_alive():
+                slot.proc.terminate()  # SIGTERM: uvicorn's graceful shutdown
         deadline = time.monotonic() + 30
-        for p, _ in procs:
-            p.join(timeout=max(0.1, deadline - time.monotonic()))
-            if p.is_alive():
-                p.kill()
-                p.join()
+        for slot in slots:
+            slot.proc.join(timeout=max(0.1, deadline - time.monotonic()))
+            if slot.proc.is_alive():
+                slot.proc.kill()
+                slot.proc.join()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return code

@@ -59,11 +59,15 @@ async def run_idempotent(
     # (SQLite's write lock, a PostgreSQL row lock, a round trip) would stop every other request
     # meanwhile, and on SQLite the holder of the lock could never get back to commit.
     def claim() -> command_log.StoredResult | None:
-        stored = command_log.begin(
-            uow.session, principal_id=principal.id, operation=operation, key=key, req_hash=req_hash, now=now
-        )
+        try:
+            stored = claim_only()
+        except BaseException:
+            uow.rollback()  # a refused claim (in progress, key reused) ends its transaction here
+            raise
         if stored is None:
             uow.commit()
+        else:
+            uow.rollback()  # a replay: nothing was written; SQLite's turn is not held while sending
         return stored
 
     def run() -> tuple[int, Any]:
@@ -94,6 +98,11 @@ async def run_idempotent(
         uow.commit()
         return status, rendered
 
+    def claim_only() -> command_log.StoredResult | None:
+        return command_log.begin(
+            uow.session, principal_id=principal.id, operation=operation, key=key, req_hash=req_hash, now=now
+        )
+
     def claim_and_run() -> tuple[int, Any, bool]:
         stored = claim()
         if stored is not None:
@@ -101,12 +110,11 @@ async def run_idempotent(
         return (*run(), False)
 
     def claim_within_and_run() -> tuple[int, Any, bool]:
-        stored = command_log.begin(
-            uow.session, principal_id=principal.id, operation=operation, key=key, req_hash=req_hash, now=now
-        )
-        if stored is not None:
-            return stored.status, stored.body, True
         try:
+            stored = claim_only()
+            if stored is not None:
+                uow.rollback()
+                return stored.status, stored.body, True
             status, body = work()
         except BaseException:
             uow.rollback()  # the claim goes with the work's writes
