@@ -284,6 +284,48 @@ class TestServe:
                 proc.kill()
                 proc.wait()
 
+    def test_a_hang_up_that_is_ignored_stays_ignored(self, tmp_path: Path) -> None:
+        """Under nohup (SIGHUP ignored) a hang-up of the whole group stops nothing; SIGTERM to
+        the group then stops the supervisor and its workers gracefully."""
+        port = _free_port()
+        env = {**os.environ, "CREDITFACTORY_DATA_DIR": str(tmp_path / "var")}
+        subprocess.run([sys.executable, "-m", "creditfactory.cli.main", "db", "upgrade"], env=env, check=True)
+
+        def nohup() -> None:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "creditfactory.cli.main", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=nohup,
+        )
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        try:
+            deadline = time.monotonic() + 60
+            while not healthy():
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.3)
+            time.sleep(1)  # both workers listening
+            os.killpg(proc.pid, signal.SIGHUP)
+            time.sleep(1.5)
+            assert proc.poll() is None
+            assert all(healthy() for _ in range(10))
+            os.killpg(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=40) == 0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
     def test_several_processes_on_a_taken_port_fail_at_once(self, tmp_path: Path) -> None:
         # taken by a socket that shares its port (SO_REUSEPORT), as another server's would be
         with socket.socket() as taken:

@@ -197,3 +197,45 @@ def test_a_refused_submission_leaves_its_key_free_for_a_retry(world: World) -> N
     assert refused.status_code == 409 and refused.json()["code"] == "consent_required"
     assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
     assert applications(world) == 1
+
+
+def test_a_failure_while_the_response_is_stored_leaves_the_key_free(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write whose claim commits apart (giving a consent): when storing its response fails,
+    the claim is released with the work's rows, so that a retry with the same key runs again
+    rather than finding it running for ever."""
+    from creditfactory.api import idempotency
+    from creditfactory.origination import consents
+
+    app = create_app(world.container)
+    token = world.container.tokens.issue(customer("C0001"))
+    text = consents.consent_text(origination.ConsentKind.BUREAU_INQUIRY, language="zh")
+    give = {
+        "kind": "bureau_inquiry",
+        "version": text.version,
+        "language": "zh",
+        "text_sha256": text.sha256,
+        "channel": "h5",
+    }
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+    original = idempotency.command_log.complete
+    calls: list[int] = []
+
+    def fails_once(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the response could not be stored")
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(idempotency.command_log, "complete", fails_once)
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            path = "/v1/customers/C0001/consents"
+            return [await client.post(path, json=give, headers=headers) for _ in range(2)]
+
+    failed, retried = asyncio.run(go())
+    assert failed.status_code == 500
+    assert retried.status_code == 201 and retried.json()["status"] == "given"

@@ -97,6 +97,9 @@ def _worker(
     import uvicorn
 
     _die_with(parent)
+    # a hang-up of the whole group reaches the workers too: the supervisor decides, and stops
+    # them with SIGTERM, which lets the requests in flight finish
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -187,7 +190,11 @@ def serve_processes(
         proc.start()
         return Slot(proc, ready, time.monotonic(), first, pause)
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    # a hang-up stops the service, unless it is ignored (nohup): then it stays ignored
+    handled = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        handled.append(signal.SIGHUP)
+    previous = {s: signal.signal(s, stop) for s in handled}
     slots: list[Slot] = []
     waiting: list[tuple[float, float]] = []  # (when, pause) of replacements not started yet
     code = 0

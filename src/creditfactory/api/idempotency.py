@@ -73,12 +73,14 @@ async def run_idempotent(
     def run() -> tuple[int, Any]:
         try:
             status, body = work()
+            # storing the response writes the work's last rows and commits: a failure there
+            # releases the claim as well, or every retry would find it running
+            return finish(status, body)
         except BaseException:
             uow.rollback()
             command_log.release(uow.session, principal_id=principal.id, operation=operation, key=key)
             uow.commit()
             raise
-        return finish(status, body)
 
     def finish(status: int, body: Any) -> tuple[int, Any]:
         # rendered once, as JSONResponse would: the same text is stored and sent

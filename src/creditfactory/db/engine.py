@@ -62,7 +62,8 @@ class _WriterTurn:
     A turn belongs to the driver's connection. It is given back after the driver's own COMMIT or
     ROLLBACK (the dialect's ``do_commit`` / ``do_rollback``, wrapped by :meth:`install`), which
     includes the pool's rollback of a connection returned in a transaction (a session dropped
-    without closing it), and when the pool closes, detaches or invalidates the connection."""
+    without closing it), and when the pool takes the connection back, closes, detaches or
+    invalidates it."""
 
     def __init__(self, timeout: float = 30.0) -> None:
         self._lock = threading.Lock()
@@ -88,7 +89,9 @@ class _WriterTurn:
         dialect.do_commit = commit  # type: ignore[method-assign]
         dialect.do_rollback = rollback  # type: ignore[method-assign]
         event.listen(engine, "begin", self.begin)
-        for name in ("close", "detach", "invalidate"):
+        # given back at the latest when the connection goes back to the pool (a failed COMMIT
+        # closed without a rollback is not reset by the pool)
+        for name in ("checkin", "close", "detach", "invalidate"):
             event.listen(engine.pool, name, self._gone)
 
     @staticmethod
