@@ -672,7 +672,11 @@ def ensure_nodes(
 
 def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
     """Link ``(person id, attribute id, kind)`` in both directions where not linked yet, and
-    raise both ends' degree by the links actually added. Returns the links added."""
+    raise both ends' degree by the links actually added. Returns the links added.
+
+    The caller has locked both ends first, in key order (:func:`ensure_nodes` in the same
+    transaction, as :func:`graph.add_applicant` does): on PostgreSQL the degrees are raised in
+    the order the join gives, which would otherwise let two writers deadlock."""
     rows = {(a, b, k) for a, b, k in pairs} | {(b, a, k) for a, b, k in pairs}
     if not rows:
         return 0
