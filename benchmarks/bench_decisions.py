@@ -494,6 +494,27 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
+def _database_cpu(c: Any) -> dict[int, float] | None:
+    """CPU seconds so far of every PostgreSQL server process (backends and the background
+    writers), when the server runs on this machine and its processes can be read here; ``None``
+    otherwise (SQLite, a remote server)."""
+    from sqlalchemy import text
+
+    if c.engine.dialect.name != "postgresql":
+        return None
+    with c.engine.connect() as conn:
+        pids = [int(p) for p in conn.execute(text("SELECT pid FROM pg_stat_activity")).scalars()]
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out or None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -629,12 +650,23 @@ def _stage_http(
         asyncio.run(_load(base, warm, clients=clients, seconds=seconds))
         c = _container(data_dir, database_url)
         before = _last_decision(c)
-        c.close()
+        db_before = _database_cpu(c)
         server_cpu, client_cpu = _cpu_seconds(server.pid), time.process_time()
+        t_load = time.perf_counter()
         decided = asyncio.run(_load(base, prepared[3 * clients :], clients=clients, seconds=seconds))
         server_cpu, client_cpu = _cpu_seconds(server.pid) - server_cpu, time.process_time() - client_cpu
-        decided["server_cpu_ms"] = 1000 * server_cpu / max(decided["requests"], 1)
-        decided["client_cpu_ms"] = 1000 * client_cpu / max(decided["requests"], 1)
+        wall = time.perf_counter() - t_load
+        db_after = _database_cpu(c)
+        c.close()
+        n = max(decided["requests"], 1)
+        decided["server_cpu_ms"] = 1000 * server_cpu / n
+        decided["client_cpu_ms"] = 1000 * client_cpu / n
+        decided["server_cores"] = server_cpu / wall
+        decided["client_cores"] = client_cpu / wall
+        if db_before is not None and db_after is not None:
+            db_cpu = sum(v - db_before.get(pid, 0.0) for pid, v in db_after.items())
+            decided["database_cpu_ms"] = 1000 * db_cpu / n
+            decided["database_cores"] = db_cpu / wall
         floor_requests = [("", {}, b"")] * max(decided["requests"], 200)
         floor_summary = asyncio.run(
             _load(
@@ -702,6 +734,18 @@ def _row(stage: str, s: dict[str, Any], note: str = "") -> dict[str, Any]:
         "per s": round(s["per_second"], 1),
         "note": note,
     }
+
+
+def _cpu_note(d: dict[str, Any]) -> str:
+    """CPU a decision, and cores in use during the load, of the server, the database (when its
+    processes could be read) and the load generator."""
+    parts = [("server", "server"), ("database", "database"), ("load generator", "client")]
+    shown = [
+        f"{label} {d[f'{key}_cpu_ms']:.1f} ms ({d[f'{key}_cores']:.2f} cores)"
+        for label, key in parts
+        if f"{key}_cpu_ms" in d
+    ]
+    return "CPU a decision: " + ", ".join(shown)
 
 
 def _outcomes(s: dict[str, Any]) -> str:
@@ -789,8 +833,7 @@ def run(
             _row(
                 f"{db}: HTTP, POST /v1/applications",
                 hp["decided"],
-                f"{_outcomes(hp['decided'])}; CPU a decision: server {hp['decided']['server_cpu_ms']:.1f} ms, "
-                f"load generator {hp['decided']['client_cpu_ms']:.1f} ms",
+                f"{_outcomes(hp['decided'])}; {_cpu_note(hp['decided'])}",
             )
         )
         rows.append(_row(f"{db}: HTTP, baseline GET /bench/ping", hp["floor"]))
@@ -807,6 +850,11 @@ def run(
         figures[f"{db}_inproc_cpu_ms"] = round(ip["decided"]["cpu_ms"], 2)
         figures[f"{db}_http_server_cpu_ms"] = round(hp["decided"]["server_cpu_ms"], 2)
         figures[f"{db}_http_client_cpu_ms"] = round(hp["decided"]["client_cpu_ms"], 2)
+        if "database_cpu_ms" in hp["decided"]:
+            figures[f"{db}_http_database_cpu_ms"] = round(hp["decided"]["database_cpu_ms"], 2)
+        for who in ("server", "database", "client"):
+            if f"{who}_cores" in hp["decided"]:
+                figures[f"{db}_http_{who}_cores"] = round(hp["decided"][f"{who}_cores"], 2)
         figures[f"{db}_rows_written"] = hp["written"]
         figures[f"{db}_load_average"] = [round(ip["load_average"], 2), round(hp["load_average"], 2)]
         figures[f"{db}_setup"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in st.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -48,5 +49,31 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
     assert stages["rules"]["p50"] < stages["total"]["p50"]
     assert 0 < figures["sqlite_strategy_alone_p50_ms"] < 2
     assert figures["sqlite_http_per_second"] > 0 and figures["sqlite_http_server_cpu_ms"] > 0
+    assert 0 < figures["sqlite_http_server_cores"] <= 2.5 and figures["sqlite_http_client_cores"] > 0
+    assert "sqlite_http_database_cpu_ms" not in figures  # SQLite runs inside the server
     assert "postgresql_http_p99_ms" not in figures
     assert not (tmp_path / "work").exists()  # removed unless --keep
+
+
+@pytest.mark.postgres
+def test_the_database_cpu_is_read_from_the_server_processes(postgres_database: Any, tmp_path: Path) -> None:
+    """On a PostgreSQL server of this machine, the benchmark reads its processes' CPU time."""
+    from sqlalchemy import text
+
+    from creditfactory.bootstrap import build
+    from creditfactory.cli.bench import _load
+    from creditfactory.config import Settings
+
+    module = _load("decisions")
+    url = postgres_database.url.render_as_string(hide_password=False)
+    c = build(Settings(data_dir=tmp_path / "var", database_url=url))
+    try:
+        cpu = module._database_cpu(c)
+        if cpu is None:
+            pytest.skip("the PostgreSQL server's processes cannot be read here")
+        assert all(pid > 0 and seconds >= 0 for pid, seconds in cpu.items())
+        with c.engine.connect() as conn:
+            mine = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            assert mine in (module._database_cpu(c) or {})
+    finally:
+        c.close()
