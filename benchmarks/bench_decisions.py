@@ -475,23 +475,25 @@ def _stage_inproc(
     }
 
 
+def _process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of one process so far (Linux ``/proc``); ``None`` when it
+    cannot be read (gone, or not on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its children so far (Linux ``/proc``)."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
     pids = [pid]
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         pids += [int(c) for c in children]
     except OSError:
         pass
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    return sum(cpu for cpu in map(_process_cpu, pids) if cpu is not None)
 
 
 def _database_cpu(c: Any) -> dict[int, float] | None:
@@ -504,14 +506,7 @@ def _database_cpu(c: Any) -> dict[int, float] | None:
         return None
     with c.engine.connect() as conn:
         pids = [int(p) for p in conn.execute(text("SELECT pid FROM pg_stat_activity")).scalars()]
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[int, float] = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    out = {pid: cpu for pid in pids if (cpu := _process_cpu(pid)) is not None}
     return out or None
 
 

@@ -129,6 +129,45 @@ class TestContractDocs:
         assert committed == render_markdown(), "run: creditfactory contract docs --out docs/contract.md"
 
 
+def _serve_two(tmp_path: Path, port: int, **popen: Any) -> subprocess.Popen[bytes]:
+    """``creditfactory serve --workers 2`` on SQLite, its database made first (so that the two
+    processes do not both create it)."""
+    env = {**os.environ, "CREDITFACTORY_DATA_DIR": str(tmp_path / "var")}
+    subprocess.run([sys.executable, "-m", "creditfactory.cli.main", "db", "upgrade"], env=env, check=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "creditfactory.cli.main", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        **popen,
+    )
+
+
+def _workers(proc: subprocess.Popen[bytes]) -> set[int]:
+    """The server processes the supervisor ``proc`` started (not its resource tracker)."""
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    return {
+        int(c)
+        for c in children
+        if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
+    }
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _wait_for(proc: subprocess.Popen[bytes], check: Any, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise AssertionError(f"{what}: not within {seconds} s (exit {proc.poll()})")
+        time.sleep(0.3)
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -178,23 +217,7 @@ class TestServe:
         self, tmp_path: Path
     ) -> None:
         port = _free_port()
-        env = {**os.environ, "CREDITFACTORY_DATA_DIR": str(tmp_path / "var")}
-        # the database is made first, so that the two processes do not both create it
-        subprocess.run([sys.executable, "-m", "creditfactory.cli.main", "db", "upgrade"], env=env, check=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "creditfactory.cli.main", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-        def workers() -> set[int]:
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-            return {
-                int(c)
-                for c in children
-                if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
-            }
+        proc = _serve_two(tmp_path, port)
 
         def sockets(pid: int) -> int:
             n = 0
@@ -205,37 +228,32 @@ class TestServe:
                     pass
             return n
 
-        def wait_for(check: Any, what: str, seconds: float = 60) -> None:
-            deadline = time.monotonic() + seconds
-            while not check():
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError(f"{what}: not within {seconds} s (exit {proc.poll()})")
-                time.sleep(0.3)
-
-        def answers() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
         try:
-            wait_for(lambda: len(workers()) == 2 and all(sockets(p) for p in workers()), "two processes")
-            wait_for(answers, "health")
+            _wait_for(
+                proc,
+                lambda: len(_workers(proc)) == 2 and all(sockets(p) for p in _workers(proc)),
+                "two processes",
+            )
+            _wait_for(proc, lambda: _healthy(port), "health")
             # 20 keep-alive connections land on both processes: each holds its listening socket
             # and at least one accepted connection (all 20 on one: a chance of 1 in 500,000)
             clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}") for _ in range(20)]
             try:
                 assert all(c.get("/health").status_code == 200 for c in clients)
-                assert all(sockets(p) >= 2 for p in workers()), {p: sockets(p) for p in workers()}
+                assert all(sockets(p) >= 2 for p in _workers(proc)), {p: sockets(p) for p in _workers(proc)}
             finally:
                 for c in clients:
                     c.close()
-            first = workers()
+            first = _workers(proc)
             victim = min(first)
             os.kill(victim, signal.SIGKILL)
-            wait_for(lambda: len(workers()) == 2 and victim not in workers(), "a replacement process")
-            wait_for(answers, "health after the replacement")
-            last = workers()
+            _wait_for(
+                proc,
+                lambda: len(_workers(proc)) == 2 and victim not in _workers(proc),
+                "a replacement process",
+            )
+            _wait_for(proc, lambda: _healthy(port), "health after the replacement")
+            last = _workers(proc)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=40) == 0
             assert not any(Path(f"/proc/{p}").exists() for p in first | last)
@@ -246,30 +264,10 @@ class TestServe:
 
     def test_the_processes_stop_when_their_supervisor_is_killed(self, tmp_path: Path) -> None:
         port = _free_port()
-        env = {**os.environ, "CREDITFACTORY_DATA_DIR": str(tmp_path / "var")}
-        subprocess.run([sys.executable, "-m", "creditfactory.cli.main", "db", "upgrade"], env=env, check=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "creditfactory.cli.main", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = _serve_two(tmp_path, port)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.3)
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-            workers = [
-                int(c)
-                for c in children
-                if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
-            ]
+            _wait_for(proc, lambda: _healthy(port), "health")
+            workers = _workers(proc)
             assert len(workers) == 2
             proc.kill()  # no chance to stop them itself
             proc.wait()
@@ -288,37 +286,18 @@ class TestServe:
         """Under nohup (SIGHUP ignored) a hang-up of the whole group stops nothing; SIGTERM to
         the group then stops the supervisor and its workers gracefully."""
         port = _free_port()
-        env = {**os.environ, "CREDITFACTORY_DATA_DIR": str(tmp_path / "var")}
-        subprocess.run([sys.executable, "-m", "creditfactory.cli.main", "db", "upgrade"], env=env, check=True)
 
         def nohup() -> None:
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "creditfactory.cli.main", "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=nohup,
-        )
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
+        proc = _serve_two(tmp_path, port, start_new_session=True, preexec_fn=nohup)
         try:
-            deadline = time.monotonic() + 60
-            while not healthy():
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.3)
+            _wait_for(proc, lambda: _healthy(port), "health")
             time.sleep(1)  # both workers listening
             os.killpg(proc.pid, signal.SIGHUP)
             time.sleep(1.5)
             assert proc.poll() is None
-            assert all(healthy() for _ in range(10))
+            assert all(_healthy(port) for _ in range(10))
             os.killpg(proc.pid, signal.SIGTERM)
             assert proc.wait(timeout=40) == 0
         finally:

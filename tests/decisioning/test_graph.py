@@ -174,9 +174,7 @@ class TestNeighbours:
             decisioning.record_outcome(uow, application_ref="APP-D", outcome="approve", at=AT)
             uow.commit()
         assert facts(built, applicant("C"))["graph_declined_neighbours"] == 0
-        before = _snapshot(built)
-        build(built)
-        assert _snapshot(built) == before
+        _rebuild_agrees(built)
 
     def test_a_decline_before_the_graph_knows_the_applicant(self, built: Container) -> None:
         newcomer = applicant("Q", device_fingerprint="dC")
@@ -186,9 +184,7 @@ class TestNeighbours:
             decisioning.add_applicant(uow, applicant=newcomer)
             uow.commit()
         assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
-        before = _snapshot(built)
-        build(built)
-        assert _snapshot(built) == before
+        _rebuild_agrees(built)
 
     def test_a_decision_remembered_in_one_go_is_what_a_rebuild_says(self, built: Container) -> None:
         """``remember_decided`` (the seen row with its outcome, the decline's mark by the
@@ -202,9 +198,7 @@ class TestNeighbours:
             )
             uow.commit()
         assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
-        before = _snapshot(built)
-        build(built)
-        assert _snapshot(built) == before
+        _rebuild_agrees(built)
 
     def test_a_decision_remembered_again_only_sets_the_outcome(self, built: Container) -> None:
         with built.uow() as uow:
@@ -218,9 +212,7 @@ class TestNeighbours:
             )
             uow.commit()
         assert facts(built, applicant("C"))["graph_declined_neighbours"] == 0
-        before = _snapshot(built)
-        build(built)
-        assert _snapshot(built) == before
+        _rebuild_agrees(built)
 
     def test_an_approval_after_a_decline_leaves_the_person_marked(self, built: Container) -> None:
         """The decline's mark is written with the person's node and never cleared by that write:
@@ -236,9 +228,7 @@ class TestNeighbours:
             )
             uow.commit()
         assert facts(built, applicant("C"))["graph_declined_neighbours"] == 1
-        before = _snapshot(built)
-        build(built)
-        assert _snapshot(built) == before
+        _rebuild_agrees(built)
 
     def test_defaults_reported_later_mark_people(self, built: Container) -> None:
         with built.uow() as uow:
@@ -247,6 +237,13 @@ class TestNeighbours:
         assert facts(built, applicant("C"))["graph_defaulted_neighbours"] == 1
         build(built)  # a rebuild from the lake keeps what servicing reported
         assert facts(built, applicant("C"))["graph_defaulted_neighbours"] == 1
+
+
+def _rebuild_agrees(container: Container) -> None:
+    """A rebuild from the lake leaves the graph as the incremental writes made it."""
+    before = _snapshot(container)
+    build(container)
+    assert _snapshot(container) == before
 
 
 def _snapshot(container: Container) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

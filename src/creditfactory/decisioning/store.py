@@ -339,17 +339,11 @@ _NODE_SELECT = (
 _NODE_COLS = (
     "n.id, n.kind, n.key, n.customer_id, n.negative, n.declined, n.defaulted, n.degree, n.first_seen_date"
 )
-_NODE_TYPES = {"first_seen_date": Date()}
 
 
-def _node_row(r: Sequence[Any]) -> NodeRow:
-    return NodeRow(int(r[0]), r[1], r[2], r[3], bool(r[4]), bool(r[5]), bool(r[6]), int(r[7]), r[8])
-
-
-_NODES_BY_KEY = (
-    text(f"SELECT {_NODE_COLS} FROM {node.name} n WHERE n.key IN :keys")
-    .bindparams(bindparam("keys", expanding=True))
-    .columns(
+def _node_columns() -> tuple[Column[Any], ...]:
+    """The typed result of a node (``_NODE_COLS``), fresh for each statement that returns one."""
+    return (
         Column("id", BigInteger()),
         Column("kind", String()),
         Column("key", String()),
@@ -360,6 +354,16 @@ _NODES_BY_KEY = (
         Column("degree", Integer()),
         Column("first_seen_date", Date()),
     )
+
+
+def _node_row(r: Sequence[Any]) -> NodeRow:
+    return NodeRow(int(r[0]), r[1], r[2], r[3], bool(r[4]), bool(r[5]), bool(r[6]), int(r[7]), r[8])
+
+
+_NODES_BY_KEY = (
+    text(f"SELECT {_NODE_COLS} FROM {node.name} n WHERE n.key IN :keys")
+    .bindparams(bindparam("keys", expanding=True))
+    .columns(*_node_columns())
 )
 
 
@@ -400,15 +404,7 @@ def _link_columns() -> tuple[Column[Any], ...]:
         Column("src_id", BigInteger()),
         Column("dst_id", BigInteger()),
         Column("edge_kind", String()),
-        Column("id", BigInteger()),
-        Column("kind", String()),
-        Column("key", String()),
-        Column("customer_id", String()),
-        Column("negative", Boolean()),
-        Column("declined", Boolean()),
-        Column("defaulted", Boolean()),
-        Column("degree", Integer()),
-        Column("first_seen_date", Date()),
+        *_node_columns(),
     )
 
 
@@ -572,17 +568,7 @@ _UPSERT_NODES_PG = text(
         declined = n.declined OR excluded.declined
     RETURNING {_NODE_COLS}
     """
-).columns(
-    Column("id", BigInteger()),
-    Column("kind", String()),
-    Column("key", String()),
-    Column("customer_id", String()),
-    Column("negative", Boolean()),
-    Column("declined", Boolean()),
-    Column("defaulted", Boolean()),
-    Column("degree", Integer()),
-    Column("first_seen_date", Date()),
-)
+).columns(*_node_columns())
 #: PostgreSQL: the links inserted and both ends' degree raised by the links actually added, in
 #: one statement. The ends' rows are already locked by this transaction (the upsert of the nodes
 #: just before, in key order), so raising their degree waits on no one.
