@@ -77,3 +77,59 @@ def test_the_database_cpu_is_read_from_the_server_processes(postgres_database: A
             assert mine in (module._database_cpu(c) or {})
     finally:
         c.close()
+
+
+def test_the_load_generator_reads_sized_and_chunked_answers_and_counts_a_dropped_connection() -> None:
+    """The benchmark's lean HTTP client against a loopback server that answers with a length,
+    then in chunks, then closes the connection mid-answer: two answers counted by status and
+    outcome, the dropped one counted as an error, and the next request sent on a new connection."""
+    import asyncio
+
+    from creditfactory.cli.bench import _load
+
+    module = _load("decisions")
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            fields = dict(line.partition(b":")[::2] for line in head.split(b"\r\n")[1:] if line)
+            length = int({k.lower(): v for k, v in fields.items()}[b"content-length"])
+            seen.append(await reader.readexactly(length))
+            n = len(seen)
+            if n == 1:
+                body = b'{"status": "approved"}'
+                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            elif n == 2:
+                writer.write(
+                    b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b'a\r\n{"status":\r\nc\r\n "declined"}\r\n0\r\n\r\n'
+                )
+            elif n == 3:
+                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 99\r\n\r\n{")
+                await writer.drain()
+                writer.close()
+                return
+            else:
+                body = b'{"code": "consent_required"}'
+                writer.write(b"HTTP/1.1 409 Conflict\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+        writer.close()
+
+    async def go() -> dict[str, Any]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        requests = [("c", {"Content-Type": "application/json"}, b'{"n": %d}' % i) for i in range(4)]
+        try:
+            return await module._load(f"http://127.0.0.1:{port}", requests, clients=1, seconds=10.0)
+        finally:
+            server.close()
+
+    summary = asyncio.run(go())
+    assert seen == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}', b'{"n": 3}']
+    assert summary["requests"] == 4
+    assert summary["statuses"] == {"201": 2, "IncompleteReadError": 1, "409": 1}
+    assert summary["outcomes"] == {"approved": 1, "declined": 1, "error:consent_required": 1}
