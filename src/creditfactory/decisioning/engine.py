@@ -688,7 +688,15 @@ class DecisionEngine:
             business_date=business_date,
         )
         with _refusals_fail(no_savepoint, application_id):
+            # the velocity and graph writes first, timed as "persist"; then the records, with
+            # their timings in the one INSERT (a record cannot time its own write), then the
+            # application's move and the events, which name the live record
             t = time.perf_counter()
+            remember_decided(
+                uow, applicant=applicant, application_ref=str(application_id), outcome=applied.outcome, at=now
+            )
+            persist_ms = (time.perf_counter() - t) * 1000
+            total_ms = (time.perf_counter() - started) * 1000
             ids: dict[str, int] = {}
             written: dict[str, dict[str, Any]] = {}
             for role, published, verdict, scores, models, timings in made:
@@ -720,10 +728,11 @@ class DecisionEngine:
                     hits=list(verdict.hits),
                     reasons=list(verdict.reasons),
                     variables=verdict.variables,
-                    timings=timings,
-                    total_ms=0.0,
+                    timings={**{k: round(v, 3) for k, v in timings.items()}, "persist": round(persist_ms, 3)},
+                    total_ms=total_ms,
                 )
                 ids[role] = records.add_decision(conn, **written[role])
+                written[role]["id"] = ids[role]
             origination.record_decision(
                 uow,
                 application_id=application_id,
@@ -737,8 +746,6 @@ class DecisionEngine:
                 now=now,
                 flush=not written_here,
             )
-            ref = str(application_id)
-            remember_decided(uow, applicant=applicant, application_ref=ref, outcome=applied.outcome, at=now)
             append(
                 uow.session,
                 Event(
@@ -754,12 +761,6 @@ class DecisionEngine:
                 ),
                 now=now,
             )
-            persist_ms = (time.perf_counter() - t) * 1000
-            total_ms = (time.perf_counter() - started) * 1000
-            for role, *_rest, timings in made:
-                final = {**{k: round(v, 3) for k, v in timings.items()}, "persist": round(persist_ms, 3)}
-                records.finish_decision(conn, ids[role], timings=final, total_ms=total_ms)
-                written[role].update(id=ids[role], timings=final, total_ms=total_ms)
             uow.flush()
             if not view:
                 return None

@@ -34,7 +34,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    bindparam,
     insert,
     select,
     update,
@@ -142,11 +141,6 @@ def get_strategy(conn: Connection, strategy_id: int) -> Mapping[str, Any] | None
 
 # Built once: a statement built per call pays for its construction and its cache key each time.
 _ADD_DECISION = insert(decision_table).returning(decision_table.c.id)
-_FINISH_DECISION = (
-    update(decision_table)
-    .where(decision_table.c.id == bindparam("p_id"))
-    .values(timings=bindparam("p_timings"), total_ms=bindparam("p_total_ms"))
-)
 _ACTIVE = select(strategy_table).where(strategy_table.c.active.is_(True)).order_by(strategy_table.c.id)
 
 
@@ -219,7 +213,6 @@ __all__ = [
     "decoded_copy",
     "decisions_of",
     "dumps",
-    "finish_decision",
     "get_decision",
     "get_strategy",
     "list_decisions",
@@ -227,12 +220,3 @@ __all__ = [
     "retire_active",
     "strategy_table",
 ]
-
-
-def finish_decision(
-    conn: Connection, decision_id: int, *, timings: Mapping[str, float], total_ms: float
-) -> None:
-    """Write the stage timings once the decision is persisted."""
-    conn.execute(
-        _FINISH_DECISION, {"p_id": decision_id, "p_timings": dumps(dict(timings)), "p_total_ms": total_ms}
-    )
