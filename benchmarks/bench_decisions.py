@@ -520,14 +520,11 @@ def _free_port() -> int:
 
 def factory() -> Any:
     """The server's app (one per worker process), from the environment ``_env`` sets."""
-    from creditfactory.api.asgi import warm
+    from creditfactory.api.asgi import settle, warm
 
     c = _container(os.environ["CREDITFACTORY_DATA_DIR"], os.environ.get("CREDITFACTORY_DATABASE_URL"))
-    warm(c)  # as creditfactory serve does
-    app = _app(c)
-    gc.collect()
-    gc.freeze()
-    return app
+    warm(c)  # as creditfactory serve does (serve_app), with the ping route added
+    return settle(_app(c))
 
 
 def _serve(port: int, workers: int) -> None:

@@ -4,6 +4,7 @@ builds the container from the environment and warms the decision path before the
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -37,10 +38,19 @@ def warm(container: Container) -> list[str]:
     return list(ready)
 
 
+def settle(app: FastAPI) -> FastAPI:
+    """After start-up: what was built so far (modules, the compiled strategies, the models, the
+    app) is moved out of the collector's reach (``gc.freeze``), so that its collections walk only
+    what requests create; one more collection of the start-up objects would walk them all."""
+    gc.collect()
+    gc.freeze()
+    return app
+
+
 def serve_app(container: Container) -> FastAPI:
-    """The app of one server process: ``create_app`` after :func:`warm`."""
+    """The app of one server process: ``create_app`` after :func:`warm`, then :func:`settle`."""
     warm(container)
-    return create_app(container)
+    return settle(create_app(container))
 
 
 def from_environment() -> FastAPI:

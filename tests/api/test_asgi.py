@@ -1,0 +1,23 @@
+"""The server process's start-up (``creditfactory.api.asgi``)."""
+
+from __future__ import annotations
+
+import gc
+
+from fastapi import FastAPI
+
+from creditfactory.api.asgi import settle
+
+
+def test_a_settled_process_leaves_its_start_up_objects_out_of_the_collectors_walks() -> None:
+    started = [{"strategy": n} for n in range(1_000)]  # built at start-up, kept for good
+    app = FastAPI()
+    gc.unfreeze()
+    try:
+        assert settle(app) is app
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(started)
+        walked = {id(o) for o in gc.get_objects()}  # what the collector still walks
+        assert not any(id(x) in walked for x in started)
+    finally:
+        gc.unfreeze()
