@@ -9,6 +9,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 from creditfactory.api import create_app
 from tests.origination.conftest import CUSTOMERS, World
@@ -46,3 +47,52 @@ def test_concurrent_submissions_all_commit_promptly(world: World) -> None:
     assert sorted(r.json()["customer_id"] for r in responses) == sorted(ids)
     assert world.counts()["applications"] == len(ids)
     assert elapsed < 10, elapsed  # a lock held across the event loop waits out the 30 s busy timeout
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_replay_ends_its_transaction_before_it_answers(world: World) -> None:
+    """On SQLite every transaction takes the write lock: a replayed submission must give it
+    back before its answer goes out, not when the request's unit of work is torn down after it."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    cid = next(iter(CUSTOMERS))
+    world.consent(cid)
+    database = make_url(str(world.container.engine.url)).database
+    assert database, "a SQLite file database"
+    app = create_app(world.container)
+    locked_when_answering: list[bool] = []
+
+    async def probing(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        async def probe(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                other = sqlite3.connect(database, timeout=0)
+                try:
+                    other.execute("BEGIN IMMEDIATE")
+                    other.rollback()
+                    locked_when_answering.append(False)
+                except sqlite3.OperationalError:
+                    locked_when_answering.append(True)
+                finally:
+                    other.close()
+            await send(message)  # type: ignore[operator]
+
+        await app(scope, receive, probe)
+
+    headers = {
+        "Authorization": f"Bearer {world.container.tokens.issue(customer(cid))}",
+        "Idempotency-Key": uuid.uuid4().hex,
+    }
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=probing)
+        async with httpx.AsyncClient(transport=transport, base_url="http://creditfactory.test") as client:
+            first = await client.post("/v1/applications", json=body(cid), headers=headers)
+            again = await client.post("/v1/applications", json=body(cid), headers=headers)
+            return [first, again]
+
+    first, again = asyncio.run(go())
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    assert locked_when_answering == [False, False]
