@@ -420,6 +420,76 @@ def _strategy_alone(c: Any, after: int, limit: int = 2_000) -> dict[str, Any]:
     return out
 
 
+#: Where a Python function's code lives, by the first matching part of its file's path.
+_CALL_GROUPS = (
+    ("sqlalchemy/orm/", "sqlalchemy_orm"),
+    ("sqlalchemy/", "sqlalchemy_core"),
+    ("psycopg", "psycopg"),
+    ("fastapi/", "web"),
+    ("starlette/", "web"),
+    ("anyio/", "web"),
+    ("pydantic", "web"),
+    ("jwt/", "jwt"),
+    ("httpx/", "client"),
+    ("httpcore/", "client"),
+    ("creditfactory/", "creditfactory"),
+)
+
+
+def _calls_per_decision(
+    app: Any, warm: list[tuple[str, dict[str, str], bytes]], sent: list[tuple[str, dict[str, str], bytes]]
+) -> dict[str, float]:
+    """Python function calls a decision, in process, by where the function lives: counted with
+    a profile hook on the event loop and on the thread pool's threads (started after the hook is
+    set), so the figure does not move with the machine's pace as times do. ``warm`` requests
+    first, not counted."""
+    import threading
+    from collections import Counter
+
+    import httpx
+
+    counts: Counter[str] = Counter()
+    groups: dict[str, str] = {}
+    answered: dict[int, int] = {}
+    on = False
+
+    def hook(frame: Any, event: str, _arg: Any) -> None:
+        if on and event == "call":
+            path = frame.f_code.co_filename
+            group = groups.get(path)
+            if group is None:
+                group = next((g for part, g in _CALL_GROUPS if part in path), "other")
+                groups[path] = group
+            counts[group] += 1
+
+    async def go() -> None:
+        nonlocal on
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
+            for _, headers, body in warm:  # imports, first plans, the model loaded
+                await client.post("/v1/applications", headers=headers, content=body)
+            on = True
+            for _, headers, body in sent:
+                r = await client.post("/v1/applications", headers=headers, content=body)
+                answered[r.status_code] = answered.get(r.status_code, 0) + 1
+            on = False
+
+    threading.setprofile(hook)  # the loop's thread pool starts its threads with it
+    sys.setprofile(hook)
+    try:
+        asyncio.run(go())
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)  # type: ignore[arg-type]
+    n = max(len(sent), 1)
+    out = {group: round(v / n, 1) for group, v in sorted(counts.items())}
+    out["total"] = round(sum(counts.values()) / n, 1)
+    out["server"] = round(out["total"] - out.get("client", 0.0), 1)
+    out["decisions"] = answered.get(201, 0)  # the others answered otherwise (counted, not hidden)
+    out["requests"] = len(sent)
+    return out
+
+
 def _stage_inproc(
     sandbox: str, data_dir: str, database_url: str | None, seed: int, count: int
 ) -> dict[str, Any]:
@@ -427,14 +497,15 @@ def _stage_inproc(
 
     c = _container(data_dir, database_url)
     app = _app(c)
-    before = _last_decision(c)
     prepared = _prepared(sandbox, seed, 0, count)
+    counted = min(100, count // 5)
+    calls = _calls_per_decision(app, prepared[:5], prepared[5 : 5 + counted])
+    timed = prepared[5 + counted :]  # each customer applies once
+    before = _last_decision(c)
 
     async def go() -> tuple[dict[str, Any], dict[str, Any]]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
-            for _, headers, body in prepared[:5]:  # warm-up: imports, first plans, the model loaded
-                await client.post("/v1/applications", headers=headers, content=body)
             nonlocal before
             before = _last_decision(c)
             gc.collect()
@@ -443,7 +514,7 @@ def _stage_inproc(
             statuses: dict[str, int] = {}
             outcomes: dict[str, int] = {}
             t_all, cpu = time.perf_counter(), time.process_time()
-            for _, headers, body in prepared[5:]:
+            for _, headers, body in timed:
                 t0 = time.perf_counter()
                 r = await client.post("/v1/applications", headers=headers, content=body)
                 ms.append((time.perf_counter() - t0) * 1000)
@@ -467,6 +538,7 @@ def _stage_inproc(
     c.close()
     return {
         "database": dialect,
+        "calls": calls,
         "decided": decided,
         "floor": floor_summary,
         "alone": alone,
@@ -858,6 +930,32 @@ def run(
             )
         )
         rows.append(_row(f"{db}: in process, baseline GET /bench/ping", ip["floor"]))
+        calls = ip["calls"]
+        rows.append(
+            {
+                "stage": f"{db}: in process, Python calls a decision (server)",
+                "requests": calls["requests"],
+                "p50 ms": "",
+                "p95 ms": "",
+                "p99 ms": "",
+                "per s": "",
+                "note": f"{calls['server']:,.0f} calls: "
+                + ", ".join(
+                    f"{label} {calls.get(key, 0.0):,.0f}"
+                    for key, label in (
+                        ("sqlalchemy_orm", "SQLAlchemy ORM"),
+                        ("sqlalchemy_core", "SQLAlchemy Core"),
+                        ("psycopg", "psycopg"),
+                        ("web", "FastAPI/Starlette/anyio/pydantic"),
+                        ("jwt", "PyJWT"),
+                        ("creditfactory", "creditfactory"),
+                        ("other", "standard library and others"),
+                    )
+                )
+                + f" ({calls['decisions']} of {calls['requests']} decided)",
+            }
+        )
+        figures[f"{db}_inproc_calls_per_decision"] = calls
         console.print(
             f"[bold]{db}[/]: up to {n_http:,} decisions over HTTP, {clients} clients, {seconds:.0f} s …"
         )

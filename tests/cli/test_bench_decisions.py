@@ -38,10 +38,18 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
-    # In process: 40 requests, 5 of them the warm-up; over HTTP: 60 of which 3 x 3 clients warm up.
+    # In process: 40 requests, 5 of them the warm-up and 8 (a fifth) counted for their Python
+    # calls; over HTTP: 60 of which 3 x 3 clients warm up.
     inproc = sum(figures["sqlite_inproc_outcomes"].values())
     http = sum(figures["sqlite_http_outcomes"].values())
-    assert inproc == 35 and http == 51
+    assert inproc == 27 and http == 51
+    calls = figures["sqlite_inproc_calls_per_decision"]
+    assert calls["decisions"] == calls["requests"] == 8
+    groups = {k: v for k, v in calls.items() if k not in ("total", "server", "decisions", "requests")}
+    assert abs(sum(groups.values()) - calls["total"]) < 1
+    assert calls["server"] == round(calls["total"] - calls["client"], 1)
+    # a decision goes through the ORM, the web stack and the project's own code
+    assert min(calls["sqlalchemy_orm"], calls["web"], calls["creditfactory"]) > 100
     assert set(figures["sqlite_inproc_outcomes"]) <= {"approved", "declined", "referred"}
     assert figures["sqlite_rows_written"] == {"applications": 100, "decided": 100}
     stages = figures["sqlite_inproc_stages_ms"]
