@@ -11,7 +11,8 @@ Stages, each in its own process:
   process, one request at a time: the cost of a decision with nothing of the network; beside it,
   in the same process, ``GET /bench/ping`` the same way (one unit of work running ``SELECT 1``
   and committing: the floor of any request that touches the database) and the decision
-  strategy evaluated alone on one row of facts (``plan.evaluate_one``);
+  strategy evaluated alone on one row of facts (``plan.evaluate_one``); before the timed
+  requests, a fifth of them (up to 100) counted for their Python function calls by library;
 * ``http`` — a uvicorn server on a loopback port (its own process) and a load generator of
   ``clients`` concurrent keep-alive connections sending the next applicants' requests, bounded
   in count (``requests``) and in time (``seconds``); beside it, ``GET /bench/ping`` under the
