@@ -31,6 +31,67 @@ def refused(
 
 
 class TestSubmit:
+    def test_a_new_application_is_held_as_written_its_decision_reads_nothing_back(self, world: World) -> None:
+        """The application and its contacts go out in their own INSERTs and stay in the unit of
+        work as loaded rows: the decision's facts, its checks and its move read none of them
+        again, and the move is one UPDATE of the application, its event and messages INSERTs."""
+        from sqlalchemy import event
+
+        from tests.origination.conftest import request
+
+        world.consent("C0001")
+        seen: list[str] = []
+
+        def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            seen.append(" ".join(statement.split()[:3]))
+
+        with world.container.uow() as uow:
+            view = service.submit_application(
+                uow,
+                request=request("C0001"),
+                catalogue=world.container.catalogue,
+                vault=world.container.vault,
+                actor="cust-C0001",
+                business_date=ON,
+                now=world.now,
+            )
+            # only its transition and message wait for the flush; the application is written
+            assert {type(o).__name__ for o in uow.session.new} == {"ApplicationTransition", "OutboxMessage"}
+            assert not uow.session.dirty
+            event.listen(world.container.engine, "before_cursor_execute", before)
+            try:
+                facts = service.application_facts(uow, application_id=view.id)
+                assert [c["relation"] for c in facts["contacts"]] == ["spouse"]
+                args: dict[str, Any] = dict(
+                    limit=D("30000.00"), annual_rate=D("0.0435"), decided_by="decisioning", business_date=ON
+                )
+                service.check_decision(uow, application_id=view.id, outcome="approve", **args)
+                decided = service.record_decision(
+                    uow,
+                    application_id=view.id,
+                    outcome="approve",
+                    reasons=["A_GRADE_B"],
+                    decision_id="dec-1",
+                    now=world.now,
+                    flush=False,
+                    **args,
+                )
+                assert seen == []  # nothing read, nothing written yet
+                uow.flush()
+            finally:
+                event.remove(world.container.engine, "before_cursor_execute", before)
+            uow.commit()
+        assert decided.status.value == "approved"
+        assert sorted(seen) == [
+            "INSERT INTO events_outbox",
+            "INSERT INTO origination_application_event",
+            "UPDATE origination_application SET",
+        ]
+        with world.container.uow() as uow:
+            steps = service.timeline(uow, application_id=view.id)
+        assert [t.to_status.value for t in steps] == ["submitted", "approved"]
+        assert world.application(view.id).version == 2
+
     def test_an_application_is_recorded_with_its_transition_and_event(self, world: World) -> None:
         world.consent("C0001")
         view = world.submit("C0001")

@@ -28,6 +28,7 @@ from sqlalchemy import BigInteger, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from creditfactory.clock import Clock
+from creditfactory.db.append_only import AppendOnly
 from creditfactory.db.base import Base
 from creditfactory.db.types import UTCDateTime, enum_column
 
@@ -65,7 +66,7 @@ def _reject(value: Any) -> Any:
     raise TypeError(f"event payload values must be JSON-plain, got {type(value).__name__}")
 
 
-class OutboxMessage(Base):
+class OutboxMessage(AppendOnly, Base):
     __tablename__ = "events_outbox"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -49,7 +49,7 @@ from creditfactory.origination.model import (
     submission,
 )
 from creditfactory.origination.ports import ProductCatalogue
-from creditfactory.origination.store import Application, ApplicationContact, ApplicationTransition
+from creditfactory.origination.store import Application, ApplicationTransition
 from creditfactory.security import idcard, masking, phone
 from creditfactory.security.audit import record_access
 from creditfactory.security.pii import PiiVault
@@ -542,7 +542,7 @@ def submit_application(
     if record is not None and record.name_enc:
         name_matches = vault.decrypt(record.name_enc).strip() == name
 
-    app = Application(
+    values: dict[str, Any] = dict(
         customer_id=r.customer_id,
         in_progress_customer_id=r.customer_id,
         status=ApplicationStatus.SUBMITTED,
@@ -585,22 +585,21 @@ def submit_application(
         submitted_at=now,
         submitted_by=actor,
         updated_at=now,
-        transitions=[],  # all of them in memory from here on (see store.transitions_in_memory)
+        version=1,
     )
-    for position, (cname, cphone, relation) in enumerate(contacts):
-        app.contacts.append(
-            ApplicationContact(
-                position=position,
-                name_enc=vault.encrypt(cname),
-                phone_token=vault.token(cphone, kind="phone"),
-                phone_enc=vault.encrypt(cphone),
-                relation=relation,
-            )
+    contact_rows = [
+        dict(
+            position=position,
+            name_enc=vault.encrypt(cname),
+            phone_token=vault.token(cphone, kind="phone"),
+            phone_enc=vault.encrypt(cphone),
+            relation=relation,
         )
-    session.add(app)
+        for position, (cname, cphone, relation) in enumerate(contacts)
+    ]
     try:
         # no savepoint: a request refused here is rolled back as a whole by its boundary
-        session.flush()
+        app = store.insert_new(session, values, contact_rows)
     except IntegrityError:
         raise ApplicationInProgress(
             f"customer {r.customer_id} already has an application in progress (submitted at the same time)"

@@ -1,0 +1,79 @@
+"""Rows that are only ever added: written by the session's flush with one plain ``INSERT`` per
+table, not through the unit of work.
+
+An event in the outbox or a move in an application's history is added by one transaction,
+which never changes it afterwards (a later one may load and update it, as the outbox's
+dispatcher marks a message delivered). The unit of work would still track each such object,
+order it, insert the lot with ``RETURNING`` to learn their ids and keep them in the identity
+map: about as much work again as the statement. A mapped class that derives from
+:class:`AppendOnly` is added to the session as usual (``session.add``), and is visible to every
+query of the session from its next flush on (an ORM query's autoflush, ``flush``, the commit),
+like any pending row. At that flush its objects leave the session (transient again, without an
+id) and their rows are inserted with one ``executemany`` per table: before the unit of work's
+own statements when nothing else is pending, after them otherwise, so that a row they refer to
+is written first. Read such a row back with a query when its id is needed.
+
+The listeners are on :class:`~sqlalchemy.orm.Session` itself: every session of the process
+writes these rows the same way.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, ClassVar
+
+from sqlalchemy import Table, event, insert
+from sqlalchemy.orm import Session
+
+_PENDING = "creditfactory.append_only"
+
+
+class AppendOnly:
+    """Mixin of a mapped class whose new rows are only added (see the module's docstring). Its
+    columns' defaults, when the object leaves one unset, must be plain values."""
+
+    __table__: ClassVar[Table]
+
+
+def _row(obj: Any, table: Table) -> dict[str, Any]:
+    values = obj.__dict__
+    row: dict[str, Any] = {}
+    for column in table.columns:
+        if column.primary_key and column.autoincrement:
+            continue
+        if column.key in values:
+            row[column.key] = values[column.key]
+        elif column.default is not None and column.default.is_scalar:
+            row[column.key] = column.default.arg
+        else:
+            row[column.key] = None
+    return row
+
+
+def _write(session: Session, rows: dict[Table, list[dict[str, Any]]]) -> None:
+    conn = session.connection()
+    for table, batch in rows.items():
+        conn.execute(insert(table), batch)
+
+
+@event.listens_for(Session, "before_flush")
+def _take(session: Session, _flush_context: Any, _instances: Any) -> None:
+    taken = [obj for obj in session.new if isinstance(obj, AppendOnly)]
+    if not taken:
+        return
+    rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+    for obj in taken:
+        table = type(obj).__table__
+        rows[table].append(_row(obj, table))
+        session.expunge(obj)
+    if session.new or session.dirty or session.deleted:
+        session.info[_PENDING] = rows  # after the unit of work's rows, which they may refer to
+    else:
+        _write(session, rows)  # the flush ends here: nothing else to write
+
+
+@event.listens_for(Session, "after_flush")
+def _put(session: Session, _flush_context: Any) -> None:
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        _write(session, rows)
