@@ -20,12 +20,15 @@ writes these rows the same way.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import Table, event, insert
 from sqlalchemy.orm import Session
 
+from creditfactory.db.base import filled
+
 _PENDING = "creditfactory.append_only"
+T = TypeVar("T", bound="AppendOnly")
 
 
 class AppendOnly:
@@ -33,6 +36,15 @@ class AppendOnly:
     columns' defaults, when the object leaves one unset, must be plain values."""
 
     __table__: ClassVar[Table]
+
+
+def add(session: Session, cls: type[T], **values: Any) -> T:
+    """A new ``cls`` row added to the session: as ``session.add(cls(**values))``, without the
+    attribute events a mapped constructor fires for each value (nobody tracks changes of an
+    object that only waits to be inserted)."""
+    obj = filled(cls, values)
+    session.add(obj)
+    return obj
 
 
 def _row(obj: Any, table: Table) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from sqlalchemy import BigInteger, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from creditfactory.clock import Clock
+from creditfactory.db import append_only
 from creditfactory.db.append_only import AppendOnly
 from creditfactory.db.base import Base
 from creditfactory.db.types import UTCDateTime, enum_column
@@ -91,7 +92,9 @@ def append(session: Session, event: Event, *, now: datetime) -> OutboxMessage:
         existing = session.scalars(select(OutboxMessage).where(OutboxMessage.dedup_key == event.key)).first()
         if existing is not None:
             return existing
-    msg = OutboxMessage(
+    return append_only.add(
+        session,
+        OutboxMessage,
         event_id=str(uuid.uuid4()),
         dedup_key=event.key,
         name=event.name,
@@ -101,8 +104,6 @@ def append(session: Session, event: Event, *, now: datetime) -> OutboxMessage:
         created_at=now,
         available_at=now,
     )
-    session.add(msg)
-    return msg
 
 
 def pending_count(session: Session) -> int:

@@ -49,7 +49,7 @@ from creditfactory.origination.model import (
     submission,
 )
 from creditfactory.origination.ports import ProductCatalogue
-from creditfactory.origination.store import Application, ApplicationTransition
+from creditfactory.origination.store import Application
 from creditfactory.security import idcard, masking, phone
 from creditfactory.security.audit import record_access
 from creditfactory.security.pii import PiiVault
@@ -326,16 +326,13 @@ def _record(session: Session, app: Application, transition: Transition, *, now: 
     store.add_transition(
         session,
         app,
-        ApplicationTransition(
-            application_id=app.id,
-            event=transition.event.value,
-            from_status=transition.source,
-            to_status=transition.target,
-            actor=transition.actor,
-            business_date=transition.business_date,
-            reason=transition.reason[:400],
-            at=now,
-        ),
+        event=transition.event.value,
+        from_status=transition.source,
+        to_status=transition.target,
+        actor=transition.actor,
+        business_date=transition.business_date,
+        reason=transition.reason[:400],
+        at=now,
     )
 
 

@@ -34,8 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
+from creditfactory.db import append_only
 from creditfactory.db.append_only import AppendOnly
-from creditfactory.db.base import Base
+from creditfactory.db.base import Base, filled
 from creditfactory.db.types import Money, Rate, UTCDateTime, enum_column
 from creditfactory.origination.model import (
     ApplicationStatus,
@@ -232,8 +233,7 @@ _NO_VALUES: dict[str, object] = {c.key: None for c in Application.__table__.colu
 def _held(session: Session, cls: type[Base], values: dict[str, object]) -> Base:
     """An object of ``cls`` holding ``values`` as a row just read would: its attributes are the
     row's (no change to write), and it is in the session's identity map."""
-    obj = cls.__mapper__.class_manager.new_instance()
-    obj.__dict__.update(values)  # the instance's dict is its state's: no change events
+    obj = filled(cls, values)
     make_transient_to_detached(obj)  # the values become its loaded state, its key its id
     session.add(obj)
     return obj
@@ -309,11 +309,13 @@ def transitions_in_memory(app: Application) -> list[ApplicationTransition] | Non
     return None if loaded is None else list(loaded)
 
 
-def add_transition(session: Session, app: Application, row: ApplicationTransition) -> None:
-    """Store a transition (kept in the application's list when that is in memory)."""
-    if "transitions" in inspect(app).dict:
-        app.transitions.append(row)
-    session.add(row)
+def add_transition(session: Session, app: Application, **values: object) -> ApplicationTransition:
+    """Store a transition of ``app`` (kept in its list when that is in memory)."""
+    row = append_only.add(session, ApplicationTransition, application_id=app.id, **values)
+    held = inspect(app).dict.get("transitions")
+    if held is not None:
+        list.append(held, row)  # a list only read (the relationship is view-only): no events
+    return row
 
 
 def list_transitions(session: Session, application_id: int) -> Sequence[ApplicationTransition]:
