@@ -400,6 +400,22 @@ def product_snapshot(terms: ProductTerms) -> dict[str, Any]:
     }
 
 
+_SNAPSHOTS: dict[int, tuple[ProductTerms, str]] = {}
+
+
+def _snapshot_text(terms: ProductTerms) -> str:
+    """:func:`product_snapshot` as stored (JSON text), made once per terms object: the catalogue
+    gives the same object back while a product's definition stays the same."""
+    held = _SNAPSHOTS.get(id(terms))
+    if held is not None and held[0] is terms:  # held, so its id is not reused meanwhile
+        return held[1]
+    text = json.dumps(product_snapshot(terms), ensure_ascii=False, sort_keys=True)
+    if len(_SNAPSHOTS) >= 256:
+        _SNAPSHOTS.clear()
+    _SNAPSHOTS[id(terms)] = (terms, text)
+    return text
+
+
 def product_terms_of(app: Application) -> ProductTerms:
     """The product terms an application was made under."""
     raw = json.loads(app.product_terms)
@@ -545,7 +561,7 @@ def submit_application(
         status=ApplicationStatus.SUBMITTED,
         channel=Channel(r.channel),
         product_code=terms.code,
-        product_terms=json.dumps(product_snapshot(terms), ensure_ascii=False, sort_keys=True),
+        product_terms=_snapshot_text(terms),
         amount=amount,
         term_months=r.term_months,
         purpose=Purpose(r.purpose),
