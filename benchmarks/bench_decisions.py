@@ -631,6 +631,10 @@ def _serve(port: int, workers: int) -> None:
     )
 
 
+class _Stale(Exception):
+    """A kept-alive connection the server had closed: the request is sent again on a new one."""
+
+
 class _Connection:
     """One keep-alive HTTP/1.1 connection of the load generator: requests written as prepared
     bytes, responses read by ``Content-Length`` (or chunks). A lean client, as wrk or ab are, so
@@ -638,6 +642,8 @@ class _Connection:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.answered = 0  # answers read on this connection
+        self.closing = False  # the server said it closes the connection after its answer
 
     @classmethod
     async def open(cls, host: str, port: int) -> _Connection:
@@ -649,7 +655,13 @@ class _Connection:
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
         self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial or not self.answered:
+                raise
+            raise _Stale from None  # closed by the server while idle: nothing was answered
+        self.answered += 1
         lines = head.split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
         fields = {}
@@ -657,6 +669,7 @@ class _Connection:
             if line:
                 name, _, value = line.partition(b":")
                 fields[name.strip().lower()] = value.strip()
+        self.closing = fields.get(b"connection", b"").lower() == b"close"
         if b"content-length" in fields:
             return status, await self.reader.readexactly(int(fields[b"content-length"]))
         body = b""
@@ -707,7 +720,12 @@ async def _load(
             try:
                 if conn is None:
                     conn = await _Connection.open(host, int(port))
-                status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
+                try:
+                    status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
+                except _Stale:  # closed while idle (after an error, say): once more, anew
+                    await conn.close()
+                    conn = await _Connection.open(host, int(port))
+                    status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
                 ms.append((time.perf_counter() - t0) * 1000)  # counted, not hidden
                 statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
@@ -717,6 +735,9 @@ async def _load(
                 continue
             ms.append((time.perf_counter() - t0) * 1000)
             _count(statuses, outcomes, status, payload)
+            if conn.closing:
+                await conn.close()
+                conn = None
         if conn is not None:
             await conn.close()
 

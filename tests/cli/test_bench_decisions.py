@@ -141,3 +141,43 @@ def test_the_load_generator_reads_sized_and_chunked_answers_and_counts_a_dropped
     assert summary["requests"] == 4
     assert summary["statuses"] == {"201": 2, "IncompleteReadError": 1, "409": 1}
     assert summary["outcomes"] == {"approved": 1, "declined": 1, "error:consent_required": 1}
+
+
+def test_the_load_generator_sends_again_on_a_connection_closed_while_idle() -> None:
+    """A server that closes a kept-alive connection after an answer (as uvicorn does after an
+    error): the next request goes out once more on a new connection and is counted once; an
+    answer with ``Connection: close`` ends its connection too."""
+    import asyncio
+
+    from creditfactory.cli.bench import _load
+
+    module = _load("decisions")
+    seen: list[bytes] = []
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        fields = dict(line.partition(b":")[::2] for line in head.split(b"\r\n")[1:] if line)
+        seen.append(
+            await reader.readexactly(int({k.lower(): v for k, v in fields.items()}[b"content-length"]))
+        )
+        extra = b"Connection: close\r\n" if len(seen) == 2 else b""
+        writer.write(b"HTTP/1.1 500 Internal Server Error\r\n" + extra + b"Content-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()  # after every answer, said or not
+
+    async def go() -> dict[str, Any]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        requests = [("c", {}, b'{"n": %d}' % i) for i in range(3)]
+        try:
+            return await module._load(f"http://127.0.0.1:{port}", requests, clients=1, seconds=10.0)
+        finally:
+            server.close()
+
+    summary = asyncio.run(go())
+    assert seen == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
+    assert summary["requests"] == 3 and summary["statuses"] == {"500": 3}
+    assert connections == 3

@@ -84,3 +84,79 @@ def test_a_note_that_refers_to_nothing_fails_the_flush(engine: Engine) -> None:
         session.add(Note(parent_id=99, text="orphan"))
         with pytest.raises(IntegrityError):
             session.flush()
+
+
+def test_a_flush_that_fails_takes_its_added_rows_with_it(engine: Engine) -> None:
+    """The rows go out within the flush: a flush whose own writes fail writes none of them, not
+    even with the next flush after a rollback of a savepoint or of the whole transaction."""
+    from sqlalchemy.exc import IntegrityError
+
+    with Session(engine) as session:
+        session.add(Parent(id=1, name="p"))
+        session.commit()
+        with pytest.raises(IntegrityError):
+            with session.begin_nested():
+                session.add(Note(parent_id=1, text="lost"))
+                session.add(Parent(id=1, name="twice"))  # the unit of work's part fails
+                session.flush()
+        session.add(Parent(id=2, name="q"))
+        session.commit()
+        session.add(Note(parent_id=1, text="lost too"))
+        session.add(Parent(id=1, name="twice"))
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+        session.add(Parent(id=3, name="r"))
+        session.commit()
+        assert session.scalar(select(func.count()).select_from(Note)) == 0
+        assert session.scalar(select(func.count()).select_from(Parent)) == 3
+
+
+def test_added_rows_alone_that_fail_leave_the_transaction_usable(engine: Engine) -> None:
+    """Written alone (nothing else pending), they go out in a savepoint of their own: the error
+    reaches the caller and the rest of the transaction is still there to commit."""
+    from sqlalchemy.exc import IntegrityError
+
+    with Session(engine) as session:
+        session.add(Parent(id=1, name="p"))
+        session.flush()
+        session.add(Note(parent_id=99, text="orphan"))
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.commit()
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Parent)) == 1
+        assert session.scalar(select(func.count()).select_from(Note)) == 0
+
+
+def test_a_row_held_as_written_leaves_the_session_with_a_rollback(engine: Engine) -> None:
+    """``db.base.hold``: a row inserted by the caller's own statement and held as loaded is
+    gone from the session after a rollback of its transaction or of a savepoint around it, as a
+    row the unit of work inserted would be; SQLite then hands out the same id again."""
+    from sqlalchemy import insert
+
+    from creditfactory.db.base import filled, hold
+
+    def write(session: Session, name: str) -> Parent:
+        pid = session.connection().execute(insert(Parent).values(name=name).returning(Parent.id)).scalar_one()
+        parent = filled(Parent, {"id": pid, "name": name})
+        hold(session, parent)
+        return parent
+
+    with Session(engine) as session:
+        first = write(session, "a")
+        first_id = first.id
+        assert session.get(Parent, first_id) is first and not session.dirty
+        session.rollback()
+        assert first not in session
+        again = write(session, "b")  # the same id: no stale object in the way
+        again_id = again.id
+        assert again_id == first_id
+        with pytest.raises(RuntimeError), session.begin_nested():
+            inner = write(session, "c")
+            raise RuntimeError("refused")
+        assert inner not in session and again in session
+        again.name = "b2"
+        session.commit()
+    with Session(engine) as session:
+        assert session.execute(select(Parent.id, Parent.name)).all() == [(again_id, "b2")]

@@ -9,9 +9,11 @@ map: about as much work again as the statement. A mapped class that derives from
 :class:`AppendOnly` is added to the session as usual (``session.add``), and is visible to every
 query of the session from its next flush on (an ORM query's autoflush, ``flush``, the commit),
 like any pending row. At that flush its objects leave the session (transient again, without an
-id) and their rows are inserted with one ``executemany`` per table: before the unit of work's
-own statements when nothing else is pending, after them otherwise, so that a row they refer to
-is written first. Read such a row back with a query when its id is needed.
+id) and their rows are inserted with one ``executemany`` per table: after the unit of work's
+own statements, within the flush, so that a row they refer to is written first and a flush that
+fails takes them with it; when nothing else is pending, in a savepoint of their own, so that a
+failing ``INSERT`` (a duplicate deduplication key) leaves the rest of the transaction usable.
+Read such a row back with a query when its id is needed; add a new object to write a row again.
 
 The listeners are on :class:`~sqlalchemy.orm.Session` itself: every session of the process
 writes these rows the same way.
@@ -69,7 +71,7 @@ def _write(session: Session, rows: dict[Table, list[dict[str, Any]]]) -> None:
 
 
 @event.listens_for(Session, "before_flush")
-def _take(session: Session, _flush_context: Any, _instances: Any) -> None:
+def _take(session: Session, flush_context: Any, _instances: Any) -> None:
     taken = [obj for obj in session.new if isinstance(obj, AppendOnly)]
     if not taken:
         return
@@ -79,13 +81,18 @@ def _take(session: Session, _flush_context: Any, _instances: Any) -> None:
         rows[table].append(_row(obj, table))
         session.expunge(obj)
     if session.new or session.dirty or session.deleted:
-        session.info[_PENDING] = rows  # after the unit of work's rows, which they may refer to
-    else:
-        _write(session, rows)  # the flush ends here: nothing else to write
+        # after the unit of work's rows, which they may refer to, within the flush's own
+        # transaction: a flush that fails takes them with it
+        flush_context.attributes[_PENDING] = rows
+        return
+    # the flush ends here (nothing else to write), before it opens a transaction of its own:
+    # in a savepoint, so that a failing INSERT leaves the session's transaction as it was
+    with session.begin_nested():
+        _write(session, rows)
 
 
 @event.listens_for(Session, "after_flush")
-def _put(session: Session, _flush_context: Any) -> None:
-    rows = session.info.pop(_PENDING, None)
+def _put(session: Session, flush_context: Any) -> None:
+    rows = flush_context.attributes.pop(_PENDING, None)
     if rows:
         _write(session, rows)

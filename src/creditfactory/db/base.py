@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase, configure_mappers
+from sqlalchemy import MetaData, event
+from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers, make_transient_to_detached
 
 T = TypeVar("T")
 _CONFIGURED: set[type] = set()
@@ -33,3 +33,39 @@ def filled(cls: type[T], values: dict[str, Any]) -> T:
     obj: T = cls.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
     obj.__dict__.update(values)  # the instance's dict is its state's
     return obj
+
+
+_HELD = "creditfactory.held"
+
+
+def hold(session: Session, obj: Any) -> None:
+    """Put ``obj`` (a :func:`filled` instance whose row the caller has just inserted with a
+    statement of its own) in the session as a loaded row: its values become its unchanged state,
+    its id its identity key. A rollback of the transaction that wrote the row, or of a savepoint
+    around it, takes it out of the session again, as it would a row the unit of work inserted."""
+    make_transient_to_detached(obj)
+    session.add(obj)
+    during = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_HELD, []).append((during, obj))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_held(session: Session, previous_transaction: Any) -> None:
+    held = session.info.get(_HELD)
+    if not held:
+        return
+    kept = []
+    for during, obj in held:
+        t = during
+        while t is not None and t is not previous_transaction:
+            t = t.parent
+        if t is None:  # written outside what was rolled back
+            kept.append((during, obj))
+        elif obj in session:
+            session.expunge(obj)
+    session.info[_HELD] = kept
+
+
+@event.listens_for(Session, "after_commit")
+def _settle_held(session: Session) -> None:
+    session.info.pop(_HELD, None)  # committed: rows like any other

@@ -31,12 +31,12 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.orm import Mapped, Session, make_transient_to_detached, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
 from creditfactory.db import append_only
 from creditfactory.db.append_only import AppendOnly
-from creditfactory.db.base import Base, filled
+from creditfactory.db.base import Base, filled, hold
 from creditfactory.db.types import Money, Rate, UTCDateTime, enum_column
 from creditfactory.origination.model import (
     ApplicationStatus,
@@ -227,27 +227,31 @@ _INSERT_CONTACTS = insert(ApplicationContact.__table__).returning(
 )
 
 
-_NO_VALUES: dict[str, object] = {c.key: None for c in Application.__table__.columns if c.key != "id"}
+_NO_VALUES: dict[str, object] = {  # a column not given: its plain default, else NULL
+    c.key: (c.default.arg if c.default is not None and c.default.is_scalar else None)
+    for c in Application.__table__.columns
+    if c.key != "id"
+}
 
 
 def _held(session: Session, cls: type[Base], values: dict[str, object]) -> Base:
     """An object of ``cls`` holding ``values`` as a row just read would: its attributes are the
     row's (no change to write), and it is in the session's identity map."""
     obj = filled(cls, values)
-    make_transient_to_detached(obj)  # the values become its loaded state, its key its id
-    session.add(obj)
+    hold(session, obj)  # the values become its loaded state, its key its id
     return obj
 
 
 def insert_new(
     session: Session, values: dict[str, object], contacts: Sequence[dict[str, object]]
 ) -> Application:
-    """Write a new application and its contacts with an ``INSERT`` each (the contacts in one),
-    and hold them in the session as loaded rows: later changes of the application (its decision,
-    its moves) are written by the unit of work as for any row read. The unit of work's own
-    insert would build, track and flush the same rows with about twice the work; nothing is
-    pending for them afterwards. Raises ``IntegrityError`` as the flush would (another
-    application of the customer in progress)."""
+    """Write a new application and its contacts with statements of their own (the contacts in
+    one ``INSERT … RETURNING`` on PostgreSQL, one a row on SQLite), and hold them in the session
+    as loaded rows: later changes of the application (its decision, its moves) are written by
+    the unit of work as for any row read, and a rollback takes them out of the session as it
+    would rows the unit of work inserted. The unit of work's own insert would build, track and
+    flush the same rows with about twice the work. Raises ``IntegrityError`` as the flush would
+    (another application of the customer in progress)."""
     session.flush()  # what was pending goes first, as the unit of work would order it
     conn = session.connection()
     values = {**_NO_VALUES, **values}  # every column, so that none is read back later
@@ -310,7 +314,10 @@ def transitions_in_memory(app: Application) -> list[ApplicationTransition] | Non
 
 
 def add_transition(session: Session, app: Application, **values: object) -> ApplicationTransition:
-    """Store a transition of ``app`` (kept in its list when that is in memory)."""
+    """Store a transition of ``app``, which is written already (it has its id), and keep it in
+    the application's list when that is in memory."""
+    if app.id is None:
+        raise ValueError("a transition needs its application written first (no id yet)")
     row = append_only.add(session, ApplicationTransition, application_id=app.id, **values)
     held = inspect(app).dict.get("transitions")
     if held is not None:
