@@ -27,7 +27,7 @@ from typing import Any, ClassVar, TypeVar
 from sqlalchemy import Table, event, insert
 from sqlalchemy.orm import Session
 
-from creditfactory.db.base import filled
+from creditfactory.db.base import column_defaults, filled
 
 _PENDING = "creditfactory.append_only"
 T = TypeVar("T", bound="AppendOnly")
@@ -51,17 +51,7 @@ def add(session: Session, cls: type[T], **values: Any) -> T:
 
 def _row(obj: Any, table: Table) -> dict[str, Any]:
     values = obj.__dict__
-    row: dict[str, Any] = {}
-    for column in table.columns:
-        if column.primary_key and column.autoincrement:
-            continue
-        if column.key in values:
-            row[column.key] = values[column.key]
-        elif column.default is not None and column.default.is_scalar:
-            row[column.key] = column.default.arg
-        else:
-            row[column.key] = None
-    return row
+    return {key: values.get(key, default) for key, default in column_defaults(table).items()}
 
 
 def _write(session: Session, rows: dict[Table, list[dict[str, Any]]]) -> None:

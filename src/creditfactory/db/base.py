@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, Table, event
 from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers, make_transient_to_detached
 
 T = TypeVar("T")
@@ -38,7 +39,19 @@ def filled(cls: type[T], values: dict[str, Any]) -> T:
 _HELD = "creditfactory.held"
 
 
-def hold(session: Session, obj: Any) -> None:
+@cache
+def column_defaults(table: Table) -> dict[str, Any]:
+    """What each column of ``table`` takes when a row leaves it out, its generated key aside:
+    its default when that is a plain value, else ``NULL``. Spread a row's values over it to
+    insert, or hold, every column."""
+    return {
+        c.key: (c.default.arg if c.default is not None and c.default.is_scalar else None)
+        for c in table.columns
+        if not (c.primary_key and c.autoincrement)
+    }
+
+
+def hold(session: Session, obj: T) -> T:
     """Put ``obj`` (a :func:`filled` instance whose row the caller has just inserted with a
     statement of its own) in the session as a loaded row: its values become its unchanged state,
     its id its identity key. A rollback of the transaction that wrote the row, or of a savepoint
@@ -47,6 +60,7 @@ def hold(session: Session, obj: Any) -> None:
     session.add(obj)
     during = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_HELD, []).append((during, obj))
+    return obj
 
 
 @event.listens_for(Session, "after_soft_rollback")

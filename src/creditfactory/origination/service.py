@@ -598,7 +598,6 @@ def submit_application(
         submitted_at=now,
         submitted_by=actor,
         updated_at=now,
-        version=1,
     )
     contact_rows = [
         dict(

@@ -36,7 +36,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from creditfactory.db import append_only
 from creditfactory.db.append_only import AppendOnly
-from creditfactory.db.base import Base, filled, hold
+from creditfactory.db.base import Base, column_defaults, filled, hold
 from creditfactory.db.types import Money, Rate, UTCDateTime, enum_column
 from creditfactory.origination.model import (
     ApplicationStatus,
@@ -227,21 +227,6 @@ _INSERT_CONTACTS = insert(ApplicationContact.__table__).returning(
 )
 
 
-_NO_VALUES: dict[str, object] = {  # a column not given: its plain default, else NULL
-    c.key: (c.default.arg if c.default is not None and c.default.is_scalar else None)
-    for c in Application.__table__.columns
-    if c.key != "id"
-}
-
-
-def _held(session: Session, cls: type[Base], values: dict[str, object]) -> Base:
-    """An object of ``cls`` holding ``values`` as a row just read would: its attributes are the
-    row's (no change to write), and it is in the session's identity map."""
-    obj = filled(cls, values)
-    hold(session, obj)  # the values become its loaded state, its key its id
-    return obj
-
-
 def insert_new(
     session: Session, values: dict[str, object], contacts: Sequence[dict[str, object]]
 ) -> Application:
@@ -254,13 +239,15 @@ def insert_new(
     (another application of the customer in progress)."""
     session.flush()  # what was pending goes first, as the unit of work would order it
     conn = session.connection()
-    values = {**_NO_VALUES, **values}  # every column, so that none is read back later
+    values = {**column_defaults(Application.__table__), **values}  # every column: none read back
     application_id = conn.execute(_INSERT_APPLICATION, values).scalar_one()
     rows = [{**c, "application_id": application_id} for c in contacts]
     ids = conn.execute(_INSERT_CONTACTS, rows).scalars().all() if rows else []
-    app = _held(session, Application, {**values, "id": application_id})
-    assert isinstance(app, Application)
-    held = [_held(session, ApplicationContact, {**row, "id": i}) for row, i in zip(rows, ids, strict=True)]
+    # held as loaded rows: the values become their unchanged state, the ids their keys
+    app = hold(session, filled(Application, {**values, "id": application_id}))
+    held = [
+        hold(session, filled(ApplicationContact, {**row, "id": i})) for row, i in zip(rows, ids, strict=True)
+    ]
     for contact in held:
         set_committed_value(contact, "application", app)
     set_committed_value(app, "contacts", held)
