@@ -65,29 +65,31 @@ def test_two_submissions_over_http_one_wins(world: World) -> None:
 
 
 @postgres_only
-def test_the_database_refuses_a_second_application_when_the_check_is_raced(
+def test_the_database_refuses_a_second_application_when_the_inserts_race(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both submissions pass the in-progress check before either inserts (a barrier holds them
-    there); the unique constraint lets exactly one commit."""
+    """Both submissions reach the insert together (a barrier holds them before it): the unique
+    constraint lets exactly one write; the other waits for it, writes nothing and is told the
+    winner's application."""
     world.consent("C0001")
-    checked = threading.Barrier(2, timeout=30)
-    original = store.get_in_progress
+    ready = threading.Barrier(2, timeout=30)
+    original = store.insert_new
 
-    def racing(session: Any, customer_id: str) -> Any:
-        found = original(session, customer_id)
-        checked.wait()
-        return found
+    def racing(*args: Any) -> Any:
+        ready.wait()
+        return original(*args)
 
-    monkeypatch.setattr(store, "get_in_progress", racing)
+    monkeypatch.setattr(store, "insert_new", racing)
     outcomes: list[str] = []
+    refused: list[service.ApplicationInProgress] = []
 
     def one(amount: str) -> None:
         try:
             world.submit("C0001", amount=D(amount))
             outcomes.append("submitted")
-        except service.ApplicationInProgress:
+        except service.ApplicationInProgress as exc:
             outcomes.append("in_progress")
+            refused.append(exc)
 
     threads = [threading.Thread(target=one, args=(a,)) for a in ("20000.00", "30000.00")]
     for t in threads:
@@ -99,6 +101,8 @@ def test_the_database_refuses_a_second_application_when_the_check_is_raced(
     with world.container.uow() as uow:
         events = world.events("origination.application.submitted")
         assert len(events) == 1 and len(service.list_applications(uow)) == 1
+        winner = service.list_applications(uow)[0].id
+    assert refused[0].details == {"application_id": winner}
 
 
 @postgres_only

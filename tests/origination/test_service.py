@@ -13,7 +13,7 @@ from creditfactory.bootstrap import Container
 from creditfactory.errors import DomainError, InvalidInput
 from creditfactory.origination import service
 from creditfactory.security import idcard, phone
-from tests.origination.conftest import MINOR_ID, ON, World, applicant
+from tests.origination.conftest import MINOR_ID, ON, World, applicant, request
 
 D = Decimal
 
@@ -187,6 +187,30 @@ class TestSubmit:
             date(2025, 9, 30),
         )
         assert offered.entry_status("C0001") == "applied"
+
+    def test_an_offer_expired_but_not_yet_swept_is_neither_applied_for_nor_declined(
+        self, offered: World
+    ) -> None:
+        # C0001's offer expired on 30 September; the end of day that marks it expired has not run
+        offered.consent("C0001")
+        after = date(2025, 10, 1)
+        c = offered.container
+        with c.uow() as uow:
+            view = service.submit_application(
+                uow,
+                request=request("C0001", amount=D("20000.00")),
+                catalogue=c.catalogue,
+                vault=c.vault,
+                actor="cust-C0001",
+                business_date=after,
+                now=offered.now,
+            )
+            uow.commit()
+        assert view.offer is None
+        assert offered.entry_status("C0001") == "offered"
+        offered.decide(view.id, "decline", business_date=after)
+        assert offered.entry_status("C0001") == "offered"
+        assert offered.application(view.id).status.value == "declined"
 
     def test_the_offer_version_shown_must_be_the_current_one(self, offered: World) -> None:
         offered.consent("C0001")

@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -388,6 +387,11 @@ def move(
 
 
 def _whitelist(uow: UnitOfWork, app: Application, event: whitelist.EntryEvent, on: date, reason: str) -> int:
+    """Move the customer's whitelist entries with an application made on an offer. An application
+    made without one (no live offer when it was submitted) moves none: an offer that expired
+    unswept is not applied for, nor declined, by it, and the statement is not sent."""
+    if app.offer_version_id is None:
+        return 0
     return whitelist.record_event(uow, customer_id=app.customer_id, event=event, on=on, reason=reason[:200])
 
 
@@ -506,9 +510,9 @@ def submit_application(
     method the product does not offer (422); a required consent missing or withdrawn (409
     ``consent_required``); another application of the customer in progress (409
     ``application_in_progress``, also when two submissions race); an offer version that is not
-    the customer's current offer (409 ``offer_not_current``). The loser of a race learns it from
-    the database's unique constraint, without a savepoint: its transaction is then good only
-    for the rollback its boundary makes.
+    the customer's current offer (409 ``offer_not_current``). The in-progress check is the insert
+    itself (see :func:`store.insert_new`): the loser of a race waits for the winner's
+    transaction, inserts nothing and is told the winner's application.
     """
     session = uow.session
     r = request
@@ -541,13 +545,6 @@ def submit_application(
             f"customer {r.customer_id} has not given (or has withdrawn) the consents an application needs: {names}",
             missing=[k.value for k in missing],
         )
-    existing = store.get_in_progress(session, r.customer_id)
-    if existing is not None:
-        raise ApplicationInProgress(
-            f"customer {r.customer_id} already has application {existing.id} in progress ({existing.status.value})",
-            application_id=existing.id,
-        )
-
     id_token = vault.token(parsed.value, kind="id_number")
     phone_token = vault.token(mobile, kind="phone")
     record = contract.customer_record(uow, customer_id=r.customer_id)
@@ -609,13 +606,17 @@ def submit_application(
         )
         for position, (cname, cphone, relation) in enumerate(contacts)
     ]
-    try:
-        # no savepoint: a request refused here is rolled back as a whole by its boundary
-        app = store.insert_new(session, values, contact_rows)
-    except IntegrityError:
+    app = store.insert_new(session, values, contact_rows)
+    if app is None:  # another application in progress, committed before this one or racing it
+        existing = store.get_in_progress(session, r.customer_id)
+        if existing is None:  # it left progress between the insert and this read
+            raise ApplicationInProgress(
+                f"customer {r.customer_id} had another application in progress (submitted at the same time)"
+            )
         raise ApplicationInProgress(
-            f"customer {r.customer_id} already has an application in progress (submitted at the same time)"
-        ) from None
+            f"customer {r.customer_id} already has application {existing.id} in progress ({existing.status.value})",
+            application_id=existing.id,
+        )
     transition = submission(actor=actor, business_date=business_date, reason="submitted")
     _record(session, app, transition, now=now)
     append(
@@ -779,9 +780,10 @@ def record_decision(
     ``annual_rate`` within the product the application was made under, and may be signed until
     ``approval_valid_days`` after ``business_date``. ``reasons`` are the decision's reason codes
     (kept for staff); ``reason_texts`` maps the codes the customer may see to (Chinese, English)
-    texts, and without any a general text per outcome is shown. A decline moves the whitelist
-    entry to ``declined``. Recording the same ``decision_id`` with the same outcome again
-    changes nothing (a retried handler); with another outcome it is a :class:`DecisionConflict`.
+    texts, and without any a general text per outcome is shown. A decline of an application made
+    on an offer moves the whitelist entry to ``declined``. Recording the same ``decision_id`` with
+    the same outcome again changes nothing (a retried handler); with another outcome it is a
+    :class:`DecisionConflict`.
     Without ``flush`` the move is written with the session's next write (see :func:`move`).
     """
     session = uow.session

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     inspect,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -221,26 +224,41 @@ _CONSENT_ACTIONS = (
 )
 
 
-_INSERT_APPLICATION = insert(Application.__table__).returning(Application.__table__.c.id)
 _INSERT_CONTACTS = insert(ApplicationContact.__table__).returning(
     ApplicationContact.__table__.c.id, sort_by_parameter_order=True
 )
 
 
+@cache
+def _insert_application(dialect: str) -> Any:
+    """The application's ``INSERT … ON CONFLICT (in_progress_customer_id) DO NOTHING RETURNING
+    id`` (built once per dialect): it inserts nothing, and returns no id, when the customer has
+    another application in progress."""
+    table = Application.__table__
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return ins.on_conflict_do_nothing(index_elements=[table.c.in_progress_customer_id]).returning(table.c.id)
+
+
 def insert_new(
     session: Session, values: dict[str, object], contacts: Sequence[dict[str, object]]
-) -> Application:
+) -> Application | None:
     """Write a new application and its contacts with statements of their own (the contacts in
     one ``INSERT … RETURNING`` on PostgreSQL, one a row on SQLite), and hold them in the session
     as loaded rows: later changes of the application (its decision, its moves) are written by
     the unit of work as for any row read, and a rollback takes them out of the session as it
     would rows the unit of work inserted. The unit of work's own insert would build, track and
-    flush the same rows with about twice the work. Raises ``IntegrityError`` as the flush would
-    (another application of the customer in progress)."""
+    flush the same rows with about twice the work.
+
+    ``None``, writing nothing, when the customer has another application in progress: the
+    unique ``in_progress_customer_id`` is the check, in the insert itself (no read before it),
+    and a submission racing another one waits for it and then finds it, its transaction still
+    usable."""
     session.flush()  # what was pending goes first, as the unit of work would order it
     conn = session.connection()
     values = {**column_defaults(Application.__table__), **values}  # every column: none read back
-    application_id = conn.execute(_INSERT_APPLICATION, values).scalar_one()
+    application_id = conn.execute(_insert_application(conn.dialect.name), values).scalar()
+    if application_id is None:
+        return None
     rows = [{**c, "application_id": application_id} for c in contacts]
     ids = conn.execute(_INSERT_CONTACTS, rows).scalars().all() if rows else []
     # held as loaded rows: the values become their unchanged state, the ids their keys
