@@ -337,6 +337,31 @@ class TestRoundTrips:
             assert found.queries == 3
             assert found.values["graph_component_size"] == 3
 
+    def test_nodes_and_links_come_back_typed_by_name(self, built: Container) -> None:
+        from creditfactory.decisioning import store
+
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            ip = store.nodes_by_key(conn, [("ip", "10.9.9.9")])[("ip", "10.9.9.9")]
+            near = store.neighbourhood(
+                conn, person_key="no-such-person", seeds=[("ip", "10.9.9.9")], levels=2, cap=100, limit=100
+            )
+            made = store.ensure_nodes(conn, {("device", "d-new"): DAY})[("device", "d-new")]
+        assert (ip.kind, ip.key) == ("ip", "10.9.9.9") and near.start[("ip", "10.9.9.9")] == ip
+        assert [type(v) for v in (ip.id, ip.negative, ip.declined, ip.defaulted, ip.degree)] == [
+            int,
+            bool,
+            bool,
+            bool,
+            int,
+        ]
+        assert made.first_seen_date == DAY and type(made.first_seen_date) is date and made.degree == 0
+        # no such person: nothing at hop 1; the IP's own links at hop 2
+        assert near.levels[0] == []
+        out = near.levels[1]
+        assert len(out) == ip.degree and all(link.src == ip.id and link.target.id == link.dst for link in out)
+        assert all(isinstance(link.target.declined, bool) and link.kind == "ip" for link in out)
+
     def test_a_row_limit_cuts_the_search_and_says_so(self, built: Container) -> None:
         values = facts(built, applicant("C"), max_nodes=2)
         assert values["graph_truncated"] is True

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 import polars as pl
@@ -312,17 +313,21 @@ def seen_frame(conn: Connection) -> pl.DataFrame:
 # ------------------------------------------------------------------ graph reads
 
 
-@dataclass(frozen=True, slots=True)
-class NodeRow:
-    id: int
-    kind: str
-    key: str
-    customer_id: str | None
-    negative: bool
-    declined: bool
-    defaulted: bool
-    degree: int
-    first_seen_date: date | None
+class NodeRow(tuple[int, str, str, "str | None", bool, bool, bool, int, "date | None"]):
+    """A node as read: ``(id, kind, key, customer_id, negative, declined, defaulted, degree,
+    first_seen_date)`` with its fields by name. A plain tuple, made from the result row's typed
+    values without a Python call: a decision reads about a hundred of them."""
+
+    __slots__ = ()
+    id = property(itemgetter(0))
+    kind = property(itemgetter(1))
+    key = property(itemgetter(2))
+    customer_id = property(itemgetter(3))
+    negative = property(itemgetter(4))
+    declined = property(itemgetter(5))
+    defaulted = property(itemgetter(6))
+    degree = property(itemgetter(7))
+    first_seen_date = property(itemgetter(8))
 
 
 _NODE_SELECT = (
@@ -356,10 +361,6 @@ def _node_columns() -> tuple[Column[Any], ...]:
     )
 
 
-def _node_row(r: Sequence[Any]) -> NodeRow:
-    return NodeRow(int(r[0]), r[1], r[2], r[3], bool(r[4]), bool(r[5]), bool(r[6]), int(r[7]), r[8])
-
-
 _NODES_BY_KEY = (
     text(f"SELECT {_NODE_COLS} FROM {node.name} n WHERE n.key IN :keys")
     .bindparams(bindparam("keys", expanding=True))
@@ -377,7 +378,7 @@ def nodes_by_key(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tupl
     for i in range(0, len(values), CHUNK):
         for r in conn.execute(_NODES_BY_KEY, {"keys": values[i : i + CHUNK]}):
             if (r[1], r[2]) in wanted:
-                out[(r[1], r[2])] = _node_row(r)
+                out[(r[1], r[2])] = NodeRow(r)
     return out
 
 
@@ -386,16 +387,18 @@ def nodes_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, NodeRow]:
     wanted = sorted(set(ids))
     for i in range(0, len(wanted), CHUNK):
         for r in conn.execute(select(*_NODE_SELECT).where(node.c.id.in_(wanted[i : i + CHUNK]))):
-            out[int(r[0])] = _node_row(r)
+            out[r[0]] = NodeRow(r)
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
-    src: int
-    dst: int
-    kind: str
-    target: NodeRow
+class Link(tuple[int, int, str, NodeRow]):
+    """An edge as read, ``(src, dst, kind, target)``: the node it leads to is ``target``."""
+
+    __slots__ = ()
+    src = property(itemgetter(0))
+    dst = property(itemgetter(1))
+    kind = property(itemgetter(2))
+    target = property(itemgetter(3))
 
 
 def _link_columns() -> tuple[Column[Any], ...]:
@@ -424,7 +427,7 @@ def links(conn: Connection, ids: Iterable[int]) -> list[Link]:
     out: list[Link] = []
     for i in range(0, len(wanted), CHUNK):
         for r in conn.execute(_LINKS, {"ids": wanted[i : i + CHUNK]}):
-            out.append(Link(int(r[0]), int(r[1]), r[2], _node_row(r[3:])))
+            out.append(Link((r[0], r[1], r[2], NodeRow(r[3:]))))
     return out
 
 
@@ -504,11 +507,11 @@ def neighbourhood(
     found: list[list[Link]] = [[] for _ in range(levels)]
     rows = conn.execute(_neighbourhood_sql(len(seeds), levels), params).all()
     for r in rows[:limit]:
-        target = _node_row(r[4:])
+        target = NodeRow(r[4:])
         if r[0] == 0:
-            start[(target.kind, target.key)] = target
+            start[(target[1], target[2])] = target
         else:
-            found[r[0] - 1].append(Link(int(r[1]), int(r[2]), r[3], target))
+            found[r[0] - 1].append(Link((r[1], r[2], r[3], target)))
     return Neighbourhood(start=start, levels=found, complete=len(rows) <= limit)
 
 
@@ -633,7 +636,7 @@ def ensure_nodes(
                 "first_seen_date": [wanted[w] for w in part],
             }
             for r in conn.execute(_UPSERT_NODES_PG, params):
-                found = _node_row(r)
+                found = NodeRow(r)
                 out[(found.kind, found.key)] = found
         return out
     rows = [
@@ -651,7 +654,7 @@ def ensure_nodes(
     ]
     for i in range(0, len(rows), CHUNK):
         for r in conn.execute(_UPSERT_NODES[conn.dialect.name], rows[i : i + CHUNK]):
-            found = _node_row(r)
+            found = NodeRow(r)
             out[(found.kind, found.key)] = found
     return out
 
