@@ -5,8 +5,9 @@ Stages, each in its own process:
 * ``generate`` — a sandbox bank (skipped with ``--sandbox``);
 * ``setup`` — per database (SQLite, and PostgreSQL when reachable): the extracts ingested, the
   sample products defined, the relationship graph built, the decision strategy published (when
-  the engine offers one), the sandbox's applicants drawn (``sandbox.applicants``: customers
-  with and without offers, the planted rings in bursts) and their consents given;
+  the engine offers one), a whitelist mined with the shipped mining strategy and published, the
+  sandbox's applicants drawn (``sandbox.applicants``: customers applying on their offer and
+  customers without one, the planted rings in bursts) and their consents given;
 * ``inproc`` — ``POST /v1/applications`` through httpx's ASGI transport in the benchmark's own
   process, one request at a time: the cost of a decision with nothing of the network; beside it,
   in the same process, ``GET /bench/ping`` the same way (one unit of work running ``SELECT 1``
@@ -92,12 +93,24 @@ def _stage_generate(out: str, customers: int, seed: int) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - t0, "peak_mb": _peak_mb()}
 
 
-def applicants_frame(sandbox: str, seed: int) -> Any:
-    """The stream the benchmark sends: most customers apply (a dense stream), rings included."""
+#: The offers of the whitelist mined at set-up (customer id, limit in fen, version), beside the
+#: database's data: every stage draws the same applicants from them.
+OFFERS_FILE = "bench_offers.parquet"
+
+
+def applicants_frame(sandbox: str, seed: int, data_dir: str | None = None) -> Any:
+    """The stream the benchmark sends: most customers apply (a dense stream), rings included;
+    the customers of the whitelist mined at set-up (``data_dir``'s offers) reached by their offer
+    and applying on it, the others without one."""
+    import polars as pl
+
     from creditfactory.sandbox.applicants import ApplicantSettings, generate_applicants
 
+    offers_path = Path(data_dir) / OFFERS_FILE if data_dir else None
+    offers = pl.read_parquet(offers_path) if offers_path is not None and offers_path.exists() else None
     return generate_applicants(
         Path(sandbox),
+        offers=offers,
         settings=ApplicantSettings(seed=seed, existing_rate=0.5, ring_rate=1.0, start=BUSINESS_DAY, days=1),
     )
 
@@ -168,9 +181,44 @@ def _publish_strategy(c: Any) -> str:
     return published.label
 
 
+def _mine_whitelist(c: Any) -> dict[str, Any]:
+    """The shipped mining strategy with every segment scored by the benchmark's scorecard,
+    mined over the portrait and published; its offers written beside the data for the stages."""
+    import polars as pl
+
+    from creditfactory import strategy, whitelist
+    from creditfactory.whitelist import mining
+
+    text = strategy.example_path("mining.yaml").read_text(encoding="utf-8")
+    for name in ("farmer_scorecard", "merchant_scorecard", "salaried_scorecard", "other_scorecard"):
+        text = text.replace(name, MODEL)
+    path = c.data_dir / "strategies" / "mining.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    mined = mining.mine(
+        c.uow,
+        lake=c.lake_dir,
+        models_dir=c.models_dir,
+        strategy_path=path,
+        as_of=AS_OF,
+        business_date=BUSINESS_DAY,
+        created_by="S-BENCH",
+        now=c.clock.now(),
+    )
+    offers = (
+        whitelist.read_lines(c.lake_dir, mined.version_id)
+        .filter(pl.col("limit_fen").is_not_null())
+        .select("customer_id", "limit_fen", pl.lit(mined.version_id).alias("version_id"))
+        .collect()
+    )
+    offers.write_parquet(c.data_dir / OFFERS_FILE)
+    return {"version_id": mined.version_id, "eligible": mined.eligible, "offers": offers.height}
+
+
 def _stage_setup(sandbox: str, data_dir: str, database_url: str | None, seed: int) -> dict[str, Any]:
     from creditfactory import decisioning, portrait
     from creditfactory.contract import IngestSettings, ingest_directory
+    from creditfactory.jobs import open_business_date
     from creditfactory.origination import REQUIRED_CONSENTS, consents
     from creditfactory.servicing import service as servicing
     from creditfactory.servicing.model import load_products, sample_products_dir
@@ -190,6 +238,8 @@ def _stage_setup(sandbox: str, data_dir: str, database_url: str | None, seed: in
     with c.uow() as uow:
         for product in load_products(sample_products_dir()).values():
             servicing.define_product(uow.session, product, clock=c.clock)
+        # the bank's business date: the day after the sandbox's history, when the offers are live
+        open_business_date(uow.session, on=BUSINESS_DAY, clock=c.clock)
         uow.commit()
     t0 = time.perf_counter()
     portrait.build(c.lake_dir, as_of=AS_OF)
@@ -203,7 +253,10 @@ def _stage_setup(sandbox: str, data_dir: str, database_url: str | None, seed: in
     out["model"] = _train(c, sandbox)
     out["train_seconds"] = time.perf_counter() - t0
     out["strategy"] = _publish_strategy(c)
-    stream = applicants_frame(sandbox, seed)
+    t0 = time.perf_counter()
+    out["whitelist"] = _mine_whitelist(c)
+    out["mine_seconds"] = time.perf_counter() - t0
+    stream = applicants_frame(sandbox, seed, data_dir)
     customers = stream.requests["customer_id"].to_list()
     t0 = time.perf_counter()
     now = c.clock.now()
@@ -235,13 +288,15 @@ def _stage_setup(sandbox: str, data_dir: str, database_url: str | None, seed: in
 # ------------------------------------------------------------------------------ requests
 
 
-def _prepared(sandbox: str, seed: int, lo: int, hi: int) -> list[tuple[str, dict[str, str], bytes]]:
+def _prepared(
+    sandbox: str, seed: int, data_dir: str, lo: int, hi: int
+) -> list[tuple[str, dict[str, str], bytes]]:
     """``(customer_id, headers, body)`` of requests ``lo..hi`` of the stream, tokens signed."""
     import jwt
 
     from creditfactory.sandbox.applicants import request_bodies
 
-    stream = applicants_frame(sandbox, seed)
+    stream = applicants_frame(sandbox, seed, data_dir)
     exp = int((datetime.now(UTC) + timedelta(hours=2)).timestamp())
     out = []
     for _, body in request_bodies(stream.requests.slice(lo, hi - lo)):
@@ -498,7 +553,7 @@ def _stage_inproc(
 
     c = _container(data_dir, database_url)
     app = _app(c)
-    prepared = _prepared(sandbox, seed, 0, count)
+    prepared = _prepared(sandbox, seed, data_dir, 0, count)
     counted = min(100, count // 5)
     calls = _calls_per_decision(app, prepared[:5], prepared[5 : 5 + counted])
     timed = prepared[5 + counted :]  # each customer applies once
@@ -761,7 +816,7 @@ def _stage_http(
 ) -> dict[str, Any]:
     import httpx
 
-    prepared = _prepared(sandbox, seed, offset, offset + count)
+    prepared = _prepared(sandbox, seed, data_dir, offset, offset + count)
     port = _free_port()
     env = {**os.environ, **_env(data_dir, database_url)}
     if polars_threads:
@@ -936,6 +991,7 @@ def run(
         )
         available = st["applicants"]["all"]
         figures["applicants"] = st["applicants"]
+        figures["whitelist"] = st["whitelist"]
         figures["strategy"] = st["strategy"]
         n_in = min(inproc, available // 3)
         n_http = min(requests, available - n_in)

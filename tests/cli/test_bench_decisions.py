@@ -51,6 +51,8 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
     # a decision goes through the ORM, the web stack and the project's own code
     assert min(calls["sqlalchemy_orm"], calls["web"], calls["creditfactory"]) > 100
     assert set(figures["sqlite_inproc_outcomes"]) <= {"approved", "declined", "referred"}
+    # a whitelist is mined and published at set-up: some applicants apply on their offer
+    assert figures["whitelist"]["offers"] > 0 and figures["applicants"]["offer"] > 0
     assert figures["sqlite_rows_written"] == {"applications": 100, "decided": 100}
     stages = figures["sqlite_inproc_stages_ms"]
     assert {"facts", "portrait", "scoring", "rules", "persist", "total"} <= set(stages)

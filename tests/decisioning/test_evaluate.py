@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditfactory import decisioning, strategy
-from creditfactory.decisioning.evaluate import Terms, evaluate, plain
+from creditfactory.decisioning.evaluate import Terms, evaluate, plain, plain_values
 
 D = Decimal
 PLAN = strategy.compile(strategy.load(strategy.example_path("decision.yaml")), decisioning.decision_schema())
@@ -138,6 +138,34 @@ class TestEvaluate:
             "n": None,
             "t": [1, True],
         }
+
+    @given(
+        values=st.dictionaries(
+            st.text(max_size=5),
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.integers(),
+                st.text(max_size=5),
+                st.floats(allow_nan=True, allow_infinity=True),
+                st.decimals(allow_nan=True, allow_infinity=True),
+                st.dates(),
+                st.lists(st.floats(allow_nan=True), max_size=3),
+            ),
+            max_size=12,
+        )
+    )
+    @settings(max_examples=200, deadline=None)
+    def test_plain_values_of_a_mapping_are_plain_of_each(self, values: dict[str, Any]) -> None:
+        import math
+
+        def same(a: Any, b: Any) -> bool:
+            if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+                return True
+            return type(a) is type(b) and a == b
+
+        got, want = plain_values(values), plain(values)
+        assert got.keys() == want.keys() and all(same(got[k], want[k]) for k in got)
 
 
 class TestStoredInputs:

@@ -40,6 +40,7 @@ from creditfactory.decisioning.evaluate import (
     evaluate,
     evaluation_row,
     plain,
+    plain_values,
 )
 from creditfactory.decisioning.facts import fact_schema
 from creditfactory.decisioning.model import Applicant, Contact, FactSettings
@@ -612,13 +613,13 @@ class DecisionEngine:
 
         t = time.perf_counter()
         native_row, as_of = self.portrait_row(app["customer_id"], on=business_date)
-        row = None if native_row is None else {k: plain(v) for k, v in native_row.items()}
+        row = None if native_row is None else plain_values(native_row)
         portrait_ms = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
         gathered = gather(uow, applicant=applicant, portrait_row=native_row, settings=self.facts)
         facts_ms = (time.perf_counter() - t) * 1000
-        facts = {k: plain(v) for k, v in gathered.values.items()}
+        facts = plain_values(gathered.values)
         fields = application_fields(app, portrait_row=row, portrait_as_of=as_of)
         terms = Terms.of(app)
         assignment = (

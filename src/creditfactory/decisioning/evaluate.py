@@ -115,6 +115,19 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+_AS_IS = frozenset({type(None), bool, int, str})
+
+
+def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`plain` of each value of a mapping; the values JSON keeps as they are (most of a
+    portrait row and of the facts) pass without a call."""
+    isfinite = math.isfinite
+    return {
+        k: v if (t := type(v)) in _AS_IS or (t is float and isfinite(v)) else plain(v)
+        for k, v in values.items()
+    }
+
+
 def application_fields(
     app: Mapping[str, Any], *, portrait_row: Mapping[str, Any] | None, portrait_as_of: date | None
 ) -> dict[str, Any]:

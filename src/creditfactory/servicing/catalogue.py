@@ -30,7 +30,8 @@ class ServicingCatalogue:
     def product_terms(self, session: Session, *, code: str) -> ProductTerms | None:
         """The terms of product ``code`` as stored now (one read of its definition; a definition
         already seen is not parsed again)."""
-        definition = session.execute(_DEFINITION, {"code": code}).scalar()
+        session.flush()  # as an ORM query would (a Core one on the connection does not flush by itself)
+        definition = session.connection().execute(_DEFINITION, {"code": code}).scalar()
         if definition is None:
             return None
         return _parsed_terms(definition, self.rate_floor, self.rate_cap)
