@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, ForeignKey, Integer, MetaData, String, event, func, select
+from sqlalchemy import Engine, ForeignKey, Integer, MetaData, String, event, func, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from creditfactory.db.append_only import AppendOnly
@@ -160,3 +160,88 @@ def test_a_row_held_as_written_leaves_the_session_with_a_rollback(engine: Engine
         session.commit()
     with Session(engine) as session:
         assert session.execute(select(Parent.id, Parent.name)).all() == [(again_id, "b2")]
+
+
+def test_added_rows_alone_at_a_commit_go_without_a_savepoint(engine: Engine) -> None:
+    """The commit's flush writes them straight: a failure fails the commit, which ends the
+    transaction (or the savepoint) it commits. A savepoint's commit leaves the next lone flush
+    as before, in a savepoint of its own."""
+    from sqlalchemy.exc import IntegrityError
+
+    seen = _statements(engine)
+    with Session(engine) as session:
+        session.add(Parent(id=1, name="p"))
+        session.flush()
+        seen.clear()
+        session.add(Note(parent_id=1, text="n"))
+        session.commit()
+        assert len(seen) == 1 and seen[0].startswith("INSERT INTO note")
+    with Session(engine) as session:
+        with session.begin_nested():
+            session.add(Note(parent_id=1, text="inner"))
+        seen.clear()
+        session.add(Note(parent_id=99, text="orphan"))
+        with pytest.raises(IntegrityError):
+            session.flush()
+        assert seen[0].startswith("SAVEPOINT") and seen[-1].startswith("ROLLBACK TO SAVEPOINT")
+        session.commit()  # the inner note is still there to commit
+    with Session(engine) as session:
+        assert session.scalars(select(Note.text).order_by(Note.id)).all() == ["n", "inner"]
+    with Session(engine) as session:
+        session.add(Note(parent_id=99, text="orphan"))
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+class Versioned(_Base):
+    __tablename__ = "versioned"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column("state", String(20))  # attribute and column named apart
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+
+def test_changes_written_at_once_are_the_flushs_update_with_less_work(engine: Engine) -> None:
+    """``db.base.write_changes``: one versioned UPDATE of the changed columns, the object left
+    unchanged, the version counted up; a row another transaction changed meanwhile updates
+    nothing and says so; with anything else pending the flush writes instead."""
+    from creditfactory.db.base import write_changes
+
+    with Session(engine) as session:
+        session.add(Versioned(id=1, name="a", status="new"))
+        session.commit()
+    seen = _statements(engine)
+    with Session(engine) as session:
+        row = session.get(Versioned, 1)
+        assert row is not None
+        seen.clear()
+        row.status, row.name = "moved", "b"
+        session.add(Note(parent_id=1, text="apart"))  # written apart: does not hold it up
+        assert write_changes(session, row)
+        assert len(seen) == 1 and seen[0].startswith("UPDATE versioned SET")
+        assert not session.dirty and row.version == 2 and row in session
+        session.add(Parent(id=1, name="p"))  # the note refers to it: the commit writes both
+        session.commit()
+    with Session(engine) as session:
+        got = session.execute(select(Versioned.name, Versioned.status, Versioned.version)).one()
+        assert tuple(got) == ("b", "moved", 2)
+        stale = session.get(Versioned, 1)
+        assert stale is not None
+        # another request moves the row on meanwhile (here on the same connection: SQLite)
+        session.connection().execute(update(Versioned).values(name="c", version=3))
+        stale.name = "d"
+        assert not write_changes(session, stale)  # version 2 no longer there: nothing updated
+        assert session.connection().execute(select(Versioned.name)).scalar() == "c"
+        assert stale in session.dirty  # still to write: the caller refuses and rolls back
+        session.expunge(stale)
+        session.commit()
+    with Session(engine) as session:
+        row = session.get(Versioned, 1)
+        assert row is not None
+        session.add(Parent(id=2, name="q"))  # something else pending: the flush writes both
+        row.status = "again"
+        seen.clear()
+        assert write_changes(session, row)
+        assert any(s.startswith("INSERT INTO parent") for s in seen) and row.version == 4
+        assert write_changes(session, row) is not False  # nothing changed: nothing to write

@@ -34,7 +34,8 @@ class TestSubmit:
     def test_a_new_application_is_held_as_written_its_decision_reads_nothing_back(self, world: World) -> None:
         """The application and its contacts go out in their own INSERTs and stay in the unit of
         work as loaded rows: the decision's facts, its checks and its move read none of them
-        again, and the move is one UPDATE of the application, its event and messages INSERTs."""
+        again, and the move is one UPDATE of the application, its event and messages INSERTs at
+        the flush."""
         from sqlalchemy import event
 
         from tests.origination.conftest import request
@@ -73,20 +74,21 @@ class TestSubmit:
                     reasons=["A_GRADE_B"],
                     decision_id="dec-1",
                     now=world.now,
-                    flush=False,
                     **args,
                 )
-                assert seen == []  # nothing read, nothing written yet
-                uow.flush()
+                # nothing read; the move written at once, with one UPDATE, and left unchanged
+                assert seen == ["UPDATE origination_application SET"]
+                assert not uow.session.dirty
+                uow.commit()  # its flush: the rows only ever added, without a savepoint
             finally:
                 event.remove(world.container.engine, "before_cursor_execute", before)
-            uow.commit()
         assert decided.status.value == "approved"
-        assert sorted(seen) == [
-            "INSERT INTO events_outbox",
-            "INSERT INTO origination_application_event",
+        assert seen[:3] == [
             "UPDATE origination_application SET",
+            "INSERT INTO origination_application_event",
+            "INSERT INTO events_outbox",
         ]
+        assert not any("SAVEPOINT" in s for s in seen)
         with world.container.uow() as uow:
             steps = service.timeline(uow, application_id=view.id)
         assert [t.to_status.value for t in steps] == ["submitted", "approved"]

@@ -12,7 +12,9 @@ like any pending row. At that flush its objects leave the session (transient aga
 id) and their rows are inserted with one ``executemany`` per table: after the unit of work's
 own statements, within the flush, so that a row they refer to is written first and a flush that
 fails takes them with it; when nothing else is pending, in a savepoint of their own, so that a
-failing ``INSERT`` (a duplicate deduplication key) leaves the rest of the transaction usable.
+failing ``INSERT`` (a duplicate deduplication key) leaves the rest of the transaction usable,
+unless the flush is a commit's (a failure then fails the commit, which ends the transaction or
+savepoint it commits).
 Read such a row back with a query when its id is needed; add a new object to write a row again.
 
 The listeners are on :class:`~sqlalchemy.orm.Session` itself: every session of the process
@@ -30,6 +32,7 @@ from sqlalchemy.orm import Session
 from creditfactory.db.base import column_defaults, filled
 
 _PENDING = "creditfactory.append_only"
+_COMMITTING = "creditfactory.append_only.committing"
 T = TypeVar("T", bound="AppendOnly")
 
 
@@ -38,6 +41,9 @@ class AppendOnly:
     columns' defaults, when the object leaves one unset, must be plain values."""
 
     __table__: ClassVar[Table]
+    #: pending objects of the class do not hold up ``db.base.write_changes``: the flush writes
+    #: them apart, after the unit of work's statements
+    written_apart: ClassVar[bool] = True
 
 
 def add(session: Session, cls: type[T], **values: Any) -> T:
@@ -75,10 +81,25 @@ def _take(session: Session, flush_context: Any, _instances: Any) -> None:
         # transaction: a flush that fails takes them with it
         flush_context.attributes[_PENDING] = rows
         return
-    # the flush ends here (nothing else to write), before it opens a transaction of its own:
+    # the flush ends here (nothing else to write), before it opens a transaction of its own
+    if session.info.get(_COMMITTING):
+        # the commit's flush (of the transaction or of a savepoint): a failing INSERT fails the
+        # commit, which ends what it commits, so it needs no savepoint of its own
+        _write(session, rows)
+        return
     # in a savepoint, so that a failing INSERT leaves the session's transaction as it was
     with session.begin_nested():
         _write(session, rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _committing(session: Session) -> None:
+    session.info[_COMMITTING] = True
+
+
+@event.listens_for(Session, "after_transaction_end")  # of the transaction or of a savepoint
+def _committed(session: Session, _transaction: Any) -> None:
+    session.info.pop(_COMMITTING, None)
 
 
 @event.listens_for(Session, "after_flush")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import MetaData, Table, event
-from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers, make_transient_to_detached
+from sqlalchemy import Column, MetaData, Table, bindparam, event, inspect, update
+from sqlalchemy.orm import DeclarativeBase, Mapper, Session, configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.exc import StaleDataError
 
 T = TypeVar("T")
 _CONFIGURED: set[type] = set()
@@ -83,3 +84,70 @@ def _forget_held(session: Session, previous_transaction: Any) -> None:
 @event.listens_for(Session, "after_commit")
 def _settle_held(session: Session) -> None:
     session.info.pop(_HELD, None)  # committed: rows like any other
+
+
+def write_changes(session: Session, obj: Any) -> bool:
+    """Write what changed on ``obj`` now: one ``UPDATE … SET <the changed columns>, version =
+    version + 1 WHERE id = … AND version = <as read>`` on the session's connection, the new
+    values becoming the object's unchanged state. It is what the unit of work's flush would
+    write for a row of a mapper with a version column, with about a third of the work. ``False``
+    when no row had the version read: another transaction changed the row meanwhile.
+
+    The flush writes instead (``False`` too when it finds the version changed) when ``obj`` is
+    not a loaded or held row of a versioned mapper with one key column, when a change is not of
+    a column, or when anything else waits for the unit of work: other changed or deleted rows,
+    or new rows other than those written apart at the flush (``written_apart``, see
+    :mod:`creditfactory.db.append_only`), which may have to go first."""
+    state = inspect(obj)
+    mapper = state.mapper
+    changed = state.committed_state
+    columns = _plain_columns(mapper)
+    if (
+        columns is None
+        or not state.persistent
+        or not changed
+        or not changed.keys() <= columns.keys()
+        or session.deleted
+        or any(o is not obj for o in session.dirty)
+        or any(not getattr(o, "written_apart", False) for o in session.new)
+    ):
+        try:
+            session.flush()
+        except StaleDataError:
+            return False
+        return True
+    version_key = mapper.get_property_by_column(mapper.version_id_col).key
+    values = state.dict
+    read = values[version_key]
+    params = {columns[key].key: values[key] for key in changed}
+    params[mapper.version_id_col.key] = read + 1
+    params["_key"], params["_read"] = state.identity[0], read
+    result = session.connection().execute(_versioned_update(mapper), params)
+    if result.rowcount != 1:
+        return False
+    values[version_key] = read + 1
+    # the row as written is the object's unchanged state (what the flush does after its UPDATE)
+    state._commit_all(values, session.identity_map)
+    return True
+
+
+@cache
+def _plain_columns(mapper: Mapper[Any]) -> dict[str, Column[Any]] | None:
+    """A versioned mapper's attributes that are each one column of its table, by key; ``None``
+    when the mapper has no version column or not one key column."""
+    if mapper.version_id_col is None or len(mapper.primary_key) != 1:
+        return None
+    return {
+        prop.key: prop.columns[0]
+        for prop in mapper.column_attrs
+        if len(prop.columns) == 1 and isinstance(prop.columns[0], Column)
+    }
+
+
+@cache
+def _versioned_update(mapper: Mapper[Any]) -> Any:
+    """``UPDATE <table> WHERE <key> = :_key AND <version> = :_read`` (built once per mapper); the
+    columns set are the parameters given besides those two."""
+    table = mapper.local_table
+    (key,) = mapper.primary_key
+    return update(table).where(key == bindparam("_key"), mapper.version_id_col == bindparam("_read"))

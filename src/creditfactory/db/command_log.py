@@ -155,8 +155,9 @@ def complete(
     now: datetime,
     rendered: str | None = None,
 ) -> None:
-    """Store the response of a claimed command: ``body``, or its JSON text already ``rendered``."""
-    session.flush()  # as the ORM's own UPDATE would
+    """Store the response of a claimed command: ``body``, or its JSON text already ``rendered``.
+    What waits for the session's flush is not written first: the claim's row depends on none of
+    it, and the commit that follows writes it (rows only ever added then without a savepoint)."""
     done = session.connection().execute(
         _COMPLETE,
         {

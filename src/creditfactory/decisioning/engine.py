@@ -573,7 +573,6 @@ class DecisionEngine:
         actor: str = DECIDED_BY,
         view: bool = True,
         no_savepoint: bool = False,
-        written_here: bool = False,
     ) -> DecisionView | None:
         """Decide a submitted application (see :func:`decide_application`); without ``view``
         nothing is returned (the decision on submission answers with the application).
@@ -582,10 +581,7 @@ class DecisionEngine:
         origination would refuse) is asked before the first write. ``no_savepoint`` is for a
         caller that takes no savepoint around the decision: a refusal after the first write
         (none is foreseen) is then raised as :class:`DecisionNotRecorded`, not a domain error,
-        so that the caller's transaction fails as a whole rather than keep part of a decision.
-        ``written_here`` says the application was written by this unit of work (just submitted):
-        no other request can have changed it, so its move is written with the decision's other
-        rows instead of on its own."""
+        so that the caller's transaction fails as a whole rather than keep part of a decision."""
         conn = uow.session.connection()
         app = origination.application_facts(uow, application_id=application_id)
         if app["status"] != origination.ApplicationStatus.SUBMITTED.value:
@@ -745,7 +741,6 @@ class DecisionEngine:
                 decided_by=actor,
                 business_date=business_date,
                 now=now,
-                flush=not written_here,
             )
             append(
                 uow.session,
@@ -762,7 +757,9 @@ class DecisionEngine:
                 ),
                 now=now,
             )
-            uow.flush()
+            if not no_savepoint:
+                # within the caller's savepoint; without one, the caller's commit writes them
+                uow.flush()
             if not view:
                 return None
             # the view of what was written, as a read would give it back (JSON-plain inputs)

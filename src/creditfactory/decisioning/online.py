@@ -39,9 +39,7 @@ class OnlineDecider:
 
     def __call__(self, uow: UnitOfWork, *, application_id: int, now: datetime) -> None:
         try:
-            self.engine.decide(
-                uow, application_id=application_id, now=now, view=False, no_savepoint=True, written_here=True
-            )
+            self.engine.decide(uow, application_id=application_id, now=now, view=False, no_savepoint=True)
         except NoChampionStrategy:
             log.info("application %s left submitted: no decision strategy is published", application_id)
         except DomainError as exc:

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from creditfactory import contract, whitelist
+from creditfactory.db.base import write_changes
 from creditfactory.db.uow import UnitOfWork
 from creditfactory.errors import Conflict, InvalidInput, NotFound
 from creditfactory.events import Event, append
@@ -302,14 +302,14 @@ def current_date(session: Session, *, now: datetime, timezone: str = "Asia/Shang
         return now.astimezone(ZoneInfo(timezone)).date()
 
 
-def _flush(session: Session, application_id: int | None = None) -> None:
-    try:
-        session.flush()
-    except StaleDataError:
+def _write(session: Session, app: Application) -> None:
+    """Write the application's changes now (``db.base.write_changes``): a change by another
+    request since it was read is an :class:`ApplicationChanged` here."""
+    if not write_changes(session, app):
         raise ApplicationChanged(
-            f"application {application_id} was changed by another request meanwhile; read it again and retry",
-            application_id=application_id,
-        ) from None
+            f"application {app.id} was changed by another request meanwhile; read it again and retry",
+            application_id=app.id,
+        )
 
 
 def load(session: Session, application_id: int) -> Application:
@@ -364,19 +364,16 @@ def move(
     now: datetime,
     reason: str = "",
     payload: Mapping[str, Any] | None = None,
-    flush: bool = True,
 ) -> Transition:
-    """Move ``app`` by ``event``, record the transition and announce it. The move is written at
-    once (``flush``), so that a change by another request meanwhile is an
-    :class:`ApplicationChanged` here; without ``flush`` it goes out with the session's next write
-    (for an application this unit of work wrote itself, which no one else can have changed)."""
+    """Move ``app`` by ``event``, record the transition and announce it. The move, with what the
+    caller changed on ``app`` before, is written at once, so that a change by another request
+    meanwhile is an :class:`ApplicationChanged` here."""
     transition = apply(app.status, event, actor=actor, business_date=business_date, reason=reason)
     app.status = transition.target
     if transition.target not in IN_PROGRESS:
         app.in_progress_customer_id = None
     app.updated_at = now
-    if flush:
-        _flush(session, app.id)
+    _write(session, app)
     _record(session, app, transition, now=now)
     append(
         session,
@@ -771,7 +768,6 @@ def record_decision(
     now: datetime,
     reason_texts: Mapping[str, tuple[str, str]] | None = None,
     approval_valid_days: int = APPROVAL_VALID_DAYS,
-    flush: bool = True,
 ) -> ApplicationView:
     """Record a decision's outcome on an application and move it (approve, decline, refer).
 
@@ -784,7 +780,6 @@ def record_decision(
     on an offer moves the whitelist entry to ``declined``. Recording the same ``decision_id`` with
     the same outcome again changes nothing (a retried handler); with another outcome it is a
     :class:`DecisionConflict`.
-    Without ``flush`` the move is written with the session's next write (see :func:`move`).
     """
     session = uow.session
     chosen = _outcome(outcome)
@@ -827,7 +822,6 @@ def record_decision(
         business_date=business_date,
         now=now,
         reason=" ".join(codes)[:400] or chosen.value,
-        flush=flush,
         payload={
             "decision_id": decision_id,
             "outcome": chosen.value,
