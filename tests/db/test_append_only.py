@@ -245,3 +245,42 @@ def test_changes_written_at_once_are_the_flushs_update_with_less_work(engine: En
         assert write_changes(session, row)
         assert any(s.startswith("INSERT INTO parent") for s in seen) and row.version == 4
         assert write_changes(session, row) is not False  # nothing changed: nothing to write
+
+
+def test_changes_in_a_savepoint_are_flushed_so_that_its_rollback_expires_them(engine: Engine) -> None:
+    from creditfactory.db.base import write_changes
+
+    with Session(engine) as session:
+        session.add(Versioned(id=1, name="a", status="new"))
+        session.commit()
+        row = session.get(Versioned, 1)
+        assert row is not None
+        with pytest.raises(RuntimeError), session.begin_nested():
+            row.status = "moved"
+            assert write_changes(session, row)
+            raise RuntimeError("a later step of the savepoint fails")
+        assert (row.status, row.version) == ("new", 1)  # read again: as the database has it
+        row.status = "moved again"
+        assert write_changes(session, row) and row.version == 2
+        session.commit()
+        session.expire(row, ["version"])  # a change to a row whose version is not loaded
+        row.name = "b"
+        assert write_changes(session, row) and row.version == 3
+        session.commit()
+
+
+def test_a_commit_that_fails_leaves_the_next_lone_flush_its_savepoint(engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    seen = _statements(engine)
+    with Session(engine) as session:
+        session.add(Parent(id=1, name="p"))
+        session.commit()
+        session.add(Note(parent_id=99, text="orphan"))
+        with pytest.raises(IntegrityError):
+            session.commit()
+        seen.clear()
+        session.add(Note(parent_id=98, text="orphan"))
+        with pytest.raises(IntegrityError):
+            session.flush()
+        assert seen[0].startswith("SAVEPOINT")

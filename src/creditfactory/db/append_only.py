@@ -13,8 +13,8 @@ id) and their rows are inserted with one ``executemany`` per table: after the un
 own statements, within the flush, so that a row they refer to is written first and a flush that
 fails takes them with it; when nothing else is pending, in a savepoint of their own, so that a
 failing ``INSERT`` (a duplicate deduplication key) leaves the rest of the transaction usable,
-unless the flush is a commit's (a failure then fails the commit, which ends the transaction or
-savepoint it commits).
+unless the flush is a commit's: a failure then fails the commit, and what it was to commit is
+only good for the rollback that follows (the unit of work's and the API's boundaries make it).
 Read such a row back with a query when its id is needed; add a new object to write a row again.
 
 The listeners are on :class:`~sqlalchemy.orm.Session` itself: every session of the process
@@ -82,9 +82,10 @@ def _take(session: Session, flush_context: Any, _instances: Any) -> None:
         flush_context.attributes[_PENDING] = rows
         return
     # the flush ends here (nothing else to write), before it opens a transaction of its own
-    if session.info.get(_COMMITTING):
+    if session.info.pop(_COMMITTING, None):
         # the commit's flush (of the transaction or of a savepoint): a failing INSERT fails the
-        # commit, which ends what it commits, so it needs no savepoint of its own
+        # commit, and what it was to commit is then only good for a rollback, so it needs no
+        # savepoint of its own (the flag goes with this flush, failed or not)
         _write(session, rows)
         return
     # in a savepoint, so that a failing INSERT leaves the session's transaction as it was
@@ -98,6 +99,7 @@ def _committing(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_transaction_end")  # of the transaction or of a savepoint
+@event.listens_for(Session, "after_soft_rollback")
 def _committed(session: Session, _transaction: Any) -> None:
     session.info.pop(_COMMITTING, None)
 

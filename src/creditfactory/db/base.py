@@ -94,10 +94,11 @@ def write_changes(session: Session, obj: Any) -> bool:
     when no row had the version read: another transaction changed the row meanwhile.
 
     The flush writes instead (``False`` too when it finds the version changed) when ``obj`` is
-    not a loaded or held row of a versioned mapper with one key column, when a change is not of
-    a column, or when anything else waits for the unit of work: other changed or deleted rows,
-    or new rows other than those written apart at the flush (``written_apart``, see
-    :mod:`creditfactory.db.append_only`), which may have to go first."""
+    not a loaded or held row of a versioned mapper with one key column, when its version is not
+    loaded, when a change is not of a column, inside a savepoint (whose rollback expires what
+    the flush wrote, and only that), or when anything else waits for the unit of work: other
+    changed or deleted rows, or new rows other than those written apart at the flush
+    (``written_apart``, see :mod:`creditfactory.db.append_only`), which may have to go first."""
     state = inspect(obj)
     mapper = state.mapper
     changed = state.committed_state
@@ -107,6 +108,8 @@ def write_changes(session: Session, obj: Any) -> bool:
         or not state.persistent
         or not changed
         or not changed.keys() <= columns.keys()
+        or mapper.get_property_by_column(mapper.version_id_col).key in state.unloaded
+        or session.get_nested_transaction() is not None
         or session.deleted
         or any(o is not obj for o in session.dirty)
         or any(not getattr(o, "written_apart", False) for o in session.new)
