@@ -162,17 +162,36 @@ def _train(c: Any, sandbox: str) -> dict[str, Any]:
     return {"model": MODEL, "version": result.version}
 
 
+#: The scorecards the shipped example strategies name, one per segment.
+_EXAMPLE_MODELS = (
+    "farmer_scorecard",
+    "merchant_scorecard",
+    "salaried_scorecard",
+    "general_scorecard",
+    "other_scorecard",
+)
+
+
+def _on_bench_model(c: Any, example: str) -> Path:
+    """The shipped example strategy ``example`` with every segment scored by the benchmark's
+    scorecard, written under the data folder; its path."""
+    from creditfactory import strategy
+
+    text = strategy.example_path(example).read_text(encoding="utf-8")
+    for name in _EXAMPLE_MODELS:
+        text = text.replace(name, MODEL)
+    path = c.data_dir / "strategies" / example
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def _publish_strategy(c: Any) -> str:
     """The shipped decision strategy with every segment scored by the benchmark's scorecard,
     published as champion."""
-    from creditfactory import decisioning, strategy
+    from creditfactory import decisioning
 
-    text = strategy.example_path("decision.yaml").read_text(encoding="utf-8")
-    for name in ("farmer_scorecard", "merchant_scorecard", "salaried_scorecard", "general_scorecard"):
-        text = text.replace(name, MODEL)
-    path = c.data_dir / "strategies" / "decision.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path = _on_bench_model(c, "decision.yaml")
     with c.uow() as uow:
         published = decisioning.publish_strategy(
             uow, path=path, clock=c.clock, actor="S-BENCH", lake=c.lake_dir
@@ -186,15 +205,10 @@ def _mine_whitelist(c: Any) -> dict[str, Any]:
     mined over the portrait and published; its offers written beside the data for the stages."""
     import polars as pl
 
-    from creditfactory import strategy, whitelist
+    from creditfactory import whitelist
     from creditfactory.whitelist import mining
 
-    text = strategy.example_path("mining.yaml").read_text(encoding="utf-8")
-    for name in ("farmer_scorecard", "merchant_scorecard", "salaried_scorecard", "other_scorecard"):
-        text = text.replace(name, MODEL)
-    path = c.data_dir / "strategies" / "mining.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path = _on_bench_model(c, "mining.yaml")
     mined = mining.mine(
         c.uow,
         lake=c.lake_dir,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Column, MetaData, Table, bindparam, event, inspect, update
 from sqlalchemy.orm import DeclarativeBase, Mapper, Session, configure_mappers, make_transient_to_detached
@@ -100,15 +100,14 @@ def write_changes(session: Session, obj: Any) -> bool:
     changed or deleted rows, or new rows other than those written apart at the flush
     (``written_apart``, see :mod:`creditfactory.db.append_only`), which may have to go first."""
     state = inspect(obj)
-    mapper = state.mapper
     changed = state.committed_state
-    columns = _plain_columns(mapper)
+    versioned = _versioned(state.mapper)
     if (
-        columns is None
+        versioned is None
         or not state.persistent
         or not changed
-        or not changed.keys() <= columns.keys()
-        or mapper.get_property_by_column(mapper.version_id_col).key in state.unloaded
+        or not changed.keys() <= versioned.columns.keys()
+        or versioned.version_key in state.unloaded
         or session.get_nested_transaction() is not None
         or session.deleted
         or any(o is not obj for o in session.dirty)
@@ -119,38 +118,44 @@ def write_changes(session: Session, obj: Any) -> bool:
         except StaleDataError:
             return False
         return True
-    version_key = mapper.get_property_by_column(mapper.version_id_col).key
     values = state.dict
-    read = values[version_key]
-    params = {columns[key].key: values[key] for key in changed}
-    params[mapper.version_id_col.key] = read + 1
+    read = values[versioned.version_key]
+    params = {versioned.columns[key].key: values[key] for key in changed}
+    params[versioned.version_column] = read + 1
     params["_key"], params["_read"] = state.identity[0], read
-    result = session.connection().execute(_versioned_update(mapper), params)
+    result = session.connection().execute(versioned.update, params)
     if result.rowcount != 1:
         return False
-    values[version_key] = read + 1
+    values[versioned.version_key] = read + 1
     # the row as written is the object's unchanged state (what the flush does after its UPDATE)
     state._commit_all(values, session.identity_map)
     return True
 
 
+class _Versioned(NamedTuple):
+    columns: dict[str, Column[Any]]  # attribute key -> its one column
+    version_key: str  # the version's attribute
+    version_column: str  # and its column
+    update: Any  # UPDATE <table> WHERE <key> = :_key AND <version> = :_read
+
+
 @cache
-def _plain_columns(mapper: Mapper[Any]) -> dict[str, Column[Any]] | None:
-    """A versioned mapper's attributes that are each one column of its table, by key; ``None``
-    when the mapper has no version column or not one key column."""
-    if mapper.version_id_col is None or len(mapper.primary_key) != 1:
+def _versioned(mapper: Mapper[Any]) -> _Versioned | None:
+    """What :func:`write_changes` needs of a mapper, worked out once: its attributes that are
+    each one column of its table, its version, and its ``UPDATE`` (the columns set are the
+    parameters given besides ``_key`` and ``_read``); ``None`` when the mapper has no version
+    column or not one key column."""
+    version = mapper.version_id_col
+    if version is None or len(mapper.primary_key) != 1:
         return None
-    return {
-        prop.key: prop.columns[0]
-        for prop in mapper.column_attrs
-        if len(prop.columns) == 1 and isinstance(prop.columns[0], Column)
-    }
-
-
-@cache
-def _versioned_update(mapper: Mapper[Any]) -> Any:
-    """``UPDATE <table> WHERE <key> = :_key AND <version> = :_read`` (built once per mapper); the
-    columns set are the parameters given besides those two."""
-    table = mapper.local_table
     (key,) = mapper.primary_key
-    return update(table).where(key == bindparam("_key"), mapper.version_id_col == bindparam("_read"))
+    return _Versioned(
+        columns={
+            prop.key: prop.columns[0]
+            for prop in mapper.column_attrs
+            if len(prop.columns) == 1 and isinstance(prop.columns[0], Column)
+        },
+        version_key=mapper.get_property_by_column(version).key,
+        version_column=version.key,
+        update=update(mapper.local_table).where(key == bindparam("_key"), version == bindparam("_read")),
+    )

@@ -244,8 +244,8 @@ def insert_new(
 ) -> Application | None:
     """Write a new application and its contacts with statements of their own (the contacts in
     one ``INSERT … RETURNING`` on PostgreSQL, one a row on SQLite), and hold them in the session
-    as loaded rows: later changes of the application (its decision, its moves) are written by
-    the unit of work as for any row read, and a rollback takes them out of the session as it
+    as loaded rows: later changes of the application (its decision, its moves) are written as
+    for any row read (``db.base.write_changes`` or the flush), and a rollback takes them out of the session as it
     would rows the unit of work inserted. The unit of work's own insert would build, track and
     flush the same rows with about twice the work.
 
