@@ -384,3 +384,36 @@ class TestStatements:
         assert sum(s.startswith("INSERT INTO decisioning_graph_node") for s in node_writes) == 1
         assert not any(s.startswith("SELECT modeling_model_version.id") for s in sent)
         assert len(sent) <= 45, "\n".join(sent)
+
+    def test_a_strategy_s_text_is_read_only_where_it_is_compiled(self, ready: Ready) -> None:
+        from sqlalchemy import event
+
+        sent: list[str] = []
+
+        def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            sent.append(" ".join(statement.split()))
+
+        def text_reads() -> int:
+            return sum("decisioning_strategy.text" in s for s in sent)
+
+        api = Api(ready.container)
+        engine = ready.container.decider.engine  # type: ignore[union-attr]
+        engine._plans.clear()  # as after a start: nothing compiled yet
+        event.listen(ready.container.engine, "before_cursor_execute", listen)
+        try:
+            assert apply(api, "C0001")["status"] == "approved"
+            assert text_reads() == 1  # compiled on first use, from its text
+            sent.clear()
+            assert apply(api, "C0003")["status"] in ("approved", "declined", "referred")
+            assert text_reads() == 0  # the plan is kept: the text is not read again
+            assert any(s.startswith("SELECT decisioning_strategy.id") for s in sent)  # still asked
+        finally:
+            event.remove(ready.container.engine, "before_cursor_execute", listen)
+        with ready.container.uow() as uow:
+            (head,) = records.active_strategies(uow.session.connection())
+            published = decisioning.PublishedStrategy.of(head)
+            assert published.text is None
+            with pytest.raises(ValueError, match="read without its text"):
+                type(engine)(  # a new engine, asked without a connection
+                    lake=engine.lake, models_dir=engine.models_dir, facts=engine.facts
+                ).plan(published)

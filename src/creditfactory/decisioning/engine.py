@@ -26,6 +26,7 @@ from threading import Lock
 from typing import Any
 
 import polars as pl
+from sqlalchemy import Connection
 
 from creditfactory import modeling, origination, portrait, strategy
 from creditfactory.clock import Clock
@@ -117,7 +118,8 @@ class PublishedStrategy:
     published_at: datetime
     published_by: str
     source: str
-    text: str = field(repr=False)
+    # None where read without it (the active strategies a decision asks for; see ``plan``)
+    text: str | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> PublishedStrategy:
@@ -133,7 +135,7 @@ class PublishedStrategy:
             published_at=row["published_at"],
             published_by=row["published_by"],
             source=row["source"],
-            text=row["text"],
+            text=row.get("text"),
         )
 
     @property
@@ -476,12 +478,23 @@ class DecisionEngine:
             self._schema = decision_schema(self.lake)
         return self._schema
 
-    def plan(self, published: PublishedStrategy) -> strategy.Plan:
+    def plan(self, published: PublishedStrategy, conn: Connection | None = None) -> strategy.Plan:
+        """The compiled plan of a published strategy, compiled once per strategy id (its text
+        never changes). A strategy read without its text has it read on ``conn`` here, once."""
         hit = self._plans.get(published.id)
         if hit is not None:
             return hit.plan
+        text = published.text
+        if text is None:
+            if conn is None:
+                raise ValueError(f"strategy {published.id} was read without its text; give a connection")
+            text = records.strategy_text(conn, published.id)
+            if text is None:
+                raise NotFound(
+                    f"no published decision strategy has id {published.id}", strategy_id=published.id
+                )
         with self._lock:
-            strat = load_text(published.text, source=published.source)
+            strat = load_text(text, source=published.source)
             plan = compile_decision(strat, self.schema())
             self._plans[published.id] = _Compiled(published, plan)
         return plan
@@ -527,10 +540,9 @@ class DecisionEngine:
         import creditfactory.modeling.service  # noqa: F401  (the import the first score would pay)
 
         ready: list[str] = []
-        for published in (
-            PublishedStrategy.of(r) for r in records.active_strategies(uow.session.connection())
-        ):
-            plan = self.plan(published)
+        conn = uow.session.connection()
+        for published in (PublishedStrategy.of(r) for r in records.active_strategies(conn)):
+            plan = self.plan(published, conn)
             ready.append(f"strategy {published.label}")
             for name, version in sorted(set(plan.model_refs.values()), key=str):
                 model = self.model(uow, name, version)
@@ -652,7 +664,7 @@ class DecisionEngine:
             tuple[str, PublishedStrategy, Verdict, dict[str, Any], dict[str, Any], dict[str, float]]
         ] = []
         for role, published in runs:
-            plan = self.plan(published)
+            plan = self.plan(published, conn)
             t = time.perf_counter()
             base = {**(row or {}), **facts, **fields}
             scores, models = self.score(uow, plan, base)
@@ -697,7 +709,7 @@ class DecisionEngine:
             ids: dict[str, int] = {}
             written: dict[str, dict[str, Any]] = {}
             for role, published, verdict, scores, models, timings in made:
-                plan = self.plan(published)
+                plan = self.plan(published, conn)
                 segment = {**(row or {}), **facts, **fields}.get(plan.strategy.segment_column)
                 written[role] = dict(
                     application_id=application_id,

@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     select,
     update,
@@ -125,7 +126,15 @@ def retire_active(conn: Connection, *, role: str, at: datetime) -> int:
 
 
 def active_strategies(conn: Connection) -> list[Mapping[str, Any]]:
+    """The active strategies without their text (asked on every decision: a strategy's text
+    never changes once published, so it is read only where it is compiled, by
+    :func:`strategy_text`)."""
     return list(conn.execute(_ACTIVE).mappings())
+
+
+def strategy_text(conn: Connection, strategy_id: int) -> str | None:
+    text: str | None = conn.execute(_TEXT, {"id": strategy_id}).scalar()
+    return text
 
 
 def list_strategies(conn: Connection) -> list[Mapping[str, Any]]:
@@ -141,7 +150,12 @@ def get_strategy(conn: Connection, strategy_id: int) -> Mapping[str, Any] | None
 
 # Built once: a statement built per call pays for its construction and its cache key each time.
 _ADD_DECISION = insert(decision_table).returning(decision_table.c.id)
-_ACTIVE = select(strategy_table).where(strategy_table.c.active.is_(True)).order_by(strategy_table.c.id)
+_ACTIVE = (
+    select(*(c for c in strategy_table.c if c.key != "text"))
+    .where(strategy_table.c.active.is_(True))
+    .order_by(strategy_table.c.id)
+)
+_TEXT = select(strategy_table.c.text).where(strategy_table.c.id == bindparam("id"))
 
 
 def add_decision(conn: Connection, **values: Any) -> int:
