@@ -94,6 +94,49 @@ class TestSubmit:
         assert [t.to_status.value for t in steps] == ["submitted", "approved"]
         assert world.application(view.id).version == 2
 
+    def test_the_insert_leaves_out_what_later_steps_fill_and_the_row_is_as_held(self, world: World) -> None:
+        """The decision's, the contract's and the line's columns are empty at submission and left
+        out of the ``INSERT``: at most 50 parameters, which psycopg converts once and keeps. The
+        row read back in a new unit of work is the one held, column for column."""
+        from sqlalchemy import event, inspect
+
+        from creditfactory.origination import store
+
+        world.consent("C0001")
+        sent: list[tuple[list[str], int]] = []
+
+        def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if statement.startswith("INSERT INTO origination_application ("):
+                named = statement.split("(", 1)[1].split(")", 1)[0]
+                sent.append(([c.strip() for c in named.split(",")], len(parameters)))
+
+        event.listen(world.container.engine, "before_cursor_execute", before)
+        try:
+            with world.container.uow() as uow:
+                view = service.submit_application(
+                    uow,
+                    request=request("C0001"),
+                    catalogue=world.container.catalogue,
+                    vault=world.container.vault,
+                    actor="cust-C0001",
+                    business_date=ON,
+                    now=world.now,
+                )
+                held = store.get(uow.session, view.id)
+                assert held is not None
+                columns = [c.key for c in inspect(store.Application).column_attrs]
+                as_held = {k: getattr(held, k) for k in columns}
+                uow.commit()
+        finally:
+            event.remove(world.container.engine, "before_cursor_execute", before)
+        ((named, count),) = sent
+        assert count == len(named) <= 50 and not (set(named) & store._FILLED_LATER)
+        with world.container.uow() as uow:
+            read = store.get(uow.session, view.id)
+            assert read is not None
+            assert {k: getattr(read, k) for k in columns} == as_held
+        assert all(as_held[k] is None for k in store._FILLED_LATER)
+
     def test_an_application_is_recorded_with_its_transition_and_event(self, world: World) -> None:
         world.consent("C0001")
         view = world.submit("C0001")

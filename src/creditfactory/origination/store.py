@@ -229,6 +229,33 @@ _INSERT_CONTACTS = insert(ApplicationContact.__table__).returning(
 )
 
 
+#: Columns of an application that the decision, the contract and the credit line fill in, all
+#: empty (NULL, their default) when it is submitted. The submission's ``INSERT`` leaves them
+#: out: 41 parameters, not 58. psycopg converts a statement with more than 50 parameters again
+#: on every execution (its cache of converted statements stops there), about 0.14 ms each time.
+_FILLED_LATER = frozenset(
+    {
+        "decision_id",
+        "decision_outcome",
+        "approved_limit",
+        "approved_rate",
+        "decision_reasons",
+        "customer_reasons",
+        "decided_by",
+        "decided_at",
+        "decision_date",
+        "approval_expiry_date",
+        "contract_template",
+        "contract_sha256",
+        "contract_accepted_at",
+        "contract_channel",
+        "contract_ip",
+        "contract_device",
+        "line_id",
+    }
+)
+
+
 @cache
 def _insert_application(dialect: str) -> Any:
     """The application's ``INSERT … ON CONFLICT (in_progress_customer_id) DO NOTHING RETURNING
@@ -256,7 +283,10 @@ def insert_new(
     session.flush()  # what was pending goes first, as the unit of work would order it
     conn = session.connection()
     values = {**column_defaults(Application.__table__), **values}  # every column: none read back
-    application_id = conn.execute(_insert_application(conn.dialect.name), values).scalar()
+    # the columns still empty that only a later step fills are left to their default (NULL):
+    # one statement of the same shape for every submission, with fewer parameters
+    sent = {k: v for k, v in values.items() if not (v is None and k in _FILLED_LATER)}
+    application_id = conn.execute(_insert_application(conn.dialect.name), sent).scalar()
     if application_id is None:
         return None
     rows = [{**c, "application_id": application_id} for c in contacts]
