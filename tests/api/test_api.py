@@ -352,3 +352,32 @@ def test_contract_tables_are_published(api: Api) -> None:
     customers = next(t for t in tables if t["name"] == "customers")
     assert customers["key"] == ["customer_id"]
     assert {c["name"] for c in customers["columns"] if c["pii"]} == {"id_number", "name", "phone", "address"}
+
+
+class TestRouting:
+    def test_no_two_routers_answer_the_same_request(self, api: Api) -> None:
+        """Routers are matched in the order included (the customers' API first): that order must
+        not decide which route answers, so no path of one router is matched by another's route
+        for the same method."""
+        import re
+
+        from starlette.routing import Match
+
+        routes = [
+            (i, route)
+            for i, included in enumerate(api.app.router.routes)
+            for route in getattr(getattr(included, "original_router", None), "routes", [])
+        ]
+        assert len({i for i, _ in routes}) >= 6 and len(routes) > 30
+        clashes = []
+        for i, route in routes:
+            path = re.sub(r"\{[^}]+\}", "x1", route.path)  # a request that route answers
+            for method in route.methods:
+                scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+                for j, other in routes:
+                    if j != i and other.matches(scope)[0] is Match.FULL:
+                        clashes.append(f"{method} {path}: {route.path} and {other.path}")
+        assert clashes == []
+        # and the customers' API is tried first
+        first = next(r for i, r in routes if i == routes[0][0])
+        assert first.path.startswith("/v1/applications")

@@ -140,11 +140,14 @@ def create_app(container: Container) -> FastAPI:
     from creditfactory.servicing import api as servicing_api
     from creditfactory.whitelist import api as whitelist_api
 
+    # Routers are matched in the order included, each route's pattern tried in turn: the
+    # customers' API first, where the traffic is (no two routers have paths that overlap, so
+    # the order changes no route's meaning).
+    app.include_router(origination_api.router)
     app.include_router(system.router)
     app.include_router(contract_api.router)
     app.include_router(servicing_api.router)
     app.include_router(whitelist_api.router)
-    app.include_router(origination_api.router)
     app.include_router(decisioning_api.router)
     app.include_router(console_decisions.router)
     return app
