@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from creditfactory import origination
 from creditfactory.bootstrap import Container
+from creditfactory.db.uow import UnitOfWork
 from creditfactory.events import OutboxMessage
 from creditfactory.origination import consents, service
 from creditfactory.origination.store import Application, ApplicationContact, ApplicationTransition, Consent
@@ -91,17 +92,23 @@ class World:
                 )
             uow.commit()
 
+    def submit_in(
+        self, uow: UnitOfWork, customer_id: str = "C0001", **changes: Any
+    ) -> service.ApplicationView:
+        """Submit the customer's application within ``uow``, left to the caller to commit."""
+        return service.submit_application(
+            uow,
+            request=request(customer_id, **changes),
+            catalogue=self.container.catalogue,
+            vault=self.container.vault,
+            actor=f"cust-{customer_id}",
+            business_date=ON,
+            now=self.now,
+        )
+
     def submit(self, customer_id: str = "C0001", **changes: Any) -> service.ApplicationView:
         with self.container.uow() as uow:
-            view = service.submit_application(
-                uow,
-                request=request(customer_id, **changes),
-                catalogue=self.container.catalogue,
-                vault=self.container.vault,
-                actor=f"cust-{customer_id}",
-                business_date=ON,
-                now=self.now,
-            )
+            view = self.submit_in(uow, customer_id, **changes)
             uow.commit()
         return view
 

@@ -38,8 +38,6 @@ class TestSubmit:
         the flush."""
         from sqlalchemy import event
 
-        from tests.origination.conftest import request
-
         world.consent("C0001")
         seen: list[str] = []
 
@@ -47,15 +45,7 @@ class TestSubmit:
             seen.append(" ".join(statement.split()[:3]))
 
         with world.container.uow() as uow:
-            view = service.submit_application(
-                uow,
-                request=request("C0001"),
-                catalogue=world.container.catalogue,
-                vault=world.container.vault,
-                actor="cust-C0001",
-                business_date=ON,
-                now=world.now,
-            )
+            view = world.submit_in(uow)
             # only its transition and message wait for the flush; the application is written
             assert {type(o).__name__ for o in uow.session.new} == {"ApplicationTransition", "OutboxMessage"}
             assert not uow.session.dirty
@@ -113,15 +103,7 @@ class TestSubmit:
         event.listen(world.container.engine, "before_cursor_execute", before)
         try:
             with world.container.uow() as uow:
-                view = service.submit_application(
-                    uow,
-                    request=request("C0001"),
-                    catalogue=world.container.catalogue,
-                    vault=world.container.vault,
-                    actor="cust-C0001",
-                    business_date=ON,
-                    now=world.now,
-                )
+                view = world.submit_in(uow)
                 held = store.get(uow.session, view.id)
                 assert held is not None
                 columns = [c.key for c in inspect(store.Application).column_attrs]
