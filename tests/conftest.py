@@ -35,6 +35,16 @@ POSTGRES_ENV = "CREDITFACTORY_TEST_POSTGRES_URL"
 START = datetime(2025, 7, 1, 2, 0, tzinfo=UTC)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with a test marked ``slow`` run first, in the order collected, then the rest.
+
+    ``scripts/test`` hands whole files to its workers in this order (``--dist loadfile
+    --no-loadscope-reorder``): a file of a few long tests started last would run on one worker
+    while the other has nothing left, as xdist's own order (most tests first) made happen."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)  # stable: collection order within each
+
+
 class PostgresServer:
     """The server named by ``CREDITFACTORY_TEST_POSTGRES_URL``: creates and drops databases."""
 
