@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.exc import DBAPIError
 
 from creditfactory.api import create_app
 from creditfactory.bootstrap import Container
@@ -213,6 +214,32 @@ class TestProblems:
         body = problem(response, 500, "internal_error")
         assert body["detail"] == "unexpected error; quote request id r-500"
         assert "hunter2" not in response.text
+
+    def test_503_when_the_database_connection_is_lost_mid_request(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def lost(*args: Any, **kwargs: Any) -> None:
+            raise DBAPIError(
+                "SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True
+            )
+
+        monkeypatch.setattr(service, "view_customer", lost)
+        response = api.get(
+            "/v1/customers/C0001", token=api.token(Role.UNDERWRITER), headers={"X-Request-ID": "r-503"}
+        )
+        body = problem(response, 503, "database_unavailable")
+        assert response.headers["Retry-After"] == "1"
+        assert body["request_id"] == "r-503" and "send it again" in body["detail"]
+        assert "server closed" not in response.text
+
+    def test_any_other_database_error_is_a_500(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+        def broken(*args: Any, **kwargs: Any) -> None:
+            raise DBAPIError("SELECT secret", {}, Exception("syntax error at secret"))
+
+        monkeypatch.setattr(service, "view_customer", broken)
+        response = api.get("/v1/customers/C0001", token=api.token(Role.UNDERWRITER))
+        problem(response, 500, "internal_error")
+        assert "secret" not in response.text
 
 
 class TestCustomers:

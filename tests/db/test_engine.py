@@ -1,4 +1,5 @@
-"""The SQLite engine: transactions of one process take turns on a lock before SQLite's own."""
+"""The engines: on SQLite, transactions of one process take turns on a lock before SQLite's own;
+on PostgreSQL, statements prepared before a migration changed their columns renew the pool."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from creditfactory.db.engine import _WriterTurn, create_engine
@@ -173,3 +174,43 @@ def test_a_failed_begin_gives_the_turn_back() -> None:
     ok = _Raw()
     turn.begin(ok)
     turn.end(ok)
+
+
+@pytest.mark.postgres
+def test_a_migration_that_changes_a_result_s_columns_fails_one_request_not_one_a_connection(
+    postgres_database: Engine,
+) -> None:
+    """Three pooled connections have a read prepared; a column's type then changes (as a
+    migration run beside live servers would change it). The first read after it fails, marked
+    as a lost connection, and renews the pool: the next reads, on new connections, succeed.
+    Without that, each of the three connections failed once (the fourth read succeeded)."""
+    url = postgres_database.url.render_as_string(hide_password=False)
+    engine = create_engine(url)
+    with postgres_database.begin() as admin:
+        admin.execute(text("CREATE TABLE stale_plan (id INTEGER PRIMARY KEY, name VARCHAR(5))"))
+        admin.execute(text("INSERT INTO stale_plan VALUES (1, 'a')"))
+    read = text("SELECT id, name FROM stale_plan WHERE id = :id")
+    try:
+        held = [engine.connect() for _ in range(3)]
+        for conn in held:
+            for _ in range(2):  # prepared at the second run (prepare_threshold=1)
+                assert conn.execute(read, {"id": 1}).all() == [(1, "a")]
+            conn.commit()
+        for conn in held:
+            conn.close()
+        with postgres_database.begin() as admin:
+            admin.execute(text("ALTER TABLE stale_plan ALTER COLUMN name TYPE VARCHAR(10)"))
+        outcomes: list[str] = []
+        for _ in range(3):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(read, {"id": 1}).all()
+                outcomes.append("ok")
+            except DBAPIError as exc:
+                assert "cached plan must not change result type" in str(exc.orig)
+                outcomes.append("renewed" if exc.connection_invalidated else "failed")
+        assert outcomes == ["renewed", "ok", "ok"]
+    finally:
+        engine.dispose()
+        with postgres_database.begin() as admin:
+            admin.execute(text("DROP TABLE stale_plan"))

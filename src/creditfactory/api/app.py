@@ -2,7 +2,9 @@
 
 Middleware gives every request an id (``X-Request-ID``, echoed back and written into audit
 rows); every anticipated error becomes problem-details JSON (RFC 9457) with a stable ``code``;
-an unexpected one becomes a 500 problem naming the request id, never a stack trace.
+a database connection lost mid-request a 503 ``database_unavailable`` with ``Retry-After``
+(nothing was written: the request may be sent again); an unexpected error a 500 problem naming
+the request id, never a stack trace.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -124,6 +127,26 @@ def create_app(container: Container) -> FastAPI:
             getattr(request.state, "request_id", ""),
             errors=errors,
         )
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A connection lost (or renewed, see db.engine) mid-request: the transaction was rolled
+        # back, or, lost in its COMMIT, may have been written, which the same idempotency key
+        # answers. Any other database error is a 500.
+        if not exc.connection_invalidated:
+            raise exc
+        rid = getattr(request.state, "request_id", "")
+        log.warning("database connection lost in request %s %s (%s)", request.method, request.url.path, rid)
+        response = _problem(
+            503,
+            "database_unavailable",
+            "Database unavailable",
+            "the connection to the database was lost or renewed during the request; send it again "
+            "(with the same Idempotency-Key where it has one)",
+            rid,
+        )
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -35,9 +35,28 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
         # (psycopg's default): a pool's connections each pay the server's planning until then,
         # 0.8 ms for an applicant's graph neighbourhood. Decisions over HTTP: 128 -> 144 a second.
         connect_args["prepare_threshold"] = 1
-    return sa_create_engine(
+    engine = sa_create_engine(
         url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args
     )
+    if parsed.get_backend_name() == "postgresql":
+        event.listen(engine, "handle_error", _stale_plan_renews_the_pool)
+    return engine
+
+
+#: PostgreSQL's refusal to run a statement prepared before a change of the result's columns
+#: (``ALTER TABLE … TYPE``, a column dropped) on the connection that prepared it.
+STALE_PLAN = ("0A000", "cached plan must not change result type")
+
+
+def _stale_plan_renews_the_pool(ctx: Any) -> None:
+    """A statement prepared before a migration changed its result's columns fails on every
+    connection that prepared it, once each (the rollback that follows makes psycopg forget its
+    prepared statements). Counted as a disconnect, the first such error renews the whole pool:
+    the request that met it fails (``DBAPIError.connection_invalidated``, a 503 at the API),
+    and the requests after it run on new connections instead of failing one a connection."""
+    orig = ctx.original_exception
+    if getattr(orig, "sqlstate", None) == STALE_PLAN[0] and STALE_PLAN[1] in str(orig):
+        ctx.is_disconnect = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
