@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from creditfactory.api import create_app
 from creditfactory.bootstrap import Container
@@ -447,6 +448,52 @@ class TestConsents:
         assert offered.entry_status("C0001") == "offered"
         found = refused(offered, api, 409, "consent_required", json=body())
         assert found["details"]["missing"] == ["personal_information"]
+
+
+class TestReadsEndWithACommit:
+    """A read that ends well commits its transaction instead of rolling it back (the same for
+    the data): psycopg forgets a connection's prepared statements at every ROLLBACK, so each
+    read had the next decision on its connection plan all its statements again."""
+
+    def test_a_read_commits_and_a_refused_request_rolls_back(self, world: World, api: Api) -> None:
+        ends: list[str] = []
+        engine = world.container.engine
+        listeners = [(name, lambda _conn, name=name: ends.append(name)) for name in ("commit", "rollback")]
+        for name, fn in listeners:
+            event.listen(engine, name, fn)
+        try:
+            assert api.call("GET", "/v1/customers/C0001/consents", as_=customer("C0001")).status_code == 200
+            assert ends == ["commit"]
+            ends.clear()
+            problem(
+                api.call("GET", "/v1/applications/987654", as_=customer("C0001")),
+                404,
+                "application_not_found",
+            )
+            assert ends == ["rollback"]
+            ends.clear()
+            bad = body(amount="4999.99")
+            problem(
+                api.call("POST", "/v1/applications", as_=customer("C0001"), json=bad, key=key()),
+                422,
+                "amount_outside_product",
+            )
+            assert ends == ["rollback"]
+        finally:
+            for name, fn in listeners:
+                event.remove(engine, name, fn)
+
+    def test_a_read_leaves_the_connection_s_prepared_statements(self, world: World, api: Api) -> None:
+        engine = world.container.engine
+        if engine.dialect.name != "postgresql":
+            pytest.skip("prepared statements are PostgreSQL's")
+        engine.dispose()  # one connection from here on, requests one after another
+        for _ in range(3):  # prepared at the second run
+            assert api.call("GET", "/v1/customers/C0001/consents", as_=customer("C0001")).status_code == 200
+        with engine.connect() as conn:
+            prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar_one()
+            assert engine.pool.checkedout() == 1 and engine.pool.size() >= 1
+        assert prepared > 0
 
 
 class TestContract:

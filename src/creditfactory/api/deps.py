@@ -28,15 +28,38 @@ def _container(request: Request) -> Container:
     return container
 
 
+#: Requests that change nothing (RFC 9110 §9.2.1): a read that ends well ends with a COMMIT.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
+    """The request's unit of work; left without a commit, it rolls back. A read (``GET``) that
+    ends without an error and without a change held in the session commits instead: the same
+    for the data, but psycopg forgets every statement prepared on the connection at a
+    ``ROLLBACK``, and the next request there (a decision) would plan them all again. A read's
+    own writes (the staff-access audit) are committed by its endpoint, as before."""
     uow = UnitOfWork(_container(request).sessions).__enter__()
+    ended = False
     try:
         yield uow
+        ended = True
     finally:
-        if uow.session.in_transaction():  # a rollback is a round trip: not on the event loop
-            await run_in_threadpool(uow.__exit__, None, None, None)
+        session = uow.session
+        if session.in_transaction():  # a round trip: not on the event loop
+            read = ended and request.method in SAFE_METHODS
+            if read and not (session.new or session.dirty or session.deleted):
+                await run_in_threadpool(_commit_and_close, uow)
+            else:
+                await run_in_threadpool(uow.__exit__, None, None, None)
         else:
             uow.__exit__(None, None, None)
+
+
+def _commit_and_close(uow: UnitOfWork) -> None:
+    try:
+        uow.commit()
+    finally:
+        uow.__exit__(None, None, None)
 
 
 async def get_clock(request: Request) -> Clock:
