@@ -31,6 +31,16 @@ def last_json(output: str) -> dict:  # type: ignore[type-arg]
     return json.loads(output.strip().splitlines()[-1])
 
 
+def test_the_command_starts_without_scikit_learn() -> None:
+    """Every command imports the whole command tree; scikit-learn (about a second to import)
+    is imported only where a command measures with it."""
+    code = "import sys, creditfactory.cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"
+
+
 class TestSandboxAndIngest:
     def test_generate_then_ingest_prints_counts_per_table(self, tmp_path: Path) -> None:
         data = str(tmp_path / "var")

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sklearn.metrics import roc_auc_score
 
 
 def truth(out_dir: Path) -> pl.DataFrame:
@@ -68,6 +67,8 @@ def score_auc(scores: pl.DataFrame, truth_frame: pl.DataFrame, *, column: str = 
         .join(truth_frame.select("customer_id", "pd_12m", "bad_12m"), on="customer_id")
         .drop_nulls(column)
     )
+    from sklearn.metrics import roc_auc_score  # here: scikit-learn takes a second to import
+
     y = joined["bad_12m"].cast(pl.Int64).to_numpy()
     if y.min() == y.max():
         return {"customers": float(joined.height), "model_auc": float("nan"), "truth_auc": float("nan")}
