@@ -22,8 +22,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from creditfactory.decisioning.model import GROUP_EDGES, EdgeKind, FactSettings, NodeKind
 
@@ -344,6 +342,11 @@ def graph_frames(inputs: Inputs) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def _components(n_nodes: int, edges: pl.DataFrame, index: np.ndarray) -> np.ndarray:
     """Component label per node position (edges given by node positions)."""
+    # here, not at the top: SciPy takes half a second to import, and the online decision path
+    # (and every command) imports this module without building a graph in bulk
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     src = edges["src"].to_numpy()
     dst = edges["dst"].to_numpy()
     matrix = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes)).tocsr()
