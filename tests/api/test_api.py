@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditfactory.api import create_app
 from creditfactory.bootstrap import Container
@@ -231,6 +231,15 @@ class TestProblems:
         assert response.headers["Retry-After"] == "1"
         assert body["request_id"] == "r-503" and "send it again" in body["detail"]
         assert "server closed" not in response.text
+
+    def test_503_when_the_database_cannot_be_reached(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+        def down(*args: Any, **kwargs: Any) -> None:  # as SQLAlchemy raises a failed connect
+            raise OperationalError(None, None, Exception("connection refused"))
+
+        monkeypatch.setattr(service, "view_customer", down)
+        response = api.get("/v1/customers/C0001", token=api.token(Role.UNDERWRITER))
+        problem(response, 503, "database_unavailable")
+        assert response.headers["Retry-After"] == "1"
 
     def test_any_other_database_error_is_a_500(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
         def broken(*args: Any, **kwargs: Any) -> None:

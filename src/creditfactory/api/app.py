@@ -2,9 +2,9 @@
 
 Middleware gives every request an id (``X-Request-ID``, echoed back and written into audit
 rows); every anticipated error becomes problem-details JSON (RFC 9457) with a stable ``code``;
-a database connection lost mid-request a 503 ``database_unavailable`` with ``Retry-After``
-(nothing was written: the request may be sent again); an unexpected error a 500 problem naming
-the request id, never a stack trace.
+a database that cannot be reached, or a connection to it lost mid-request, a 503
+``database_unavailable`` with ``Retry-After`` (the request may be sent again, with its
+idempotency key); an unexpected error a 500 problem naming the request id, never a stack trace.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -132,8 +132,10 @@ def create_app(container: Container) -> FastAPI:
     async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         # A connection lost (or renewed, see db.engine) mid-request: the transaction was rolled
         # back, or, lost in its COMMIT, may have been written, which the same idempotency key
-        # answers. Any other database error is a 500.
-        if not exc.connection_invalidated:
+        # answers. No connection to be had at all (the server down or refusing): nothing was
+        # done. Any other database error is a 500.
+        unreachable = isinstance(exc, OperationalError) and exc.statement is None
+        if not (exc.connection_invalidated or unreachable):
             raise exc
         rid = getattr(request.state, "request_id", "")
         log.warning("database connection lost in request %s %s (%s)", request.method, request.url.path, rid)
@@ -141,8 +143,8 @@ def create_app(container: Container) -> FastAPI:
             503,
             "database_unavailable",
             "Database unavailable",
-            "the connection to the database was lost or renewed during the request; send it again "
-            "(with the same Idempotency-Key where it has one)",
+            "the database could not be reached, or the connection to it was lost or renewed during "
+            "the request; send it again (with the same Idempotency-Key where it has one)",
             rid,
         )
         response.headers["Retry-After"] = "1"

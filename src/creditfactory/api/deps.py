@@ -6,10 +6,12 @@ thread pool and back, which under load costs more than the dependency itself."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from creditfactory.bootstrap import Container
@@ -17,6 +19,8 @@ from creditfactory.clock import Clock
 from creditfactory.db.uow import UnitOfWork
 from creditfactory.errors import Unauthenticated
 from creditfactory.security.roles import Principal
+
+log = logging.getLogger("creditfactory.api")
 
 
 async def get_container(request: Request) -> Container:
@@ -36,8 +40,9 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
     """The request's unit of work; left without a commit, it rolls back. A read (``GET``) that
     ends without an error and without a change held in the session commits instead: the same
     for the data, but psycopg forgets every statement prepared on the connection at a
-    ``ROLLBACK``, and the next request there (a decision) would plan them all again. A read's
-    own writes (the staff-access audit) are committed by its endpoint, as before."""
+    ``ROLLBACK``, and the next request there (a decision) would plan them all again. A read
+    that writes (the staff-access audit) commits its writes itself, as it did: what a read
+    leaves uncommitted is not expected to be thrown away."""
     uow = UnitOfWork(_container(request).sessions).__enter__()
     ended = False
     try:
@@ -56,8 +61,13 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
 
 
 def _commit_and_close(uow: UnitOfWork) -> None:
+    """End a read: its answer may be on its way already (FastAPI ends a request's dependencies
+    after the response), and a read loses nothing when its COMMIT fails, so a database error
+    here is logged, not raised."""
     try:
         uow.commit()
+    except DBAPIError:
+        log.warning("the COMMIT that ends a read failed; nothing was written", exc_info=True)
     finally:
         uow.__exit__(None, None, None)
 

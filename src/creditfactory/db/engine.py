@@ -44,18 +44,24 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 #: PostgreSQL's refusal to run a statement prepared before a change of the result's columns
-#: (``ALTER TABLE … TYPE``, a column dropped) on the connection that prepared it.
-STALE_PLAN = ("0A000", "cached plan must not change result type")
+#: (``ALTER TABLE … TYPE``, a column dropped) on the connection that prepared it: its SQLSTATE,
+#: the server function that raises it (whatever the language of the server's messages), and
+#: the English message for a server that does not report the function.
+STALE_PLAN = ("0A000", "RevalidateCachedQuery", "cached plan must not change result type")
 
 
 def _stale_plan_renews_the_pool(ctx: Any) -> None:
     """A statement prepared before a migration changed its result's columns fails on every
     connection that prepared it, once each (the rollback that follows makes psycopg forget its
     prepared statements). Counted as a disconnect, the first such error renews the whole pool:
-    the request that met it fails (``DBAPIError.connection_invalidated``, a 503 at the API),
-    and the requests after it run on new connections instead of failing one a connection."""
+    the request that met it fails (``DBAPIError.connection_invalidated``, a 503 at the API), as
+    does a request in flight then that runs the statement on a connection it already holds;
+    the requests after them run on new connections instead of failing one a connection."""
     orig = ctx.original_exception
-    if getattr(orig, "sqlstate", None) == STALE_PLAN[0] and STALE_PLAN[1] in str(orig):
+    if getattr(orig, "sqlstate", None) != STALE_PLAN[0]:
+        return
+    function = getattr(getattr(orig, "diag", None), "source_function", None)
+    if function == STALE_PLAN[1] or STALE_PLAN[2] in str(orig):
         ctx.is_disconnect = True
 
 
