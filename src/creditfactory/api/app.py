@@ -138,7 +138,9 @@ def create_app(container: Container) -> FastAPI:
         if not (exc.connection_invalidated or unreachable):
             raise exc
         rid = getattr(request.state, "request_id", "")
-        log.warning("database connection lost in request %s %s (%s)", request.method, request.url.path, rid)
+        log.warning(
+            "database unavailable in request %s %s (%s): %s", request.method, request.url.path, rid, exc
+        )
         response = _problem(
             503,
             "database_unavailable",
