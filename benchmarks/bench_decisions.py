@@ -47,6 +47,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -816,6 +817,78 @@ async def _load(
     return _summary(ms, wall, statuses, outcomes)
 
 
+async def _paced(
+    base: str,
+    prepared: list[tuple[str, dict[str, str], bytes]],
+    *,
+    rate: float,
+    connections: int = 512,
+    path: str = "/v1/applications",
+    method: str = "POST",
+) -> dict[str, Any]:
+    """An open loop, as wrk2 drives a server: request ``i`` of ``prepared`` is due ``i / rate``
+    seconds after the start whatever the answers before it, on an idle keep-alive connection or
+    a new one (at most ``connections`` at once), and its latency counts from when it was due.
+    A server that falls behind the rate therefore shows the wait it causes, which a closed loop
+    of a few clients hides (coordinated omission): the latency of a decision at a given load."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    raws = [_raw(method, path, f"{host}:{port}", headers, body) for _, headers, body in prepared]
+    ms: list[float] = []
+    statuses: dict[str, int] = {}
+    outcomes: dict[str, int] = {}
+    idle: list[_Connection] = []
+    opened = 0
+    lag: list[float] = []  # how late the generator itself sent each request
+    gate = asyncio.Semaphore(connections)
+
+    async def one(raw: bytes, due: float) -> None:
+        nonlocal opened
+        async with gate:
+            lag.append((time.perf_counter() - due) * 1000)
+            conn = idle.pop() if idle else None
+            try:
+                if conn is None:
+                    conn = await _Connection.open(host, int(port))
+                    opened += 1
+                try:
+                    status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
+                except _Stale:
+                    await conn.close()
+                    conn = await _Connection.open(host, int(port))
+                    opened += 1
+                    status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
+                ms.append((time.perf_counter() - due) * 1000)  # counted, not hidden
+                statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+                if conn is not None:
+                    await conn.close()
+                return
+            ms.append((time.perf_counter() - due) * 1000)
+            _count(statuses, outcomes, status, payload)
+            if conn.closing:
+                await conn.close()
+            else:
+                idle.append(conn)
+
+    tasks = []
+    start = time.perf_counter() + 0.01
+    for i, raw in enumerate(raws):
+        due = start + i / rate
+        wait = due - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(one(raw, due)))
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - start
+    for conn in idle:
+        await conn.close()
+    out = _summary(ms, wall, statuses, outcomes)
+    out["offered_per_second"] = rate
+    out["connections"] = opened
+    out["send_lag_p99_ms"] = _pct(lag, 0.99)
+    return out
+
+
 def _stage_http(
     sandbox: str,
     data_dir: str,
@@ -827,10 +900,18 @@ def _stage_http(
     seconds: float,
     workers: int,
     polars_threads: int | None,
+    paced: Sequence[tuple[float, int]] = (),
 ) -> dict[str, Any]:
+    """The closed loop of ``clients`` connections, then each open-loop ``(rate, count)`` of
+    ``paced`` on the next applicants (after ``offset + count``), then the ping floor."""
     import httpx
 
     prepared = _prepared(sandbox, seed, data_dir, offset, offset + count)
+    after = offset + count
+    paced_requests = []
+    for rate, n in paced:
+        paced_requests.append((rate, _prepared(sandbox, seed, data_dir, after, after + n)))
+        after += n
     port = _free_port()
     env = {**os.environ, **_env(data_dir, database_url)}
     if polars_threads:
@@ -867,7 +948,6 @@ def _stage_http(
         server_cpu, client_cpu = _cpu_seconds(server.pid) - server_cpu, time.process_time() - client_cpu
         wall = time.perf_counter() - t_load
         db_after = _database_cpu(c)
-        c.close()
         n = max(decided["requests"], 1)
         decided["server_cpu_ms"] = 1000 * server_cpu / n
         decided["client_cpu_ms"] = 1000 * client_cpu / n
@@ -877,6 +957,21 @@ def _stage_http(
             db_cpu = sum(v - db_before.get(pid, 0.0) for pid, v in db_after.items())
             decided["database_cpu_ms"] = 1000 * db_cpu / n
             decided["database_cores"] = db_cpu / wall
+        at_rates = []
+        for rate, requests in paced_requests:
+            if not requests:
+                continue
+            db_before = _database_cpu(c)
+            server_cpu = _cpu_seconds(server.pid)
+            t_load = time.perf_counter()
+            at = asyncio.run(_paced(base, requests, rate=rate))
+            wall = time.perf_counter() - t_load
+            at["server_cores"] = (_cpu_seconds(server.pid) - server_cpu) / wall
+            db_after = _database_cpu(c)
+            if db_before is not None and db_after is not None:
+                at["database_cores"] = sum(v - db_before.get(pid, 0.0) for pid, v in db_after.items()) / wall
+            at_rates.append(at)
+        c.close()
         floor_requests = [("", {}, b"")] * max(decided["requests"], 200)
         floor_summary = asyncio.run(
             _load(
@@ -900,6 +995,7 @@ def _stage_http(
     c.close()
     return {
         "decided": decided,
+        "at_rates": at_rates,
         "floor": floor_summary,
         "written": written,
         "stages": stages,
@@ -973,6 +1069,8 @@ def run(
     workers: int,
     polars_threads: int | None,
     workdir: Path,
+    rates: tuple[float, ...] = (),
+    rate_seconds: float = 8.0,
     postgres_url: str | None,
     sandbox: Path | None,
     keep: bool,
@@ -1009,6 +1107,12 @@ def run(
         figures["strategy"] = st["strategy"]
         n_in = min(inproc, available // 3)
         n_http = min(requests, available - n_in)
+        left = available - n_in - n_http
+        paced = []
+        for rate in rates:
+            n = min(int(rate * rate_seconds), left)
+            left -= n
+            paced.append((rate, n))
         console.print(f"[bold]{db}[/]: {n_in:,} decisions in process …")
         ip = _child(
             "inproc",
@@ -1064,6 +1168,7 @@ def run(
                 "seconds": seconds,
                 "workers": 1 if db == "sqlite" else workers,
                 "polars_threads": polars_threads,
+                "paced": paced,
             },
         )
         rows.append(
@@ -1073,6 +1178,23 @@ def run(
                 f"{_outcomes(hp['decided'])}; {_cpu_note(hp['decided'])}",
             )
         )
+        for at in hp["at_rates"]:
+            rate = at["offered_per_second"]
+            rows.append(
+                _row(
+                    f"{db}: HTTP, open loop at {rate:g} a second (latency from when each was due)",
+                    at,
+                    f"{_outcomes(at)}; cores: server {at['server_cores']:.2f}"
+                    + (f", database {at['database_cores']:.2f}" if "database_cores" in at else "")
+                    + f"; {at['connections']} connections; generator lag p99 {at['send_lag_p99_ms']:.1f} ms",
+                )
+            )
+            key = f"{db}_http_at_{rate:g}"
+            for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "per_second", "server_cores", "database_cores"):
+                if k in at:
+                    figures[f"{key}_{k}"] = round(at[k], 3)
+            figures[f"{key}_requests"] = at["requests"]
+            figures[f"{key}_statuses"] = at["statuses"]
         rows.append(_row(f"{db}: HTTP, baseline GET /bench/ping", hp["floor"]))
         for mode, part in (("inproc", ip), ("http", hp)):
             d = part["decided"]
@@ -1139,7 +1261,13 @@ def run(
         f"SQLite (one writer at a time), {workers} on PostgreSQL (SO_REUSEPORT, as creditfactory serve --workers)"
         + (f" (POLARS_MAX_THREADS={polars_threads})" if polars_threads else "")
         + ", "
-        f"bounded by {requests:,} requests and {seconds:.0f} s",
+        f"bounded by {requests:,} requests and {seconds:.0f} s"
+        + (
+            f"; then an open loop at {', '.join(f'{r:g}' for r in rates)} a second "
+            f"for up to {rate_seconds:g} s each, on applicants not sent before"
+            if rates
+            else ""
+        ),
     }
     return {"rows": rows, "figures": figures, "notes": notes}
 
@@ -1167,5 +1295,6 @@ if __name__ == "__main__":
             raw["seconds"],
             raw["workers"],
             raw["polars_threads"],
+            [tuple(p) for p in raw.get("paced", [])],
         )
     sys.stdout.write(json.dumps(res, default=str) + "\n")

@@ -52,6 +52,12 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
     docs: bool = True
+    concurrency: int = Field(
+        default=2,
+        ge=0,
+        description="Requests a server process works on at once; the others wait in the order they "
+        "came (0: no limit). See creditfactory.api.admission.",
+    )
 
 
 class IngestSettings(BaseModel):

@@ -30,6 +30,10 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
         "30",
         "--clients",
         "3",
+        "--rate",
+        "20",
+        "--rate-seconds",
+        "1",
         "--postgres-url",
         "",
         "--workdir",
@@ -53,7 +57,12 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
     assert set(figures["sqlite_inproc_outcomes"]) <= {"approved", "declined", "referred"}
     # a whitelist is mined and published at set-up: some applicants apply on their offer
     assert figures["whitelist"]["offers"] > 0 and figures["applicants"]["offer"] > 0
-    assert figures["sqlite_rows_written"] == {"applications": 100, "decided": 100}
+    # then an open loop at 20 a second for a second: 20 more applicants, each answered
+    assert figures["sqlite_http_at_20_requests"] == 20
+    assert figures["sqlite_http_at_20_statuses"] == {"201": 20}
+    assert 0 < figures["sqlite_http_at_20_p50_ms"] <= figures["sqlite_http_at_20_p99_ms"]
+    assert 0 < figures["sqlite_http_at_20_per_second"] <= 21
+    assert figures["sqlite_rows_written"] == {"applications": 120, "decided": 120}
     stages = figures["sqlite_inproc_stages_ms"]
     assert {"facts", "portrait", "scoring", "rules", "persist", "total"} <= set(stages)
     assert stages["rules"]["p50"] < stages["total"]["p50"]

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditfactory import __version__
+from creditfactory.api.admission import Admission
 from creditfactory.bootstrap import Container
 from creditfactory.errors import DomainError
 
@@ -99,6 +100,8 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
 
     app.add_middleware(RequestIds)
+    # Outermost: a request waiting to be admitted holds nothing yet (see api.admission).
+    app.add_middleware(Admission, limit=container.settings.api.concurrency)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:

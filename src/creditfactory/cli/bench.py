@@ -358,6 +358,17 @@ def bench_decisions(
             help="Server processes on PostgreSQL, as creditfactory serve --workers (SQLite: always one).",
         ),
     ] = 2,
+    rate: Annotated[
+        list[float] | None,
+        typer.Option(
+            min=0,
+            help="After the closed loop, an open loop at this many applications a second, latency "
+            "counted from when each was due (repeat for several; default 100 and 200; 0 for none).",
+        ),
+    ] = None,
+    rate_seconds: Annotated[
+        float, typer.Option(min=0.1, help="How long each open loop sends, at most (applicants allowing).")
+    ] = 8.0,
     polars_threads: Annotated[
         int | None, typer.Option(help="POLARS_MAX_THREADS of the server (default: Polars decides).")
     ] = None,
@@ -395,6 +406,8 @@ def bench_decisions(
         clients=clients,
         workers=workers,
         polars_threads=polars_threads,
+        rates=tuple(r for r in (rate if rate is not None else [100.0, 200.0]) if r > 0),
+        rate_seconds=rate_seconds,
         workdir=workdir or settings.data_dir / "bench" / "decisions",
         postgres_url=postgres_url or None,
         sandbox=sandbox,

@@ -110,7 +110,10 @@ def serve(
         ),
     ] = 1,
 ) -> None:
-    """Start the HTTP API (OpenAPI docs at /docs). The decision path is warmed up first."""
+    """Start the HTTP API (OpenAPI docs at /docs). The decision path is warmed up first.
+
+    Each process works on CREDITFACTORY_API__CONCURRENCY requests at once (default 2; the
+    others wait in the order they came; 0: no limit)."""
     import os
 
     import uvicorn
@@ -123,7 +126,8 @@ def serve(
     host, port = host or api.host, port or api.port
     st.console.print(
         f"creditfactory API on http://{host}:{port} "
-        f"(docs at /docs, database {container.engine.dialect.name}, {workers} worker(s))"
+        f"(docs at /docs, database {container.engine.dialect.name}, {workers} worker(s), "
+        f"{_admitted(api.concurrency)} each)"
     )
     if workers == 1:
         uvicorn.run(serve_app(container), host=host, port=port, log_level="info")
@@ -132,6 +136,10 @@ def serve(
     os.environ["CREDITFACTORY_DATA_DIR"] = str(container.settings.data_dir)
     os.environ["CREDITFACTORY_DATABASE_URL"] = container.settings.resolved_database_url
     raise typer.Exit(serve_processes(host=host, port=port, workers=workers))
+
+
+def _admitted(limit: int) -> str:
+    return "requests without limit" if not limit else f"{limit} request{'s' if limit > 1 else ''} at once"
 
 
 auth_app = typer.Typer(help="Tokens for staff and customers.", no_args_is_help=True)
