@@ -14,12 +14,17 @@ Stages, each in its own process:
   and committing: the floor of any request that touches the database) and the decision
   strategy evaluated alone on one row of facts (``plan.evaluate_one``); before the timed
   requests, a fifth of them (up to 100) counted for their Python function calls by library;
+  after them, another fifth (up to 100) each followed by ``GET /v1/applications/{id}`` with
+  the customer's token, as the app polls it (the read timed; the CPU of each pair, the
+  database's included, beside a decision's alone);
 * ``http`` — a uvicorn server on a loopback port (its own process) and a load generator of
   ``clients`` concurrent keep-alive connections sending the next applicants' requests, bounded
   in count (``requests``) and in time (``seconds``); beside it, ``GET /bench/ping`` under the
   same load (the HTTP floor). The generator writes prepared request bytes on asyncio streams
   and reads the answers by length, as wrk does: on the same two cores, a general HTTP client
   would take about a tenth of them from the server it measures.
+  Then an open loop at each ``--rate`` on the next applicants (``_paced``): each request sent
+  when it is due, its latency counted from then, as wrk2 does.
 
 The decision records' own timings (facts, portrait, scoring, rules, persist, total) give the
 stages of each decision; the rules stage is the strategy evaluation alone.
@@ -571,10 +576,12 @@ def _stage_inproc(
     prepared = _prepared(sandbox, seed, data_dir, 0, count)
     counted = min(100, count // 5)
     calls = _calls_per_decision(app, prepared[:5], prepared[5 : 5 + counted])
-    timed = prepared[5 + counted :]  # each customer applies once
+    follow = min(100, count // 5)
+    timed = prepared[5 + counted : count - follow]  # each customer applies once
+    followed_by_a_read = prepared[count - follow :]
     before = _last_decision(c)
 
-    async def go() -> tuple[dict[str, Any], dict[str, Any]]:
+    async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
             nonlocal before
@@ -584,6 +591,7 @@ def _stage_inproc(
             ms: list[float] = []
             statuses: dict[str, int] = {}
             outcomes: dict[str, int] = {}
+            db_before = _database_cpu(c)
             t_all, cpu = time.perf_counter(), time.process_time()
             for _, headers, body in timed:
                 t0 = time.perf_counter()
@@ -592,6 +600,35 @@ def _stage_inproc(
                 _count(statuses, outcomes, r.status_code, r.content)
             decided = _summary(ms, time.perf_counter() - t_all, statuses, outcomes)
             decided["cpu_ms"] = 1000 * (time.process_time() - cpu) / max(len(ms), 1)
+            db_cpu = _cpu_since(db_before, _database_cpu(c))
+            if db_cpu is not None:
+                decided["database_cpu_ms"] = 1000 * db_cpu / max(len(ms), 1)
+            # Then each customer follows their application: its decision, then a GET of it with
+            # the same token, as the app polls it (the read's cost, and what it leaves behind for
+            # the next decision on its connection).
+            reads: list[float] = []
+            read_statuses: dict[str, int] = {}
+            read_outcomes: dict[str, int] = {}
+            db_before = _database_cpu(c)
+            t_all, cpu = time.perf_counter(), time.process_time()
+            for _, headers, body in followed_by_a_read:
+                r = await client.post("/v1/applications", headers=headers, content=body)
+                _count(read_statuses, read_outcomes, r.status_code, r.content)
+                if r.status_code != 201:
+                    continue
+                t0 = time.perf_counter()
+                got = await client.get(
+                    f"/v1/applications/{r.json()['id']}", headers={"Authorization": headers["Authorization"]}
+                )
+                reads.append((time.perf_counter() - t0) * 1000)
+                key = f"GET {got.status_code}"
+                read_statuses[key] = read_statuses.get(key, 0) + 1
+            pairs = max(len(followed_by_a_read), 1)
+            followed = _summary(reads, time.perf_counter() - t_all, read_statuses, read_outcomes)
+            followed["pair_cpu_ms"] = 1000 * (time.process_time() - cpu) / pairs
+            db_cpu = _cpu_since(db_before, _database_cpu(c))
+            if db_cpu is not None:
+                followed["pair_database_cpu_ms"] = 1000 * db_cpu / pairs
             floor: list[float] = []
             t_all = time.perf_counter()
             for _ in range(min(len(ms), 500)):
@@ -599,9 +636,9 @@ def _stage_inproc(
                 await client.get("/bench/ping")
                 floor.append((time.perf_counter() - t0) * 1000)
             floor_summary = _summary(floor, time.perf_counter() - t_all, {}, {})
-            return decided, floor_summary
+            return decided, followed, floor_summary
 
-    decided, floor_summary = asyncio.run(go())
+    decided, followed, floor_summary = asyncio.run(go())
     alone = _strategy_alone(c, before)
     written = _rows_written(c)
     stages = _stages(c, before)
@@ -611,6 +648,7 @@ def _stage_inproc(
         "database": dialect,
         "calls": calls,
         "decided": decided,
+        "followed": followed,
         "floor": floor_summary,
         "alone": alone,
         "stages": stages,
@@ -653,6 +691,13 @@ def _database_cpu(c: Any) -> dict[int, float] | None:
         pids = [int(p) for p in conn.execute(text("SELECT pid FROM pg_stat_activity")).scalars()]
     out = {pid: cpu for pid in pids if (cpu := _process_cpu(pid)) is not None}
     return out or None
+
+
+def _cpu_since(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    """CPU seconds of the database's processes between two readings of :func:`_database_cpu`."""
+    if before is None or after is None:
+        return None
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
 
 
 def _free_port() -> int:
@@ -1125,6 +1170,30 @@ def run(
                 f"{_outcomes(ip['decided'])}; CPU {ip['decided']['cpu_ms']:.1f} ms a decision",
             )
         )
+        fw = ip["followed"]
+        if fw["requests"]:
+            decision_db = ip["decided"].get("database_cpu_ms")
+            rows.append(
+                _row(
+                    f"{db}: in process, a decision then GET /v1/applications/{{id}} (the GET timed)",
+                    fw,
+                    f"CPU a pair {fw['pair_cpu_ms']:.1f} ms (a decision alone "
+                    f"{ip['decided']['cpu_ms']:.1f} ms)"
+                    + (
+                        f"; PostgreSQL's CPU a pair {fw['pair_database_cpu_ms']:.2f} ms "
+                        f"(a decision alone {decision_db:.2f} ms)"
+                        if "pair_database_cpu_ms" in fw and decision_db is not None
+                        else ""
+                    )
+                    + f"; {', '.join(f'{k} {v}' for k, v in sorted(fw['statuses'].items()))}",
+                )
+            )
+            for k in ("p50_ms", "p99_ms", "pair_cpu_ms", "pair_database_cpu_ms"):
+                if k in fw:
+                    figures[f"{db}_inproc_read_{k}"] = round(fw[k], 3)
+            figures[f"{db}_inproc_read_statuses"] = fw["statuses"]
+        if "database_cpu_ms" in ip["decided"]:
+            figures[f"{db}_inproc_database_cpu_ms"] = round(ip["decided"]["database_cpu_ms"], 2)
         rows.append(_row(f"{db}: in process, baseline GET /bench/ping", ip["floor"]))
         calls = ip["calls"]
         rows.append(

@@ -42,11 +42,16 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
-    # In process: 40 requests, 5 of them the warm-up and 8 (a fifth) counted for their Python
-    # calls; over HTTP: 60 of which 3 x 3 clients warm up.
+    # In process: 40 requests, 5 of them the warm-up, 8 (a fifth) counted for their Python
+    # calls and 8 more each followed by a read; over HTTP: 60 of which 3 x 3 clients warm up.
     inproc = sum(figures["sqlite_inproc_outcomes"].values())
     http = sum(figures["sqlite_http_outcomes"].values())
-    assert inproc == 27 and http == 51
+    assert inproc == 19 and http == 51
+    # each of those 8 customers reads the application just decided, with their own token
+    assert figures["sqlite_inproc_read_statuses"] == {"201": 8, "GET 200": 8}
+    assert 0 < figures["sqlite_inproc_read_p50_ms"] <= figures["sqlite_inproc_read_p99_ms"]
+    assert figures["sqlite_inproc_read_pair_cpu_ms"] > 0
+    assert "sqlite_inproc_read_pair_database_cpu_ms" not in figures  # SQLite runs in the process
     calls = figures["sqlite_inproc_calls_per_decision"]
     assert calls["decisions"] == calls["requests"] == 8
     groups = {k: v for k, v in calls.items() if k not in ("total", "server", "decisions", "requests")}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -495,6 +496,35 @@ class TestReadsEndWithACommit:
             # the only connection in the pool: the one the reads ran on
             assert (engine.pool.checkedout(), engine.pool.checkedin()) == (1, 0)
         assert prepared > 0
+
+
+class TestApplicationRead:
+    def test_a_customer_s_read_of_an_application_reads_it_once(self, world: World, api: Api) -> None:
+        """The application and its transitions, two statements: the timeline does not read the
+        application again (the session no longer held the one the read had shown)."""
+        app = submitted(world, api)
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            read = re.match(r"\s*SELECT\b.*?\bFROM\s+(\w+)", statement, re.S)
+            if read:  # the reads, by the table each reads first
+                statements.append(read.group(1))
+
+        engine = world.container.engine
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            r = api.call("GET", f"/v1/applications/{app['id']}", as_=customer("C0001"))
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert r.status_code == 200, r.text
+        assert [t["status"] for t in r.json()["timeline"]] == [t["status"] for t in app["timeline"]]
+        assert statements == ["origination_application", "origination_application_event"]
+
+    def test_the_timeline_of_no_application_is_not_found(self, world: World) -> None:
+        from creditfactory.origination import service
+
+        with world.container.uow() as uow, pytest.raises(service.ApplicationNotFound):
+            service.timeline(uow, application_id=987654)
 
 
 class TestContract:

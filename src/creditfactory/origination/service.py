@@ -941,11 +941,16 @@ def list_applications(
 
 
 def timeline(uow: UnitOfWork, *, application_id: int) -> list[TransitionView]:
-    """Every transition of the application, oldest first."""
-    app = load(uow.session, application_id)
-    rows = store.transitions_in_memory(app)
+    """Every transition of the application, oldest first (404 ``application_not_found`` when
+    there is none). Read from the session when it holds them all (an application submitted in
+    this unit of work); otherwise one read of the transitions alone, not of the application
+    again: a read that showed the application (``get_application``) no longer holds it."""
+    app = store.held(uow.session, application_id)
+    rows = None if app is None else store.transitions_in_memory(app)
     if rows is None:
         rows = list(store.list_transitions(uow.session, application_id))
+        if not rows:
+            load(uow.session, application_id)  # every application has one; none: is it there?
     return [
         TransitionView(
             event=ApplicationEvent(t.event),

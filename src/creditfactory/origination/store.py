@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from creditfactory.db import append_only
 from creditfactory.db.append_only import AppendOnly
@@ -305,6 +306,13 @@ def insert_new(
 
 def get(session: Session, application_id: int) -> Application | None:
     return session.get(Application, application_id)
+
+
+def held(session: Session, application_id: int) -> Application | None:
+    """The application when the session holds it already (its identity map: no SQL), else
+    ``None``. The map keeps an unchanged object only while something refers to it."""
+    found: Application | None = session.identity_map.get(identity_key(Application, application_id))
+    return found
 
 
 def get_in_progress(session: Session, customer_id: str) -> Application | None:
