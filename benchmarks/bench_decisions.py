@@ -573,10 +573,11 @@ def _stage_inproc(
 
     c = _container(data_dir, database_url)
     app = _app(c)
+    probe = _DatabaseCpu(c.engine.url)
     prepared = _prepared(sandbox, seed, data_dir, 0, count)
     counted = min(100, count // 5)
     calls = _calls_per_decision(app, prepared[:5], prepared[5 : 5 + counted])
-    follow = min(100, count // 5)
+    follow = min(100, count // 5, max(0, count - 5 - counted))
     timed = prepared[5 + counted : count - follow]  # each customer applies once
     followed_by_a_read = prepared[count - follow :]
     before = _last_decision(c)
@@ -591,7 +592,7 @@ def _stage_inproc(
             ms: list[float] = []
             statuses: dict[str, int] = {}
             outcomes: dict[str, int] = {}
-            db_before = _database_cpu(c)
+            db_before = probe.read()
             t_all, cpu = time.perf_counter(), time.process_time()
             for _, headers, body in timed:
                 t0 = time.perf_counter()
@@ -600,7 +601,7 @@ def _stage_inproc(
                 _count(statuses, outcomes, r.status_code, r.content)
             decided = _summary(ms, time.perf_counter() - t_all, statuses, outcomes)
             decided["cpu_ms"] = 1000 * (time.process_time() - cpu) / max(len(ms), 1)
-            db_cpu = _cpu_since(db_before, _database_cpu(c))
+            db_cpu = _cpu_since(db_before, probe.read())
             if db_cpu is not None:
                 decided["database_cpu_ms"] = 1000 * db_cpu / max(len(ms), 1)
             # Then each customer follows their application: its decision, then a GET of it with
@@ -609,8 +610,8 @@ def _stage_inproc(
             reads: list[float] = []
             read_statuses: dict[str, int] = {}
             read_outcomes: dict[str, int] = {}
-            db_before = _database_cpu(c)
-            t_all, cpu = time.perf_counter(), time.process_time()
+            db_before = probe.read()
+            cpu = time.process_time()
             for _, headers, body in followed_by_a_read:
                 r = await client.post("/v1/applications", headers=headers, content=body)
                 _count(read_statuses, read_outcomes, r.status_code, r.content)
@@ -623,10 +624,10 @@ def _stage_inproc(
                 reads.append((time.perf_counter() - t0) * 1000)
                 key = f"GET {got.status_code}"
                 read_statuses[key] = read_statuses.get(key, 0) + 1
-            pairs = max(len(followed_by_a_read), 1)
-            followed = _summary(reads, time.perf_counter() - t_all, read_statuses, read_outcomes)
+            pairs = max(len(reads), 1)  # the decisions that were followed by a read
+            followed = _summary(reads, sum(reads) / 1000, read_statuses, read_outcomes)  # GETs a second
             followed["pair_cpu_ms"] = 1000 * (time.process_time() - cpu) / pairs
-            db_cpu = _cpu_since(db_before, _database_cpu(c))
+            db_cpu = _cpu_since(db_before, probe.read())
             if db_cpu is not None:
                 followed["pair_database_cpu_ms"] = 1000 * db_cpu / pairs
             floor: list[float] = []
@@ -639,6 +640,7 @@ def _stage_inproc(
             return decided, followed, floor_summary
 
     decided, followed, floor_summary = asyncio.run(go())
+    probe.close()
     alone = _strategy_alone(c, before)
     written = _rows_written(c)
     stages = _stages(c, before)
@@ -679,25 +681,66 @@ def _cpu_seconds(pid: int) -> float:
     return sum(cpu for cpu in map(_process_cpu, pids) if cpu is not None)
 
 
-def _database_cpu(c: Any) -> dict[int, float] | None:
-    """CPU seconds so far of every PostgreSQL server process (backends and the background
-    writers), when the server runs on this machine and its processes can be read here; ``None``
-    otherwise (SQLite, a remote server)."""
-    from sqlalchemy import text
-
-    if c.engine.dialect.name != "postgresql":
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
         return None
-    with c.engine.connect() as conn:
-        pids = [int(p) for p in conn.execute(text("SELECT pid FROM pg_stat_activity")).scalars()]
-    out = {pid: cpu for pid in pids if (cpu := _process_cpu(pid)) is not None}
-    return out or None
+
+
+class _DatabaseCpu:
+    """Readings of the CPU seconds of a PostgreSQL server on this machine, on a connection of
+    their own (so that reading disturbs no pool the benchmark measures): every backend but the
+    reading one, and the processes that ended (their time is their parent's, the postmaster's,
+    once it has reaped them). :meth:`read` gives ``None`` for SQLite or a server whose
+    processes cannot be read here."""
+
+    def __init__(self, url: Any) -> None:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        self.conn: Any = None
+        self.postmaster: int | None = None
+        if url.get_backend_name() != "postgresql":
+            return
+        self.engine = create_engine(url, poolclass=NullPool)
+        self.conn = self.engine.connect()
+        self.mine = int(self.conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        mine = _stat(self.mine)
+        self.postmaster = int(mine[1]) if mine else None
+        self.conn.commit()
+
+    def read(self) -> dict[int, float] | None:
+        from sqlalchemy import text
+
+        if self.conn is None or self.postmaster is None:
+            return None
+        pids = self.conn.execute(text("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()"))
+        out = {int(p): cpu for p in pids.scalars() if (cpu := _process_cpu(int(p))) is not None}
+        self.conn.commit()
+        parent = _stat(self.postmaster)
+        if parent is None:
+            return None
+        # key 0: the ended children's time (cutime + cstime)
+        out[0] = (int(parent[13]) + int(parent[14])) / os.sysconf("SC_CLK_TCK")
+        return out
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.engine.dispose()
 
 
 def _cpu_since(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
-    """CPU seconds of the database's processes between two readings of :func:`_database_cpu`."""
+    """CPU seconds of the database's processes between two :meth:`_DatabaseCpu.read`: those
+    alive at the second reading since the first (or since they started), plus those that ended
+    meanwhile (the postmaster's children's time, less what the first reading had counted of
+    them)."""
     if before is None or after is None:
         return None
-    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+    alive = sum(v - before.get(pid, 0.0) for pid, v in after.items() if pid)
+    ended = after[0] - before[0] - sum(v for pid, v in before.items() if pid and pid not in after)
+    return alive + max(ended, 0.0)
 
 
 def _free_port() -> int:
@@ -986,36 +1029,38 @@ def _stage_http(
         asyncio.run(_load(base, warm, clients=clients, seconds=seconds))
         c = _container(data_dir, database_url)
         before = _last_decision(c)
-        db_before = _database_cpu(c)
+        probe = _DatabaseCpu(c.engine.url)
+        db_before = probe.read()
         server_cpu, client_cpu = _cpu_seconds(server.pid), time.process_time()
         t_load = time.perf_counter()
         decided = asyncio.run(_load(base, prepared[3 * clients :], clients=clients, seconds=seconds))
         server_cpu, client_cpu = _cpu_seconds(server.pid) - server_cpu, time.process_time() - client_cpu
         wall = time.perf_counter() - t_load
-        db_after = _database_cpu(c)
+        db_after = probe.read()
         n = max(decided["requests"], 1)
         decided["server_cpu_ms"] = 1000 * server_cpu / n
         decided["client_cpu_ms"] = 1000 * client_cpu / n
         decided["server_cores"] = server_cpu / wall
         decided["client_cores"] = client_cpu / wall
-        if db_before is not None and db_after is not None:
-            db_cpu = sum(v - db_before.get(pid, 0.0) for pid, v in db_after.items())
+        db_cpu = _cpu_since(db_before, db_after)
+        if db_cpu is not None:
             decided["database_cpu_ms"] = 1000 * db_cpu / n
             decided["database_cores"] = db_cpu / wall
         at_rates = []
         for rate, requests in paced_requests:
             if not requests:
                 continue
-            db_before = _database_cpu(c)
+            db_before = probe.read()
             server_cpu = _cpu_seconds(server.pid)
             t_load = time.perf_counter()
             at = asyncio.run(_paced(base, requests, rate=rate))
             wall = time.perf_counter() - t_load
             at["server_cores"] = (_cpu_seconds(server.pid) - server_cpu) / wall
-            db_after = _database_cpu(c)
-            if db_before is not None and db_after is not None:
-                at["database_cores"] = sum(v - db_before.get(pid, 0.0) for pid, v in db_after.items()) / wall
+            db_cpu = _cpu_since(db_before, probe.read())
+            if db_cpu is not None:
+                at["database_cores"] = db_cpu / wall
             at_rates.append(at)
+        probe.close()
         c.close()
         floor_requests = [("", {}, b"")] * max(decided["requests"], 200)
         floor_summary = asyncio.run(
@@ -1125,6 +1170,7 @@ def run(
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     rows: list[dict[str, Any]] = []
+    sent_rates: list[float] = []  # the open loops that had applicants left to send
     if sandbox is None:
         sandbox = workdir / "bank"
         console.print(f"[bold]generate[/] {customers:,} customers (seed {seed}) …")
@@ -1158,6 +1204,8 @@ def run(
             n = min(int(rate * rate_seconds), left)
             left -= n
             paced.append((rate, n))
+            if n and rate not in sent_rates:
+                sent_rates.append(rate)
         console.print(f"[bold]{db}[/]: {n_in:,} decisions in process …")
         ip = _child(
             "inproc",
@@ -1332,9 +1380,9 @@ def run(
         + ", "
         f"bounded by {requests:,} requests and {seconds:.0f} s"
         + (
-            f"; then an open loop at {', '.join(f'{r:g}' for r in rates)} a second "
+            f"; then an open loop at {', '.join(f'{r:g}' for r in sent_rates)} a second "
             f"for up to {rate_seconds:g} s each, on applicants not sent before"
-            if rates
+            if sent_rates
             else ""
         ),
     }

@@ -58,6 +58,11 @@ class ApiSettings(BaseModel):
         description="Requests a server process works on at once; the others wait in the order they "
         "came (0: no limit). See creditfactory.api.admission.",
     )
+    admission_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a request waits for its turn before it is answered 503 server_busy.",
+    )
 
 
 class IngestSettings(BaseModel):

@@ -133,25 +133,176 @@ def test_a_request_given_up_while_waiting_leaves_no_place_taken() -> None:
     asyncio.run(go())
 
 
-def test_a_negative_limit_is_refused() -> None:
+def test_a_request_that_waits_too_long_is_answered_busy_and_never_runs() -> None:
+    gate = Gate()
+    admission = Admission(gate, limit=1, wait_seconds=0.05)
+
+    async def go() -> httpx.Response:
+        async with _client(admission) as client:
+            first = asyncio.create_task(client.get("/slow"))
+            await _settle()
+            late = await client.get("/late")  # waits 0.05 s behind /slow, then gives up
+            gate.released["slow"].set()
+            assert (await first).status_code == 200
+            return late
+
+    late = asyncio.run(go())
+    assert late.status_code == 503 and late.headers["retry-after"] == "1"
+    assert late.headers["content-type"] == "application/problem+json"
+    assert late.json()["code"] == "server_busy"
+    assert gate.inside == ["slow"] and admission.refused == 1
+    assert (admission.working, admission.waiting) == (0, 0)
+
+
+def test_a_request_whose_client_left_while_it_waited_is_dropped_unanswered() -> None:
+    """The server's connection says so when the request's turn comes (uvicorn answers a
+    ``receive`` of a closed connection with ``http.disconnect``): its work never starts."""
+    gate = Gate()
+    admission = Admission(gate, limit=1)
+    sent: list[dict[str, Any]] = []
+
+    async def left() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def go() -> None:
+        async with _client(admission) as client:
+            first = asyncio.create_task(client.get("/busy"))
+            await _settle()
+            scope = {"type": "http", "method": "GET", "path": "/gone", "headers": []}
+            gone = asyncio.create_task(admission(scope, left, send))
+            await _settle()
+            assert admission.waiting == 1
+            gate.released["busy"].set()
+            await first
+            await gone
+
+    asyncio.run(go())
+    assert gate.inside == ["busy"] and sent == [] and admission.dropped == 1
+    assert (admission.working, admission.waiting) == (0, 0)
+
+
+def test_the_body_read_at_the_door_reaches_the_app() -> None:
+    """Admission takes the request's first message to see whether its client is still there;
+    the app then receives it as if nothing had read it."""
+    seen: list[bytes] = []
+
+    async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen.append(body)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    async def go() -> httpx.Response:
+        async with _client(Admission(echo, limit=1)) as client:
+            return await client.post("/v1/applications", content=b'{"amount": "20000.00"}')
+
+    r = asyncio.run(go())
+    assert r.status_code == 200 and r.content == seen[0] == b'{"amount": "20000.00"}'
+
+
+def test_batch_work_in_a_request_does_not_take_a_place() -> None:
+    """An end of day or an ingestion runs inside its request for minutes: it goes past the
+    door, and the customers' requests keep their places."""
+    gate = Gate()
+    admission = Admission(gate, limit=1)
+
+    async def go() -> None:
+        async with _client(admission) as client:
+            eod = asyncio.create_task(client.post("/v1/eod"))
+            ingestion = asyncio.create_task(client.post("/v1/ingestions"))
+            await _settle()
+            customer = asyncio.create_task(client.get("/v1/applications/1"))
+            await _settle()
+            assert gate.inside == ["v1/eod", "v1/ingestions", "v1/applications/1"]
+            assert admission.working == 1  # the customer's request only
+            for event in gate.released.values():
+                event.set()
+            await asyncio.gather(eod, ingestion, customer)
+
+    asyncio.run(go())
+
+
+def test_two_event_loops_each_admit_their_own_requests() -> None:
+    """A process serves on one loop; a test may run the same app on two at once (threads)."""
+    import threading
+
+    gate_app = Gate()
+    admission = Admission(gate_app, limit=1)
+    answers: list[int] = []
+
+    async def one(name: str) -> None:
+        async with _client(admission) as client:
+            task = asyncio.create_task(client.get(f"/{name}"))
+            await _settle()
+            gate_app.released[name].set()
+            answers.append((await task).status_code)
+
+    threads = [threading.Thread(target=lambda n=n: asyncio.run(one(n))) for n in ("t1", "t2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert answers == [200, 200]
+
+
+def test_a_negative_limit_or_no_wait_is_refused() -> None:
     with pytest.raises(ValueError, match="admission limit"):
         Admission(Gate(), limit=-1)
+    with pytest.raises(ValueError, match="admission wait"):
+        Admission(Gate(), limit=1, wait_seconds=0)
 
 
 def test_the_app_admits_as_many_requests_as_its_settings_say(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var")
     assert settings.api.concurrency == 2
 
-    def admission_of(app: Any) -> Admission:
-        layer = app.build_middleware_stack()
+    def admission_of(app: Any) -> tuple[Admission, list[str]]:
+        layer, outside = app.build_middleware_stack(), []
         while not isinstance(layer, Admission):
+            outside.append(type(layer).__name__)
             layer = layer.app  # Starlette's and FastAPI's own layers first
-        # outside the request ids: a request at the door has nothing yet
-        assert type(layer.app).__name__ == "RequestIds"
-        return layer
+        return layer, outside
 
-    c = build(Settings(data_dir=tmp_path / "var", api={"concurrency": 3}))
+    c = build(Settings(data_dir=tmp_path / "var", api={"concurrency": 3, "admission_wait_seconds": 4}))
     try:
-        assert admission_of(create_app(c)).limit == 3
+        admission, outside = admission_of(create_app(c))
+        assert (admission.limit, admission.wait_seconds) == (3, 4)
+        # inside the request ids (a 503 at the door names the request), outside the rest
+        assert outside[-1] == "RequestIds"
     finally:
         c.close()
+
+
+def test_a_request_refused_at_the_door_is_answered_with_its_request_id(tmp_path: Path) -> None:
+    c = build(Settings(data_dir=tmp_path / "var", api={"concurrency": 1, "admission_wait_seconds": 0.05}))
+    app = create_app(c)
+    release = asyncio.Event()
+
+    @app.get("/bench/slow")
+    async def slow() -> dict[str, int]:
+        await release.wait()
+        return {"ok": 1}
+
+    async def go() -> httpx.Response:
+        async with _client(app) as client:
+            first = asyncio.create_task(client.get("/bench/slow"))
+            await _settle()
+            late = await client.get("/bench/slow", headers={"X-Request-ID": "req-42"})
+            release.set()
+            await first
+            return late
+
+    try:
+        late = asyncio.run(go())
+    finally:
+        c.close()
+    assert late.status_code == 503 and late.headers["x-request-id"] == "req-42"
+    assert late.json()["request_id"] == "req-42" and late.json()["code"] == "server_busy"

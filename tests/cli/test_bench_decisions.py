@@ -81,26 +81,44 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
 
 @pytest.mark.postgres
 def test_the_database_cpu_is_read_from_the_server_processes(postgres_database: Any, tmp_path: Path) -> None:
-    """On a PostgreSQL server of this machine, the benchmark reads its processes' CPU time."""
-    from sqlalchemy import text
+    """On a PostgreSQL server of this machine, the benchmark reads its processes' CPU time on a
+    connection of its own, which it leaves out; a backend that ends between two readings is
+    still counted (through the postmaster's time for its ended children)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
-    from creditfactory.bootstrap import build
     from creditfactory.cli.bench import _load
-    from creditfactory.config import Settings
 
     module = _load("decisions")
-    url = postgres_database.url.render_as_string(hide_password=False)
-    c = build(Settings(data_dir=tmp_path / "var", database_url=url))
+    probe = module._DatabaseCpu(postgres_database.url)
+    other = create_engine(postgres_database.url, poolclass=NullPool)
     try:
-        cpu = module._database_cpu(c)
-        if cpu is None:
+        before = probe.read()
+        if before is None:
             pytest.skip("the PostgreSQL server's processes cannot be read here")
-        assert all(pid > 0 and seconds >= 0 for pid, seconds in cpu.items())
-        with c.engine.connect() as conn:
+        assert probe.mine not in before and before[0] >= 0
+        with other.connect() as conn:
             mine = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-            assert mine in (module._database_cpu(c) or {})
+            # some work on a backend that then ends
+            conn.execute(text("SELECT count(*) FROM generate_series(1, 3000000)")).scalar_one()
+            during = probe.read()
+            assert during is not None and mine in during
+        import time
+
+        for _ in range(50):  # until it has left the server's list
+            after = probe.read()
+            assert after is not None
+            if mine not in after:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # and the postmaster has reaped it
+        after = probe.read()
+        assert after is not None and mine not in after
+        spent = module._cpu_since(before, after)
+        assert spent is not None and spent >= module._cpu_since(before, during) > 0
     finally:
-        c.close()
+        other.dispose()
+        probe.close()
 
 
 def test_the_load_generator_reads_sized_and_chunked_answers_and_counts_a_dropped_connection() -> None:

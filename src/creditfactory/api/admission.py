@@ -8,12 +8,18 @@ connection pool's ten the process opens and closes connections of its own. The p
 does less work than it would at its capacity, at the moment more is asked of it.
 
 :class:`Admission` lets ``limit`` requests in at a time and keeps the others waiting at the
-door in the order they came (a request waiting there holds nothing: no thread, no connection),
-so that the process keeps working at its capacity under any load and the wait shows as a queue
+door in the order they came (a request waiting there holds no thread and no connection), so
+that the process keeps working at its capacity under any load and the wait shows as a queue
 before the work rather than as slower work. A request holds its place until its response has
-been sent, across every hop to the thread pool, so a request in can always finish.
-``GET /health`` does not wait: a load balancer's probe asks whether the process is alive,
-not how busy it is.
+been sent, across every hop to the thread pool, so a request let in can always finish.
+
+* A request that has waited ``wait_seconds`` is answered ``503 server_busy`` with
+  ``Retry-After`` instead of being let in: past that its client has most likely given up.
+* A request whose client hung up while it waited is dropped when its turn comes, unanswered
+  and undone (the server tells by the connection, before the request's work starts).
+* ``GET /health`` does not wait: a load balancer's probe asks whether the process is alive,
+  not how busy it is. Nor does batch work that runs inside its request for minutes
+  (``POST /v1/ingestions``, ``POST /v1/eod``): it would hold a place that long.
 
 The request's body is read after admission: behind a proxy that buffers request bodies (nginx
 by default) that costs nothing; a server facing slow clients directly wants a higher limit.
@@ -22,47 +28,109 @@ by default) that costs nothing; a server facing slow clients directly wants a hi
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import weakref
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-#: Paths that are never kept waiting.
-EXEMPT = frozenset({"/health"})
+log = logging.getLogger("creditfactory.api")
+
+#: Requests that never wait: (method, path), method ``*`` for any.
+EXEMPT = frozenset({("*", "/health"), ("POST", "/v1/ingestions"), ("POST", "/v1/eod")})
+
+
+def exempt(method: str, path: str) -> bool:
+    return ("*", path) in EXEMPT or (method, path) in EXEMPT
 
 
 class Admission:
     """At most ``limit`` HTTP requests at work at once in this process, the others admitted in
-    the order they arrived (``limit`` 0: no limit)."""
+    the order they arrived, each for at most ``wait_seconds`` (``limit`` 0: no limit)."""
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, wait_seconds: float = 10.0) -> None:
         if limit < 0:
             raise ValueError("the admission limit is a number of requests, 0 for none")
+        if wait_seconds <= 0:
+            raise ValueError("the admission wait is a number of seconds above 0")
         self.app = app
         self.limit = limit
-        self._slots: asyncio.Semaphore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.wait_seconds = wait_seconds
+        # One semaphore per event loop (a process serves on one; a test may run several)
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self.waiting = 0  # requests at the door now
-        self.working = 0  # requests admitted and not finished
+        self.working = 0  # requests let in and not finished
+        self.refused = 0  # answered 503 after waiting too long
+        self.dropped = 0  # their clients gone before their turn
 
     def _semaphore(self) -> asyncio.Semaphore:
-        # One per event loop: a test client runs each session on a loop of its own.
         loop = asyncio.get_running_loop()
-        if self._slots is None or self._loop is not loop:
-            self._slots, self._loop = asyncio.Semaphore(self.limit), loop
-        return self._slots
+        slots = self._slots.get(loop)
+        if slots is None:
+            slots = self._slots[loop] = asyncio.Semaphore(self.limit)
+        return slots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limit or scope["path"] in EXEMPT:
+        if scope["type"] != "http" or not self.limit or exempt(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         slots = self._semaphore()
         self.waiting += 1
         try:
-            await slots.acquire()  # FIFO: waiters are woken in the order they came
+            # FIFO: waiters are woken in the order they came
+            await asyncio.wait_for(slots.acquire(), timeout=self.wait_seconds)
+        except TimeoutError:
+            self.refused += 1
+            await _busy(scope, send, self.wait_seconds)
+            return
         finally:
             self.waiting -= 1
         self.working += 1
         try:
-            await self.app(scope, receive, send)
+            first = await receive()
+            if first["type"] == "http.disconnect":
+                self.dropped += 1
+                log.info("%s %s dropped: its client left while it waited", scope["method"], scope["path"])
+                return
+            await self.app(scope, _replaying(first, receive), send)
         finally:
             self.working -= 1
             slots.release()
+
+
+def _replaying(first: Message, receive: Receive) -> Receive:
+    """``receive`` that gives ``first`` (already taken from the connection) once, then reads on."""
+    pending: list[Message] = [first]
+
+    async def again() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return again
+
+
+async def _busy(scope: Scope, send: Send, waited: float) -> None:
+    body = json.dumps(
+        {
+            "type": "https://creditfactory.dev/problems/server_busy",
+            "title": "Server busy",
+            "status": 503,
+            "code": "server_busy",
+            "detail": f"the request waited {waited:g} s for its turn; send it again "
+            "(with the same Idempotency-Key where it has one)",
+            "request_id": scope.get("state", {}).get("request_id", ""),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

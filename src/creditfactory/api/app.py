@@ -99,9 +99,11 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
 
+    # Inside the request ids (a request refused at the door is answered with its id), outside
+    # everything else: a request waiting to be admitted holds nothing yet (see api.admission).
+    api = container.settings.api
+    app.add_middleware(Admission, limit=api.concurrency, wait_seconds=api.admission_wait_seconds)
     app.add_middleware(RequestIds)
-    # Outermost: a request waiting to be admitted holds nothing yet (see api.admission).
-    app.add_middleware(Admission, limit=container.settings.api.concurrency)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
