@@ -23,8 +23,15 @@ class Gate:
         self.inside: list[str] = []
         self.most = 0
         self.released: dict[str, asyncio.Event] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def let_go(self, name: str) -> None:
+        """Answer ``name`` from another thread than the server's."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self.released[name].set)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.loop = asyncio.get_running_loop()
         name = scope["path"].strip("/")
         self.inside.append(name)
         now = sum(1 for n in self.inside if not self.released.setdefault(n, asyncio.Event()).is_set())
@@ -177,7 +184,11 @@ def test_a_request_whose_client_left_while_it_waited_is_dropped_unanswered() -> 
             assert admission.waiting == 1
             gate.released["busy"].set()
             await first
-            await gone
+            try:
+                await asyncio.wait_for(gone, 2)
+            finally:
+                for event in gate.released.values():
+                    event.set()
 
     asyncio.run(go())
     assert gate.inside == ["busy"] and sent == [] and admission.dropped == 1
@@ -306,3 +317,61 @@ def test_a_request_refused_at_the_door_is_answered_with_its_request_id(tmp_path:
         c.close()
     assert late.status_code == 503 and late.headers["x-request-id"] == "req-42"
     assert late.json()["request_id"] == "req-42" and late.json()["code"] == "server_busy"
+
+
+def test_behind_uvicorn_a_client_that_hangs_up_while_waiting_is_never_served() -> None:
+    """The real server: a request waits behind a slow one, its client closes the connection,
+    and when its turn comes the app is not called for it; the next client is served."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    gate = Gate()
+    admission = Admission(gate, limit=1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(admission, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+
+        def ask(path: str) -> socket.socket:
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.sendall(f"GET /{path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            return conn
+
+        def until(check: Any) -> None:
+            for _ in range(100):
+                if check():
+                    return
+                time.sleep(0.02)
+            raise AssertionError("the server did not get there")
+
+        slow = ask("slow")
+        until(lambda: gate.inside == ["slow"])
+        gone = ask("gone")
+        until(lambda: admission.waiting == 1)
+        gone.close()  # hangs up while it waits
+        time.sleep(0.2)  # the server sees the connection closed
+        gate.let_go("slow")
+        assert slow.recv(1024).startswith(b"HTTP/1.1 200")
+        slow.close()
+        until(lambda: admission.dropped == 1)
+        later = ask("later")
+        until(lambda: "later" in gate.inside)
+        gate.let_go("later")
+        assert later.recv(1024).startswith(b"HTTP/1.1 200")
+        later.close()
+        assert gate.inside == ["slow", "later"]  # /gone never reached the app
+    finally:
+        for name in list(gate.released):  # nothing left waiting: the server can stop
+            gate.let_go(name)
+        server.should_exit = True
+        thread.join(timeout=10)
