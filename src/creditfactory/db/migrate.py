@@ -20,6 +20,7 @@ from creditfactory.db.base import Base
 #: Modules that declare tables; imported so that ``Base.metadata`` knows every table.
 TABLE_MODULES = (
     "creditfactory.db.command_log",
+    "creditfactory.db.reference",
     "creditfactory.events.outbox",
     "creditfactory.security.audit",
     "creditfactory.contract.store",

@@ -40,6 +40,7 @@ from sqlalchemy import (
     update,
 )
 
+from creditfactory.db import reference
 from creditfactory.db.base import Base
 from creditfactory.db.types import ScaledInt, UTCDateTime
 
@@ -128,8 +129,9 @@ def retire_active(conn: Connection, *, role: str, at: datetime) -> int:
 def active_strategies(conn: Connection) -> list[Mapping[str, Any]]:
     """The active strategies without their text (asked on every decision: a strategy's text
     never changes once published, so it is read only where it is compiled, by
-    :func:`strategy_text`)."""
-    return list(conn.execute(_ACTIVE).mappings())
+    :func:`strategy_text`). Kept in memory while the reference data's stamp is unchanged
+    (:mod:`creditfactory.db.reference`)."""
+    return list(reference.cached(conn, _ACTIVE_KEY, lambda: tuple(conn.execute(_ACTIVE).mappings())))
 
 
 def strategy_text(conn: Connection, strategy_id: int) -> str | None:
@@ -156,6 +158,7 @@ _ACTIVE = (
     .order_by(strategy_table.c.id)
 )
 _TEXT = select(strategy_table.c.text).where(strategy_table.c.id == bindparam("id"))
+_ACTIVE_KEY = "decisioning.active_strategies"
 
 
 def add_decision(conn: Connection, **values: Any) -> int:

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from creditfactory.clock import Clock
+from creditfactory.db import reference
 from creditfactory.db.uow import flush_pending
 from creditfactory.errors import Conflict, DomainError
 from creditfactory.jobs.store import BusinessDateRow
@@ -23,9 +24,12 @@ class BusinessDateNotOpen(DomainError):
 
 def current_business_date(session: Session, *, name: str = DEFAULT) -> date:
     """The open business date: one column read on the session's connection (asked by every
-    request that writes; the row itself is loaded only where it changes)."""
+    request that writes; the row itself is loaded only where it changes). The reference data's
+    stamp comes with it, noted for the transaction (:mod:`creditfactory.db.reference`)."""
     flush_pending(session, BusinessDateRow)  # a date opened or moved here and not yet written
-    on: date | None = session.connection().execute(_OPEN_DATE, {"name": name}).scalar()
+    conn = session.connection()
+    on, stamp = conn.execute(_OPEN_DATE, {"name": name}).one()
+    reference.note(conn, stamp)
     if on is None:
         raise BusinessDateNotOpen(
             "no business date is open yet; open one with 'creditfactory eod open --date YYYY-MM-DD'"
@@ -33,7 +37,11 @@ def current_business_date(session: Session, *, name: str = DEFAULT) -> date:
     return on
 
 
-_OPEN_DATE = select(BusinessDateRow.business_date).where(BusinessDateRow.name == bindparam("name"))
+#: One row whether a date is open or not: the date (or NULL) and the reference data's stamp.
+_OPEN_DATE = select(
+    select(BusinessDateRow.business_date).where(BusinessDateRow.name == bindparam("name")).scalar_subquery(),
+    reference.STAMP,
+)
 
 
 def open_business_date(session: Session, *, on: date, clock: Clock, name: str = DEFAULT) -> date:

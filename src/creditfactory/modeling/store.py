@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from creditfactory.db import reference
 from creditfactory.db.base import Base
 from creditfactory.db.types import UTCDateTime, enum_column
 from creditfactory.db.uow import flush_pending
@@ -103,7 +104,12 @@ def newest_approved(session: Session, name: str) -> int | None:
     (:func:`creditfactory.db.flush_pending`); a decision's pending application, events and
     messages wait for their own flush."""
     flush_pending(session, ModelVersion)
-    version: int | None = session.connection().execute(_NEWEST_APPROVED, {"name": name}).scalar()
+    conn = session.connection()
+    version: int | None = reference.cached(
+        conn,
+        ("modeling.newest_approved", name),
+        lambda: conn.execute(_NEWEST_APPROVED, {"name": name}).scalar(),
+    )
     return version
 
 

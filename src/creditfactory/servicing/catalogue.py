@@ -15,6 +15,7 @@ from functools import lru_cache
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from creditfactory.db import reference
 from creditfactory.origination import ProductTerms
 from creditfactory.servicing.model.product import LoanProduct
 from creditfactory.servicing.store import Product
@@ -31,7 +32,12 @@ class ServicingCatalogue:
         """The terms of product ``code`` as stored now (one read of its definition; a definition
         already seen is not parsed again)."""
         session.flush()  # as an ORM query would (a Core one on the connection does not flush by itself)
-        definition = session.connection().execute(_DEFINITION, {"code": code}).scalar()
+        conn = session.connection()
+        definition: str | None = reference.cached(
+            conn,
+            ("servicing.product_definition", code),
+            lambda: conn.execute(_DEFINITION, {"code": code}).scalar(),
+        )
         if definition is None:
             return None
         return _parsed_terms(definition, self.rate_floor, self.rate_cap)
