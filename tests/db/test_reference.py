@@ -10,6 +10,7 @@ from sqlalchemy import Engine, event, insert, select, text, update
 
 from creditfactory.db import reference
 from creditfactory.db.engine import create_engine
+from creditfactory.decisioning import records
 from creditfactory.decisioning.records import strategy_table
 
 
@@ -105,6 +106,7 @@ def test_a_value_is_read_once_under_a_stamp_and_again_after_a_change(engine: Eng
 
 
 def test_a_transaction_that_writes_reference_data_reads_its_own_and_keeps_nothing(engine: Engine) -> None:
+    """Through the strategies' own writer (SQLAlchemy Core), which says so."""
     with engine.begin() as conn:
         conn.execute(insert(strategy_table), strategy_row(name="first"))
     with engine.begin() as conn:
@@ -113,7 +115,7 @@ def test_a_transaction_that_writes_reference_data_reads_its_own_and_keeps_nothin
     conn = engine.connect()
     try:
         noted(conn)
-        conn.execute(insert(strategy_table), strategy_row(name="draft", version=2))
+        records.add_strategy(conn, **strategy_row(name="draft", version=2))
         assert names(conn) == ("first", "draft")  # its own write, not what was kept
         conn.rollback()
     finally:
@@ -123,6 +125,33 @@ def test_a_transaction_that_writes_reference_data_reads_its_own_and_keeps_nothin
         noted(conn)
         assert names(conn) == ("first",)  # the rolled-back write left nothing kept
     assert reads.n == 0
+
+
+def test_a_session_that_flushes_a_reference_row_reads_its_own(engine: Engine) -> None:
+    """The ORM's flush of a mapped reference row (a product) marks the transaction."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from creditfactory.servicing.store import Product
+
+    def definition(conn: Any) -> str | None:
+        read = select(Product.definition).where(Product.code == "p")
+        value: str | None = reference.cached(conn, ("definition", "p"), lambda: conn.execute(read).scalar())
+        return value
+
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    with Session(engine) as session:
+        session.add(Product(code="p", definition="v1", version=1, updated_at=at))
+        session.commit()
+        noted(session.connection())
+        assert definition(session.connection()) == "v1"  # kept under this stamp
+        session.get(Product, "p").definition = "v2"  # type: ignore[union-attr]
+        session.flush()
+        assert definition(session.connection()) == "v2"
+        session.rollback()
+        noted(session.connection())
+        assert definition(session.connection()) == "v1"
 
 
 def test_without_a_noted_stamp_every_read_goes_to_the_database(engine: Engine) -> None:

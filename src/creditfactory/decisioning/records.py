@@ -111,6 +111,7 @@ def dumps(value: Any) -> str:
 
 
 def add_strategy(conn: Connection, **values: Any) -> int:
+    reference.wrote(conn)
     return int(
         conn.execute(insert(strategy_table).values(**values).returning(strategy_table.c.id)).scalar_one()
     )
@@ -118,6 +119,7 @@ def add_strategy(conn: Connection, **values: Any) -> int:
 
 def retire_active(conn: Connection, *, role: str, at: datetime) -> int:
     """Deactivate the active strategies of a role; returns how many."""
+    reference.wrote(conn)
     result = conn.execute(
         update(strategy_table)
         .where(strategy_table.c.active.is_(True), strategy_table.c.role == role)

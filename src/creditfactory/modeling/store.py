@@ -139,6 +139,7 @@ def save_status(
         values.update(approved_by=by, approved_at=at)
     elif status is ModelStatus.RETIRED:
         values.update(retired_by=by, retired_at=at)
+    reference.wrote(session.connection())
     result = session.execute(
         update(ModelVersion)
         .where(ModelVersion.id == row.id, ModelVersion.status == expected)
