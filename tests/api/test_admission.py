@@ -26,9 +26,9 @@ class Gate:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def let_go(self, name: str) -> None:
-        """Answer ``name`` from another thread than the server's."""
-        assert self.loop is not None
-        self.loop.call_soon_threadsafe(self.released[name].set)
+        """Answer ``name`` from another thread than the server's (once it has come in)."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.released.setdefault(name, asyncio.Event()).set)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.loop = asyncio.get_running_loop()
@@ -330,20 +330,21 @@ def test_behind_uvicorn_a_client_that_hangs_up_while_waiting_is_never_served() -
 
     gate = Gate()
     admission = Admission(gate, limit=1)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(admission, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))  # bound here and handed over: no port to race for
+    port = listening.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(admission, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     try:
-        for _ in range(100):
+        for _ in range(200):
             if server.started:
                 break
             time.sleep(0.05)
+        assert server.started, "the server did not start"
 
         def ask(path: str) -> socket.socket:
-            conn = socket.create_connection(("127.0.0.1", port))
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
             conn.sendall(f"GET /{path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
             return conn
 
@@ -375,3 +376,4 @@ def test_behind_uvicorn_a_client_that_hangs_up_while_waiting_is_never_served() -
             gate.let_go(name)
         server.should_exit = True
         thread.join(timeout=10)
+        listening.close()

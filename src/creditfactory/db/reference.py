@@ -7,7 +7,8 @@ each read is a statement (a quarter of a millisecond of the server's CPU, and Po
 The database keeps a stamp of that data (``db_reference_version``, one row: a random epoch and
 a counter), raised by triggers on every insert, update and delete of the tables in
 :data:`TABLES`, so that no writer can forget it (a migration, a hand-written ``UPDATE`` or a
-restore included; the row deleted and written again gets a new epoch). The business date's
+the row deleted and written again gets a new epoch). A backup restored under running servers
+brings back a stamp they may have seen with other data: restart them after a restore. The business date's
 read, which every write request makes first, reads the stamp in the same statement and notes
 it on the transaction's connection (:func:`note`). :func:`cached` then gives a value read
 under the same stamp from memory, and reads it otherwise, keeping it under that stamp.
@@ -74,9 +75,11 @@ def note(conn: Connection, stamp: str | None) -> None:
 
 
 def wrote(conn: Connection) -> None:
-    """The transaction on ``conn`` writes reference data: from now on it reads it from the
-    database, and keeps nothing it reads."""
-    conn.info[_WROTE] = conn.get_transaction()
+    """The transaction on ``conn`` has written reference data (call it after the write, within
+    the transaction): from now on it reads it from the database, and keeps nothing it reads."""
+    transaction = conn.get_transaction()
+    if transaction is not None:
+        conn.info[_WROTE] = transaction
 
 
 class _Kept:

@@ -111,20 +111,21 @@ def dumps(value: Any) -> str:
 
 
 def add_strategy(conn: Connection, **values: Any) -> int:
-    reference.wrote(conn)
-    return int(
+    added = int(
         conn.execute(insert(strategy_table).values(**values).returning(strategy_table.c.id)).scalar_one()
     )
+    reference.wrote(conn)
+    return added
 
 
 def retire_active(conn: Connection, *, role: str, at: datetime) -> int:
     """Deactivate the active strategies of a role; returns how many."""
-    reference.wrote(conn)
     result = conn.execute(
         update(strategy_table)
         .where(strategy_table.c.active.is_(True), strategy_table.c.role == role)
         .values(active=False, retired_at=at)
     )
+    reference.wrote(conn)
     return int(result.rowcount or 0)
 
 

@@ -139,13 +139,13 @@ def save_status(
         values.update(approved_by=by, approved_at=at)
     elif status is ModelStatus.RETIRED:
         values.update(retired_by=by, retired_at=at)
-    reference.wrote(session.connection())
     result = session.execute(
         update(ModelVersion)
         .where(ModelVersion.id == row.id, ModelVersion.status == expected)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+    reference.wrote(session.connection())
     session.flush()
     session.refresh(row)
     return bool(result.rowcount)
