@@ -177,3 +177,21 @@ def test_a_stamp_row_written_afresh_has_a_new_epoch(engine: Engine) -> None:
         new = stamp(conn)
     assert old is not None and new is not None
     assert new.split(":")[0] != old.split(":")[0]  # not a count that could meet an old one again
+
+
+def test_what_is_noted_does_not_keep_a_connection_alive(engine: Engine) -> None:
+    """The pool's record of a connection outlives the transaction noted on it: it holds the
+    transaction weakly, so a Connection left unclosed can still be collected and its driver
+    connection go back to the pool."""
+    import gc
+    import weakref
+
+    conn = engine.connect()
+    noted(conn)
+    reference.wrote(conn)
+    gone = weakref.ref(conn)
+    checked_out = engine.pool.checkedout()
+    del conn  # never closed
+    gc.collect()
+    assert gone() is None
+    assert engine.pool.checkedout() == checked_out - 1

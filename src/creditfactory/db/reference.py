@@ -69,17 +69,24 @@ _WROTE = "creditfactory.reference.wrote"
 _STAMPS = 4
 
 
+def _current(conn: Connection) -> weakref.ref[Any] | None:
+    # held weakly: the pool's record of the connection outlives the transaction, and must not
+    # keep it (and its Connection) alive
+    transaction = conn.get_transaction()
+    return None if transaction is None else weakref.ref(transaction)
+
+
 def note(conn: Connection, stamp: str | None) -> None:
     """The stamp the transaction on ``conn`` read (``None``: there is none to go by)."""
-    conn.info[_SEEN] = (conn.get_transaction(), stamp)
+    conn.info[_SEEN] = (_current(conn), stamp)
 
 
 def wrote(conn: Connection) -> None:
     """The transaction on ``conn`` has written reference data (call it after the write, within
     the transaction): from now on it reads it from the database, and keeps nothing it reads."""
-    transaction = conn.get_transaction()
-    if transaction is not None:
-        conn.info[_WROTE] = transaction
+    current = _current(conn)
+    if current is not None:
+        conn.info[_WROTE] = current
 
 
 class _Kept:
@@ -122,9 +129,9 @@ def cached(conn: Connection, key: Hashable, load: Callable[[], T]) -> T:
     info = conn.info
     seen = info.get(_SEEN)
     transaction = conn.get_transaction()
-    if seen is None or seen[0] is not transaction or seen[1] is None:
+    if seen is None or seen[1] is None or transaction is None or seen[0]() is not transaction:
         return load()  # no stamp noted by this transaction
-    if info.get(_WROTE) is transaction:
+    if _wrote_in(info, transaction):
         return load()
     stamp = seen[1]
     kept = _of(conn.engine)
@@ -133,9 +140,14 @@ def cached(conn: Connection, key: Hashable, load: Callable[[], T]) -> T:
         result: T = value
         return result
     fresh = load()
-    if info.get(_WROTE) is not transaction:  # the load itself did not write (a flush)
+    if not _wrote_in(info, transaction):  # the load itself did not write (a flush)
         kept.put(stamp, key, fresh)
     return fresh
+
+
+def _wrote_in(info: dict[Any, Any], transaction: Any) -> bool:
+    wrote_ref = info.get(_WROTE)
+    return wrote_ref is not None and wrote_ref() is transaction
 
 
 def forget(engine: Engine) -> None:
