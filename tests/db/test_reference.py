@@ -195,3 +195,39 @@ def test_what_is_noted_does_not_keep_a_connection_alive(engine: Engine) -> None:
     gc.collect()
     assert gone() is None
     assert engine.pool.checkedout() == checked_out - 1
+
+
+def test_a_model_approved_in_the_transaction_is_the_newest_approved_there(engine: Engine) -> None:
+    """The model versions' status writer (a Core ``UPDATE``) marks its transaction too."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from creditfactory.modeling import store
+    from creditfactory.modeling.model.lifecycle import ModelStatus
+
+    at = datetime(2026, 12, 2, tzinfo=UTC)
+    with Session(engine) as session:
+        row = store.add(
+            session,
+            store.ModelVersion(
+                name="m",
+                version=1,
+                kind="scorecard",
+                status=ModelStatus.DRAFT,
+                trained_by="ra-1",
+                trained_at=at,
+                artefact_path="m/v1",
+                manifest_sha256="0" * 64,
+            ),
+        )
+        session.commit()
+        noted(session.connection())
+        assert store.newest_approved(session, "m") is None  # kept under this stamp
+        assert store.save_status(
+            session, row, expected=ModelStatus.DRAFT, status=ModelStatus.APPROVED, by="ra-2", at=at
+        )
+        assert store.newest_approved(session, "m") == 1  # its own approval
+        session.rollback()
+        noted(session.connection())
+        assert store.newest_approved(session, "m") is None  # the approval was rolled back
