@@ -851,6 +851,35 @@ def _raw(method: str, path: str, host: str, headers: dict[str, str], body: bytes
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+#: What sending a request can fail with: each counted by its name, never hidden.
+_SEND_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError)
+
+
+async def _send(
+    conn: _Connection | None, raw: bytes, host: str, port: int
+) -> tuple[_Connection, int, bytes, int]:
+    """``raw`` sent on ``conn`` (a new connection when ``None``, and on a new one again when the
+    server had closed it while idle): the connection, the answer's status and body, and how many
+    connections were opened. On one of :data:`_SEND_ERRORS` the connection is closed first."""
+    opened = 0
+    try:
+        if conn is None:
+            conn = await _Connection.open(host, port)
+            opened += 1
+        try:
+            status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
+        except _Stale:  # closed while idle (after an error, say): once more, anew
+            await conn.close()
+            conn = await _Connection.open(host, port)
+            opened += 1
+            status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
+    except _SEND_ERRORS:
+        if conn is not None:
+            await conn.close()
+        raise
+    return conn, status, payload, opened
+
+
 async def _load(
     base: str,
     prepared: list[tuple[str, dict[str, str], bytes]],
@@ -876,19 +905,10 @@ async def _load(
             raw = queue.pop()
             t0 = time.perf_counter()
             try:
-                if conn is None:
-                    conn = await _Connection.open(host, int(port))
-                try:
-                    status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
-                except _Stale:  # closed while idle (after an error, say): once more, anew
-                    await conn.close()
-                    conn = await _Connection.open(host, int(port))
-                    status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
+                conn, status, payload, _ = await _send(conn, raw, host, int(port))
+            except _SEND_ERRORS as exc:
                 ms.append((time.perf_counter() - t0) * 1000)  # counted, not hidden
                 statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
-                if conn is not None:
-                    await conn.close()
                 conn = None
                 continue
             ms.append((time.perf_counter() - t0) * 1000)
@@ -933,24 +953,13 @@ async def _paced(
         nonlocal opened
         async with gate:
             lag.append((time.perf_counter() - due) * 1000)
-            conn = idle.pop() if idle else None
             try:
-                if conn is None:
-                    conn = await _Connection.open(host, int(port))
-                    opened += 1
-                try:
-                    status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
-                except _Stale:
-                    await conn.close()
-                    conn = await _Connection.open(host, int(port))
-                    opened += 1
-                    status, payload = await asyncio.wait_for(conn.send(raw), timeout=30.0)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
+                conn, status, payload, new = await _send(idle.pop() if idle else None, raw, host, int(port))
+            except _SEND_ERRORS as exc:
                 ms.append((time.perf_counter() - due) * 1000)  # counted, not hidden
                 statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
-                if conn is not None:
-                    await conn.close()
                 return
+            opened += new
             ms.append((time.perf_counter() - due) * 1000)
             _count(statuses, outcomes, status, payload)
             if conn.closing:
