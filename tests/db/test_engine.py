@@ -14,7 +14,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from creditfactory.db.engine import _WriterTurn, create_engine
+from creditfactory.db.engine import _PingAfterIdle, _WriterTurn, create_engine
 
 
 @pytest.fixture
@@ -214,3 +214,79 @@ def test_a_migration_that_changes_a_result_s_columns_fails_one_request_not_one_a
         engine.dispose()
         with postgres_database.begin() as admin:
             admin.execute(text("DROP TABLE stale_plan"))
+
+
+def _pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The server pids of the connections pinged on ``engine`` from now on."""
+    pinged: list[int] = []
+    do_ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pinged.append(dbapi_connection.info.backend_pid)
+        return do_ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    return pinged
+
+
+def _pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_connection_used_just_before_is_handed_out_without_a_round_trip(
+    postgres_database: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load a connection goes back to the pool and out again within milliseconds: it is
+    not tested then. A new connection is not tested either; one idle past the window is."""
+    monkeypatch.setattr(_PingAfterIdle, "idle_seconds", 0.2)
+    engine = create_engine(postgres_database.url.render_as_string(hide_password=False))
+    try:
+        pinged = _pings(engine, monkeypatch)
+        first = _pid(engine)
+        assert [_pid(engine) for _ in range(5)] == [first] * 5
+        assert pinged == []
+        time.sleep(0.3)
+        assert _pid(engine) == first
+        assert pinged == [first]
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_before_it_is_handed_out(
+    postgres_database: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends a pooled connection (a restart, a fail-over, an idle timeout): after the
+    window, the next checkout finds it dead, opens a new one, and the statement runs there."""
+    monkeypatch.setattr(_PingAfterIdle, "idle_seconds", 0.2)
+    engine = create_engine(postgres_database.url.render_as_string(hide_password=False))
+    try:
+        pinged = _pings(engine, monkeypatch)
+        old = _pid(engine)
+        with postgres_database.connect() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": old}).scalar_one()
+        time.sleep(0.3)
+        new = _pid(engine)
+        assert new != old
+        assert pinged == [old]  # the new connection was not tested again
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_dropped_within_the_window_fails_one_statement_and_renews_the_pool(
+    postgres_database: Engine,
+) -> None:
+    """Within the window a dead connection is handed out untested: its statement fails as a lost
+    connection (a 503 at the API) and the next checkout gets a new one."""
+    engine = create_engine(postgres_database.url.render_as_string(hide_password=False))
+    try:
+        old = _pid(engine)
+        with postgres_database.connect() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": old}).scalar_one()
+        time.sleep(0.05)  # the backend is gone
+        with pytest.raises(DBAPIError) as failed:
+            _pid(engine)
+        assert failed.value.connection_invalidated
+        assert _pid(engine) != old
+    finally:
+        engine.dispose()

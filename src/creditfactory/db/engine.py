@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, exc
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -35,12 +36,48 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
         # (psycopg's default): a pool's connections each pay the server's planning until then,
         # 0.8 ms for an applicant's graph neighbourhood. Decisions over HTTP: 128 -> 144 a second.
         connect_args["prepare_threshold"] = 1
-    engine = sa_create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args
-    )
+    engine = sa_create_engine(url, echo=echo, pool_size=10, max_overflow=20, connect_args=connect_args)
+    _PingAfterIdle().install(engine)
     if parsed.get_backend_name() == "postgresql":
         event.listen(engine, "handle_error", _stale_plan_renews_the_pool)
     return engine
+
+
+class _PingAfterIdle:
+    """A pooled connection is tested with a round trip before it is handed out only when it has
+    been idle in the pool for :attr:`idle_seconds` (half a second, HikariCP's default) or more;
+    one that ran a statement just before is handed out as it is. A connection found dead is
+    replaced, and so is every connection of the pool opened before it (a server restarted or
+    failed over drops them all), as SQLAlchemy's own ``pool_pre_ping`` does, which tests every
+    connection at every checkout: a round trip and about 0.1 ms of CPU a request under load.
+
+    A server that goes away while requests keep coming is met by a statement instead: the request
+    fails (``connection_invalidated``: a 503 at the API) and the pool is renewed for the next."""
+
+    idle_seconds = 0.5
+    _KEY = "creditfactory_returned_at"
+
+    def install(self, engine: Engine) -> None:
+        self._dialect = engine.dialect
+        event.listen(engine.pool, "connect", self._returned)  # a new connection needs no test
+        event.listen(engine.pool, "checkin", self._returned)
+        event.listen(engine.pool, "checkout", self._checkout)
+
+    def _returned(self, _dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[self._KEY] = time.monotonic()
+
+    def _checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(self._KEY)
+        if returned is not None and time.monotonic() - returned < self.idle_seconds:
+            return
+        try:
+            self._dialect.do_ping(dbapi_connection)
+        except self._dialect.loaded_dbapi.Error as err:
+            if self._dialect.is_disconnect(err, dbapi_connection, None):
+                # the pool replaces this connection and every one opened before it
+                raise exc.InvalidatePoolError() from err
+            raise
 
 
 #: PostgreSQL's refusal to run a statement prepared before a change of the result's columns

@@ -73,7 +73,7 @@ class OutboxMessage(AppendOnly, Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    name: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(128))
     payload: Mapped[str] = mapped_column(Text)
     status: Mapped[OutboxStatus] = mapped_column(enum_column(OutboxStatus, 16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

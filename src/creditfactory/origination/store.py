@@ -59,10 +59,6 @@ class Application(Base):
     __table_args__ = (
         Index("ix_origination_application_customer", "customer_id", "id"),
         Index("ix_origination_application_status", "status", "id"),
-        Index("ix_origination_application_id_number", "id_number_token", "submitted_at"),
-        Index("ix_origination_application_phone", "phone_token", "submitted_at"),
-        Index("ix_origination_application_device", "device_fingerprint", "submitted_at"),
-        Index("ix_origination_application_ip", "ip", "submitted_at"),
         Index("ix_origination_application_approval_expiry", "status", "approval_expiry_date"),
     )
 
@@ -158,10 +154,7 @@ class ApplicationContact(Base):
     """A contact the customer allowed the bank to hold with the application."""
 
     __tablename__ = "origination_application_contact"
-    __table_args__ = (
-        Index("ix_origination_application_contact_application", "application_id", "position"),
-        Index("ix_origination_application_contact_phone", "phone_token"),
-    )
+    __table_args__ = (Index("ix_origination_application_contact_application", "application_id", "position"),)
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("origination_application.id"))
