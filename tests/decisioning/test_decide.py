@@ -379,9 +379,14 @@ class TestStatements:
         node_writes = [
             s
             for s in sent
-            if s.startswith(("INSERT INTO decisioning_graph_node", "UPDATE decisioning_graph_node"))
+            if "INSERT INTO decisioning_graph_node" in s or s.startswith("UPDATE decisioning_graph_node")
         ]
-        assert sum(s.startswith("INSERT INTO decisioning_graph_node") for s in node_writes) == 1
+        assert sum("INSERT INTO decisioning_graph_node" in s for s in node_writes) == 1
+        seen_writes = [s for s in sent if "INSERT INTO decisioning_seen" in s]
+        assert len(seen_writes) == 1
+        if ready.container.engine.dialect.name == "postgresql":  # the seen row and the nodes together
+            assert seen_writes[0].startswith("WITH s AS (INSERT INTO decisioning_seen")
+            assert "INSERT INTO decisioning_graph_node" in seen_writes[0]
         assert not any(s.startswith("SELECT modeling_model_version.id") for s in sent)
         assert len(sent) <= 45, "\n".join(sent)
 

@@ -362,6 +362,65 @@ class TestRoundTrips:
         assert len(out) == ip.degree and all(link.src == ip.id and link.target.id == link.dst for link in out)
         assert all(isinstance(link.target.declined, bool) and link.kind == "ip" for link in out)
 
+    def test_the_seen_row_and_the_nodes_in_one_go_are_as_written_apart(self, built: Container) -> None:
+        """``store.add_seen_and_nodes`` (one statement on PostgreSQL) writes the seen row and the
+        nodes as ``add_seen`` then ``ensure_nodes`` do, value for value and type for type; a
+        reference seen already writes nothing, not even a decline's mark."""
+        from decimal import Decimal
+
+        from creditfactory.decisioning import graph, store
+
+        who = applicant(
+            "Q",
+            device_fingerprint="d-new",
+            ip_address="10.1.2.3",
+            contacts=[token("phone", "F")],
+            declared_annual_income=Decimal("84000.50"),
+            lat=30.25,
+            lon=120.5,
+            is_rooted=True,
+        )
+        wanted = graph.wanted_nodes(who)
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            assert store.add_seen(
+                conn, applicant=who, application_ref="APART", outcome=Outcome.DECLINE, outcome_at=AT
+            )
+            apart = store.ensure_nodes(conn, wanted, customer_id=who.customer_id, person_declined=True)
+            together = store.add_seen_and_nodes(
+                conn,
+                applicant=who,
+                application_ref="TOGETHER",
+                outcome=Outcome.DECLINE,
+                outcome_at=AT,
+                wanted=wanted,
+                person_declined=True,
+            )
+            again = store.add_seen_and_nodes(
+                conn,
+                applicant=applicant("R"),
+                application_ref="TOGETHER",
+                outcome=Outcome.DECLINE,
+                outcome_at=AT,
+                wanted=graph.wanted_nodes(applicant("R")),
+                person_declined=True,
+            )
+            rows = {
+                ref: dict(store.get_seen(conn, application_ref=ref) or {}) for ref in ("APART", "TOGETHER")
+            }
+            r_node = store.nodes_by_key(conn, [("person", token("id", "R"))])
+            uow.commit()
+        assert together == apart and set(apart) == set(wanted)
+        assert again is None and r_node == {}  # seen already: nothing written
+        for row in rows.values():
+            row.pop("id"), row.pop("application_ref")
+        assert rows["TOGETHER"] == rows["APART"]
+        assert {k: type(v) for k, v in rows["TOGETHER"].items()} == {
+            k: type(v) for k, v in rows["APART"].items()
+        }
+        assert rows["TOGETHER"]["declared_income"] == Decimal("84000.50")
+        assert rows["TOGETHER"]["outcome"] == "decline" and rows["TOGETHER"]["applied_at"] == AT
+
     def test_a_row_limit_cuts_the_search_and_says_so(self, built: Container) -> None:
         values = facts(built, applicant("C"), max_nodes=2)
         assert values["graph_truncated"] is True

@@ -254,13 +254,26 @@ def add_applicant(conn: Connection, applicant: Applicant, *, declined: bool = Fa
     """Put an application into the graph: its person node (with the customer id when known) and
     a link to each attribute node (created when new, first seen on the business date). With
     ``declined`` the person node is marked declined in the same write."""
+    nodes = store.ensure_nodes(
+        conn, wanted_nodes(applicant), customer_id=applicant.customer_id, person_declined=declined
+    )
+    return link_applicant(conn, applicant, nodes)
+
+
+def wanted_nodes(applicant: Applicant) -> dict[tuple[str, str], date | None]:
+    """The nodes of an application, ``(kind, key) -> first seen``: its person and attributes,
+    first seen on its business date."""
     day: date = applicant.business_date
-    person_key = (NodeKind.PERSON.value, applicant.id_number_token)
-    wanted: dict[tuple[str, str], date | None] = {person_key: day}
+    wanted: dict[tuple[str, str], date | None] = {(NodeKind.PERSON.value, applicant.id_number_token): day}
     for kind, key in applicant.links():
         wanted[(EDGE_TARGET[kind].value, key)] = day
-    nodes = store.ensure_nodes(conn, wanted, customer_id=applicant.customer_id, person_declined=declined)
-    person = nodes[person_key]
+    return wanted
+
+
+def link_applicant(conn: Connection, applicant: Applicant, nodes: dict[tuple[str, str], NodeRow]) -> Added:
+    """Link the application's person node to each of its attribute nodes (``nodes``, as
+    :func:`store.ensure_nodes` returns them for :func:`wanted_nodes`)."""
+    person = nodes[(NodeKind.PERSON.value, applicant.id_number_token)]
     pairs = [
         (person.id, nodes[(EDGE_TARGET[kind].value, key)].id, kind.value) for kind, key in applicant.links()
     ]

@@ -176,12 +176,19 @@ def remember_decided(
     outcome = Outcome(outcome)
     _check_ref(application_ref)
     conn = uow.session.connection()
-    if not store.add_seen(
-        conn, applicant=applicant, application_ref=application_ref, outcome=outcome, outcome_at=at
-    ):
+    nodes = store.add_seen_and_nodes(  # one statement on PostgreSQL
+        conn,
+        applicant=applicant,
+        application_ref=application_ref,
+        outcome=outcome,
+        outcome_at=at,
+        wanted=graph.wanted_nodes(applicant),
+        person_declined=outcome is Outcome.DECLINE,
+    )
+    if nodes is None:
         record_outcome(uow, application_ref=application_ref, outcome=outcome, at=at)
         return False
-    graph.add_applicant(conn, applicant, declined=outcome is Outcome.DECLINE)
+    graph.link_applicant(conn, applicant, nodes)
     return True
 
 

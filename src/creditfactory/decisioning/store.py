@@ -158,8 +158,15 @@ def add_seen(
 ) -> bool:
     """Record an application (with its outcome when already known); ``False`` (and nothing
     written) when the reference is already there."""
+    row = _seen_row(applicant, application_ref, outcome, outcome_at)
+    return conn.execute(_ADD_SEEN[conn.dialect.name], row).first() is not None
+
+
+def _seen_row(
+    applicant: Applicant, application_ref: str, outcome: Outcome | None, outcome_at: datetime | None
+) -> dict[str, Any]:
     contacts = [[c.phone_token, c.relation] for c in applicant.contacts]
-    row = {
+    return {
         "application_ref": application_ref,
         "applied_at": applicant.applied_at,
         "business_date": applicant.business_date,
@@ -178,7 +185,6 @@ def add_seen(
         "outcome": outcome,
         "outcome_at": outcome_at,
     }
-    return conn.execute(_ADD_SEEN[conn.dialect.name], row).first() is not None
 
 
 _ADD_SEEN = {
@@ -553,15 +559,19 @@ def _upsert_nodes(dialect: str) -> Any:
     ).returning(*_NODE_SELECT)
 
 
-#: PostgreSQL: the same upsert with its rows as arrays (``unnest``): one statement text whatever
-#: the number of rows, so that the server prepares it once.
-_UPSERT_NODES_PG = text(
-    f"""
+def _upsert_nodes_pg_sql(prefix: str = "", only_if: str = "") -> str:
+    """The nodes' upsert on PostgreSQL with its rows as arrays (``unnest``): one statement text
+    whatever the number of rows, so that the server prepares it once. The arrays are the
+    parameters ``{prefix}kind``, ``key``, ``customer_id``, ``declined`` and ``first_seen_date``;
+    ``only_if`` is a ``WHERE`` clause on the rows."""
+    p = prefix
+    return f"""
     INSERT INTO {node.name} AS n (kind, key, customer_id, negative, declined, defaulted, degree, first_seen_date)
     SELECT kind, key, customer_id, false, declined, false, 0, first_seen_date
-    FROM unnest(CAST(:kind AS VARCHAR[]), CAST(:key AS VARCHAR[]), CAST(:customer_id AS VARCHAR[]),
-                CAST(:declined AS BOOLEAN[]), CAST(:first_seen_date AS DATE[]))
+    FROM unnest(CAST(:{p}kind AS VARCHAR[]), CAST(:{p}key AS VARCHAR[]), CAST(:{p}customer_id AS VARCHAR[]),
+                CAST(:{p}declined AS BOOLEAN[]), CAST(:{p}first_seen_date AS DATE[]))
          AS r(kind, key, customer_id, declined, first_seen_date)
+    {only_if}
     ON CONFLICT (key, kind) DO UPDATE SET
         first_seen_date = CASE
             WHEN excluded.first_seen_date IS NOT NULL
@@ -571,7 +581,9 @@ _UPSERT_NODES_PG = text(
         declined = n.declined OR excluded.declined
     RETURNING {_NODE_COLS}
     """
-).columns(*_node_columns())
+
+
+_UPSERT_NODES_PG = text(_upsert_nodes_pg_sql()).columns(*_node_columns())
 #: PostgreSQL: the links inserted and both ends' degree raised by the links actually added, in
 #: one statement. The ends' rows are already locked by this transaction (the upsert of the nodes
 #: just before, in key order), so raising their degree waits on no one.
@@ -657,6 +669,65 @@ def ensure_nodes(
             found = NodeRow(r)
             out[(found.kind, found.key)] = found
     return out
+
+
+def _seen_then_nodes_pg() -> Any:
+    """PostgreSQL: the seen row's insert (``ON CONFLICT (application_ref) DO NOTHING``) and the
+    nodes' upsert in one statement; the nodes are written, and returned, only when the seen row
+    was. The seen row's values go through their columns' types, as in :data:`_ADD_SEEN`; the
+    nodes' arrays are the parameters ``node_*``."""
+    columns = [c for c in seen.columns if c.name != "id"]
+    names = ", ".join(c.name for c in columns)
+    values = ", ".join(f":{c.name}" for c in columns)
+    return (
+        text(
+            f"WITH s AS (INSERT INTO {seen.name} ({names}) VALUES ({values}) "
+            f"ON CONFLICT (application_ref) DO NOTHING RETURNING id)"
+            + _upsert_nodes_pg_sql("node_", "WHERE EXISTS (SELECT 1 FROM s)")
+        )
+        .bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
+        .columns(*_node_columns())
+    )
+
+
+_SEEN_THEN_NODES_PG = _seen_then_nodes_pg()
+
+
+def add_seen_and_nodes(
+    conn: Connection,
+    *,
+    applicant: Applicant,
+    application_ref: str,
+    outcome: Outcome | None,
+    outcome_at: datetime | None,
+    wanted: Mapping[tuple[str, str], date | None],
+    person_declined: bool = False,
+) -> dict[tuple[str, str], NodeRow] | None:
+    """:func:`add_seen`, then :func:`ensure_nodes` of ``wanted`` (the applicant's person node
+    and attribute nodes) when the seen row was new; ``None``, and nothing written, when the
+    reference was seen already. One statement on PostgreSQL, two on SQLite."""
+    if conn.dialect.name != "postgresql" or not wanted or len(wanted) > CHUNK:
+        if not add_seen(
+            conn, applicant=applicant, application_ref=application_ref, outcome=outcome, outcome_at=outcome_at
+        ):
+            return None
+        return ensure_nodes(conn, wanted, customer_id=applicant.customer_id, person_declined=person_declined)
+    ordered = sorted(wanted, key=lambda k: (k[1], k[0]))  # the lock order of ensure_nodes
+    params = _seen_row(applicant, application_ref, outcome, outcome_at)
+    params.update(
+        {
+            "node_kind": [k for k, _ in ordered],
+            "node_key": [k for _, k in ordered],
+            "node_customer_id": [applicant.customer_id if k == NodeKind.PERSON else None for k, _ in ordered],
+            "node_declined": [person_declined and k == NodeKind.PERSON for k, _ in ordered],
+            "node_first_seen_date": [wanted[w] for w in ordered],
+        }
+    )
+    out: dict[tuple[str, str], NodeRow] = {}
+    for r in conn.execute(_SEEN_THEN_NODES_PG, params):
+        found = NodeRow(r)
+        out[(found.kind, found.key)] = found
+    return out or None  # the person's node at least comes back when the seen row was written
 
 
 def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
@@ -939,6 +1010,7 @@ __all__ = [
     "defaulted_customers",
     "add_edges",
     "add_seen",
+    "add_seen_and_nodes",
     "after_bulk",
     "build_log",
     "clear_graph",
