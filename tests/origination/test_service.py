@@ -545,6 +545,16 @@ class TestWithdrawAndExpire:
 
 
 class TestVelocity:
+    def test_each_count_has_an_index_of_its_own(self) -> None:
+        """A reviewer's view counts, for each of the applicant's ID number, phone, device and IP
+        address, the applications sharing it in a window before submission: one range scan of
+        an index led by that column and the submission time, not a scan of every application."""
+        from creditfactory.origination.store import Application
+
+        led = {tuple(c.name for c in index.columns)[:2] for index in Application.__table__.indexes}
+        for column in ("id_number_token", "phone_token", "device_fingerprint", "ip"):
+            assert (column, "submitted_at") in led, column
+
     def test_applications_sharing_a_device_and_ip(self, world: World) -> None:
         for cid in ("C0001", "C0002", "C0003"):
             world.consent(cid)

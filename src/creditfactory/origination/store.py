@@ -59,6 +59,11 @@ class Application(Base):
     __table_args__ = (
         Index("ix_origination_application_customer", "customer_id", "id"),
         Index("ix_origination_application_status", "status", "id"),
+        # a reviewer's view counts the applications sharing each (origination.service.velocity)
+        Index("ix_origination_application_id_number", "id_number_token", "submitted_at"),
+        Index("ix_origination_application_phone", "phone_token", "submitted_at"),
+        Index("ix_origination_application_device", "device_fingerprint", "submitted_at"),
+        Index("ix_origination_application_ip", "ip", "submitted_at"),
         Index("ix_origination_application_approval_expiry", "status", "approval_expiry_date"),
     )
 
