@@ -566,8 +566,21 @@ class TestVelocity:
         third = world.submit(
             "C0003", device=service.Device("shared-device", "Android 14", "X"), ip="10.0.0.9"
         )
-        with world.container.uow() as uow:
-            counts = origination.velocity(uow, application_id=third.id)
+        from sqlalchemy import event
+
+        sent: list[str] = []
+
+        def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            sent.append(statement)
+
+        event.listen(world.container.engine, "before_cursor_execute", listen)
+        try:
+            with world.container.uow() as uow:
+                counts = origination.velocity(uow, application_id=third.id)
+        finally:
+            event.remove(world.container.engine, "before_cursor_execute", listen)
+        # the twelve counts in one statement (the application itself read before it)
+        assert len([s for s in sent if "sum(" in s.lower()]) == 1, sent
         assert counts == {
             "id_number_1h": 1,
             "id_number_24h": 1,

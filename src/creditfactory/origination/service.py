@@ -1035,13 +1035,16 @@ def velocity(
         "device": ("device_fingerprint", app.device_fingerprint),
         "ip": ("ip", app.ip),
     }
-    out: dict[str, int] = {}
-    for label, (column, value) in keys.items():
-        for name, span in windows.items():
-            out[f"{label}_{name}"] = store.count_sharing(
-                session, column=column, value=value, since=app.submitted_at - span, until=app.submitted_at
-            )
-    return out
+    session.flush()  # as an ORM query would
+    counts = store.count_sharing(
+        session,
+        values=dict(keys.values()),
+        since={name: app.submitted_at - span for name, span in windows.items()},
+        until=app.submitted_at,
+    )
+    return {
+        f"{label}_{name}": counts[(column, name)] for label, (column, _) in keys.items() for name in windows
+    }
 
 
 @dataclass(frozen=True, slots=True)

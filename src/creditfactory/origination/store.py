@@ -11,7 +11,7 @@ constraint, so that two submissions racing each other cannot both succeed on any
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -28,10 +28,13 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
+    case,
     func,
     insert,
     inspect,
+    literal,
     select,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -374,17 +377,33 @@ def list_transitions(session: Session, application_id: int) -> Sequence[Applicat
     ).all()
 
 
-def count_sharing(session: Session, *, column: str, value: str, since: datetime, until: datetime) -> int:
-    """Applications submitted in ``[since, until]`` whose ``column`` equals ``value``."""
-    col = getattr(Application, column)
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Application)
-            .where(col == value, Application.submitted_at >= since, Application.submitted_at <= until)
-        )
-        or 0
-    )
+def count_sharing(
+    session: Session, *, values: Mapping[str, str], since: Mapping[str, datetime], until: datetime
+) -> dict[tuple[str, str], int]:
+    """For each ``column -> value`` of ``values`` and each ``window -> start`` of ``since``: the
+    applications submitted in ``[start, until]`` whose ``column`` equals ``value``, keyed
+    ``(column, window)``. One statement: a range scan of the ``(column, submitted_at)`` index per
+    column, from the earliest start, its windows counted in the same pass."""
+    if not values or not since:
+        return {}
+    t = Application.__table__
+    earliest = min(since.values())
+    parts = [
+        select(
+            literal(column).label("col"),
+            *(
+                func.coalesce(func.sum(case((t.c.submitted_at >= start, 1), else_=0)), 0).label(f"w{i}")
+                for i, start in enumerate(since.values())
+            ),
+        ).where(t.c[column] == value, t.c.submitted_at >= earliest, t.c.submitted_at <= until)
+        for column, value in values.items()
+    ]
+    windows = list(since)
+    out: dict[tuple[str, str], int] = {}
+    for row in session.execute(union_all(*parts)):
+        for i, window in enumerate(windows):
+            out[(row[0], window)] = int(row[i + 1])
+    return out
 
 
 def list_consents(session: Session, customer_id: str) -> Sequence[Consent]:
