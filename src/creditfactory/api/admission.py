@@ -28,11 +28,12 @@ by default) that costs nothing; a server facing slow clients directly wants a hi
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import weakref
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from creditfactory.api.problems import problem
 
 log = logging.getLogger("creditfactory.api")
 
@@ -83,7 +84,7 @@ class Admission:
             await asyncio.wait_for(slots.acquire(), timeout=self.wait_seconds)
         except TimeoutError:
             self.refused += 1
-            await _busy(scope, send, self.wait_seconds)
+            await _busy(scope, receive, send, self.wait_seconds)
             return
         finally:
             self.waiting -= 1
@@ -110,27 +111,14 @@ def _replaying(first: Message, receive: Receive) -> Receive:
     return again
 
 
-async def _busy(scope: Scope, send: Send, waited: float) -> None:
-    body = json.dumps(
-        {
-            "type": "https://creditfactory.dev/problems/server_busy",
-            "title": "Server busy",
-            "status": 503,
-            "code": "server_busy",
-            "detail": f"the request waited {waited:g} s for its turn; send it again "
-            "(with the same Idempotency-Key where it has one)",
-            "request_id": scope.get("state", {}).get("request_id", ""),
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", b"1"),
-            ],
-        }
+async def _busy(scope: Scope, receive: Receive, send: Send, waited: float) -> None:
+    response = problem(
+        503,
+        "server_busy",
+        "Server busy",
+        f"the request waited {waited:g} s for its turn; send it again "
+        "(with the same Idempotency-Key where it has one)",
+        scope.get("state", {}).get("request_id", ""),
+        headers={"Retry-After": "1"},
     )
-    await send({"type": "http.response.body", "body": body})
+    await response(scope, receive, send)

@@ -22,27 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditfactory import __version__
 from creditfactory.api.admission import Admission
+from creditfactory.api.problems import PROBLEM, problem
 from creditfactory.bootstrap import Container
 from creditfactory.errors import DomainError
 
 log = logging.getLogger("creditfactory.api")
-
-PROBLEM = "application/problem+json"
-
-
-def _problem(
-    status: int, code: str, title: str, detail: str, request_id: str, **extra: object
-) -> JSONResponse:
-    body = {
-        "type": f"https://creditfactory.dev/problems/{code}",
-        "title": title,
-        "status": status,
-        "code": code,
-        "detail": detail,
-        "request_id": request_id,
-        **extra,
-    }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
 class RequestIds:
@@ -84,7 +68,7 @@ class RequestIds:
             )
             if started:  # the response is on its way: nothing else can be sent
                 raise
-            response = _problem(
+            response = problem(
                 500, "internal_error", "Internal error", f"unexpected error; quote request id {rid}", rid
             )
             await response(scope, receive, send_with_id)
@@ -124,7 +108,7 @@ def create_app(container: Container) -> FastAPI:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return _problem(
+        return problem(
             422,
             "invalid_request",
             "Invalid request",
@@ -146,21 +130,20 @@ def create_app(container: Container) -> FastAPI:
         log.warning(
             "database unavailable in request %s %s (%s): %s", request.method, request.url.path, rid, exc
         )
-        response = _problem(
+        return problem(
             503,
             "database_unavailable",
             "Database unavailable",
             "the database could not be reached, or the connection to it was lost or renewed during "
             "the request; send it again (with the same Idempotency-Key where it has one)",
             rid,
+            headers={"Retry-After": "1"},
         )
-        response.headers["Retry-After"] = "1"
-        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _problem(
+        return problem(
             exc.status_code, code, str(exc.detail), str(exc.detail), getattr(request.state, "request_id", "")
         )
 

@@ -6,8 +6,8 @@ each read is a statement (a quarter of a millisecond of the server's CPU, and Po
 
 The database keeps a stamp of that data (``db_reference_version``, one row: a random epoch and
 a counter), raised by triggers on every insert, update and delete of the tables in
-:data:`TABLES`, so that no writer can forget it (a migration, a hand-written ``UPDATE`` or a
-the row deleted and written again gets a new epoch). A backup restored under running servers
+:data:`TABLES`, so that no writer can forget it (a migration, a hand-written ``UPDATE``); the
+row deleted and written again gets a new epoch. A backup restored under running servers
 brings back a stamp they may have seen with other data: restart them after a restore. The business date's
 read, which every write request makes first, reads the stamp in the same statement and notes
 it on the transaction's connection (:func:`note`). :func:`cached` then gives a value read
