@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from creditfactory.bootstrap import Container, build
 from creditfactory.config import Settings
 from creditfactory.errors import DomainError
+
+if TYPE_CHECKING:  # the container's modules are imported by the first command that needs them
+    from creditfactory.bootstrap import Container
 
 
 @dataclass
@@ -25,6 +27,8 @@ class CliState:
     @property
     def container(self) -> Container:
         if self._container is None:
+            from creditfactory.bootstrap import build
+
             self._container = build(self.settings or Settings())
         return self._container
 

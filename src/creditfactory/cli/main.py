@@ -2,19 +2,132 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from creditfactory import __version__
 from creditfactory.cli.context import emit_json, fail, state
+from creditfactory.cli.lazy import Lazy, LazyGroup
 from creditfactory.config import Settings
 from creditfactory.errors import DomainError
 
+
+def _decision() -> typer.Typer:
+    from creditfactory.cli import decision_truth, graph_truth
+    from creditfactory.decisioning import cli as decisioning_cli
+
+    if "truth" not in {c.name for c in decisioning_cli.app.registered_commands}:
+        decisioning_cli.graph_app.command("truth")(graph_truth.truth_command)
+        decisioning_cli.app.command("truth")(decision_truth.truth_command)
+    return decisioning_cli.app
+
+
+def _attr(module: str, name: str) -> Callable[[], Any]:
+    def load() -> Any:
+        return getattr(importlib.import_module(module), name)
+
+    return load
+
+
+#: every domain's commands, imported when they run (``cli.lazy``); each line is the command's
+#: own first line of help, which a test checks
+LAZY = (
+    Lazy(
+        "ingest",
+        "Validate and load a bank's extracts; rejected rows go to a reject file with their reasons.",
+        _attr("creditfactory.contract.cli", "ingest"),
+        group=False,
+    ),
+    Lazy(
+        "demo",
+        "Run the platform end to end on a synthetic county bank and print a banker's summary.",
+        _attr("creditfactory.cli.demo", "demo"),
+        group=False,
+    ),
+    Lazy(
+        "schedule",
+        "Print the repayment schedule of a loan (no database needed).",
+        _attr("creditfactory.servicing.cli", "schedule"),
+        group=False,
+    ),
+    Lazy(
+        "sandbox",
+        "The sandbox bank: a synthetic county bank with ground truth.",
+        _attr("creditfactory.sandbox.cli", "app"),
+    ),
+    Lazy(
+        "contract",
+        "The bank-extract contract: tables, docs, ingestion runs.",
+        _attr("creditfactory.contract.cli", "app"),
+    ),
+    Lazy(
+        "eod",
+        "End of day: close the business date and open the next.",
+        _attr("creditfactory.servicing.cli", "eod_app"),
+    ),
+    Lazy(
+        "products", "Loan products (YAML definitions).", _attr("creditfactory.servicing.cli", "products_app")
+    ),
+    Lazy(
+        "lines",
+        "Credit lines: open, freeze, unfreeze, close.",
+        _attr("creditfactory.servicing.cli", "lines_app"),
+    ),
+    Lazy(
+        "loans",
+        "Loans: draw down, repay, show, write off; the portfolio.",
+        _attr("creditfactory.servicing.cli", "loans_app"),
+    ),
+    Lazy(
+        "portrait",
+        "The customer portrait: point-in-time features of every customer.",
+        _attr("creditfactory.portrait.cli", "app"),
+    ),
+    Lazy(
+        "model",
+        "Model studio: train, validate, register and approve risk models.",
+        _attr("creditfactory.modeling.cli", "app"),
+    ),
+    Lazy(
+        "whitelist",
+        "Whitelists: pre-approved customers with limit, price and reasons.",
+        _attr("creditfactory.whitelist.cli", "app"),
+    ),
+    Lazy(
+        "applications",
+        "Loan applications: list them, show one with its timeline.",
+        _attr("creditfactory.origination.cli", "app"),
+    ),
+    Lazy(
+        "decision",
+        "Decisions: records, replay, back-test, strategies, facts and the relationship graph.",
+        _decision,
+    ),
+    Lazy(
+        "bench",
+        "Benchmarks: figures and ratios against a baseline run in the same process.",
+        _attr("creditfactory.cli.bench", "app"),
+    ),
+    Lazy(
+        "strategy",
+        "Strategies: check a strategy file, show its compiled plan.",
+        _attr("creditfactory.cli.strategy", "app"),
+    ),
+)
+
+
+class _Root(LazyGroup):
+    lazy = LAZY
+
+
 app = typer.Typer(
     name="creditfactory",
+    cls=_Root,
     help="Digital lending for every bank: sandbox bank, extracts, API and the lending lifecycle.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -185,41 +298,6 @@ def events_dispatch(ctx: typer.Context, json_out: Annotated[bool, typer.Option("
     st.console.print(f"delivered {report.delivered}, retrying {report.retried}, dead {report.dead}")
     if json_out:
         emit_json({"delivered": report.delivered, "retried": report.retried, "dead": report.dead})
-
-
-def _register() -> None:
-    from creditfactory.cli import bench, decision_truth, demo, graph_truth
-    from creditfactory.cli import strategy as strategy_cli
-    from creditfactory.contract import cli as contract_cli
-    from creditfactory.decisioning import cli as decisioning_cli
-    from creditfactory.modeling import cli as modeling_cli
-    from creditfactory.origination import cli as origination_cli
-    from creditfactory.portrait import cli as portrait_cli
-    from creditfactory.sandbox import cli as sandbox_cli
-    from creditfactory.servicing import cli as servicing_cli
-    from creditfactory.whitelist import cli as whitelist_cli
-
-    app.add_typer(sandbox_cli.app, name="sandbox")
-    app.add_typer(contract_cli.app, name="contract")
-    app.command("ingest")(contract_cli.ingest)
-    app.command("demo")(demo.demo)
-    app.command("schedule")(servicing_cli.schedule)
-    app.add_typer(servicing_cli.eod_app, name="eod")
-    app.add_typer(servicing_cli.products_app, name="products")
-    app.add_typer(servicing_cli.lines_app, name="lines")
-    app.add_typer(servicing_cli.loans_app, name="loans")
-    app.add_typer(portrait_cli.app, name="portrait")
-    app.add_typer(modeling_cli.app, name="model")
-    app.add_typer(whitelist_cli.app, name="whitelist")
-    app.add_typer(origination_cli.app, name="applications")
-    app.add_typer(decisioning_cli.app, name="decision")
-    decisioning_cli.graph_app.command("truth")(graph_truth.truth_command)
-    decisioning_cli.app.command("truth")(decision_truth.truth_command)
-    app.add_typer(bench.app, name="bench")
-    app.add_typer(strategy_cli.app, name="strategy")
-
-
-_register()
 
 
 def main() -> None:
