@@ -1,13 +1,31 @@
 """Rows only ever added (``db.append_only``): written at the session's flush with one plain
-``INSERT`` per table, after the rows they refer to, and visible to the session's queries."""
+``INSERT`` per table (on PostgreSQL one statement for every table), after the rows they refer
+to, and visible to the session's queries."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, ForeignKey, Integer, MetaData, String, event, func, select, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from creditfactory.db.append_only import AppendOnly
@@ -284,3 +302,100 @@ def test_a_commit_that_fails_leaves_the_next_lone_flush_its_savepoint(engine: En
         with pytest.raises(IntegrityError):
             session.flush()
         assert seen[0].startswith("SAVEPOINT")
+
+
+# ------------------------------------------------------------------ PostgreSQL: one statement
+
+
+class Level(enum.Enum):
+    INFO = "info"
+    WARN = "warn"
+
+
+class Log(AppendOnly, _Base):
+    __tablename__ = "log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[Level] = mapped_column(Enum(Level, native_enum=False, length=10))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int] = mapped_column(Integer, default=7)
+
+
+@pytest.fixture
+def pg_engine(postgres_server: Any) -> Iterator[Engine]:
+    url = postgres_server.create_database()
+    eng = create_engine(url)
+    _Base.metadata.create_all(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+        postgres_server.drop_database(url)
+
+
+AT = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_rows_of_every_table_go_in_one_statement(pg_engine: Engine) -> None:
+    seen = _statements(pg_engine)
+    with Session(pg_engine) as session:
+        session.add(Parent(id=1, name="p"))
+        session.commit()
+        seen.clear()
+        session.add_all([Note(parent_id=1, text="n0"), Note(parent_id=1, text="n1", attempts=3)])
+        session.add_all(
+            [
+                Log(level=Level.WARN, payload={"a": [1, "二"]}, at=AT),
+                Log(level=Level.INFO, payload={}, at=AT, count=0),
+            ]
+        )
+        session.commit()
+    assert len(seen) == 1 and seen[0].startswith("WITH append_0 AS")
+    with Session(pg_engine) as session:
+        notes = session.execute(
+            select(Note.parent_id, Note.text, Note.attempts, Note.error).order_by(Note.text)
+        )
+        assert [tuple(r) for r in notes] == [(1, "n0", 0, None), (1, "n1", 3, None)]
+        logs = session.execute(select(Log.level, Log.payload, Log.at, Log.count).order_by(Log.count)).all()
+        assert [tuple(r) for r in logs] == [(Level.INFO, {}, AT, 0), (Level.WARN, {"a": [1, "二"]}, AT, 7)]
+        assert session.connection().execute(text("SELECT level FROM log ORDER BY count")).scalars().all() == [
+            "INFO",
+            "WARN",
+        ]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_row_that_fails_writes_none_written_with_it(pg_engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with Session(pg_engine) as session:
+        session.add(Parent(id=1, name="p"))
+        session.flush()
+        session.add(Log(level=Level.INFO, payload={}, at=AT))
+        session.add(Note(parent_id=99, text="orphan"))  # no such parent
+        with pytest.raises(IntegrityError):
+            session.flush()  # alone: in a savepoint of its own
+        session.commit()  # the parent is still there to commit
+    with Session(pg_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Parent)) == 1
+        assert session.scalar(select(func.count()).select_from(Log)) == 0
+        assert session.scalar(select(func.count()).select_from(Note)) == 0
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_large_batch_goes_one_executemany_a_table(pg_engine: Engine) -> None:
+    from creditfactory.db.append_only import ONE_STATEMENT_ROWS
+
+    seen = _statements(pg_engine)
+    with Session(pg_engine) as session:
+        session.add(Parent(id=1, name="p"))
+        session.commit()
+        seen.clear()
+        session.add_all([Note(parent_id=1, text=f"n{i}") for i in range(ONE_STATEMENT_ROWS + 1)])
+        session.add(Log(level=Level.INFO, payload={}, at=AT))
+        session.commit()
+    assert sorted(s.split()[2] for s in seen) == ["log", "note"]
+    with Session(pg_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Note)) == ONE_STATEMENT_ROWS + 1
+        assert session.scalar(select(func.count()).select_from(Log)) == 1

@@ -9,7 +9,8 @@ map: about as much work again as the statement. A mapped class that derives from
 :class:`AppendOnly` is added to the session as usual (``session.add``), and is visible to every
 query of the session from its next flush on (an ORM query's autoflush, ``flush``, the commit),
 like any pending row. At that flush its objects leave the session (transient again, without an
-id) and their rows are inserted with one ``executemany`` per table: after the unit of work's
+id) and their rows are inserted, on PostgreSQL in one statement (up to
+:data:`ONE_STATEMENT_ROWS` rows), else with one ``executemany`` per table: after the unit of work's
 own statements, within the flush, so that a row they refer to is written first and a flush that
 fails takes them with it; when nothing else is pending, in a savepoint of their own, so that a
 failing ``INSERT`` (a duplicate deduplication key) leaves the rest of the transaction usable,
@@ -24,9 +25,10 @@ writes these rows the same way.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Connection, Dialect, Table, bindparam, event, insert
 from sqlalchemy.orm import Session
 
 from creditfactory.db.base import column_defaults, filled
@@ -60,10 +62,65 @@ def _row(obj: Any, table: Table) -> dict[str, Any]:
     return {key: values.get(key, default) for key, default in column_defaults(table).items()}
 
 
+#: at most this many rows are written in one statement on PostgreSQL; more, one ``executemany``
+#: a table (the driver's pipeline, quicker for a large batch)
+ONE_STATEMENT_ROWS = 100
+
+
 def _write(session: Session, rows: dict[Table, list[dict[str, Any]]]) -> None:
     conn = session.connection()
+    if conn.dialect.name == "postgresql" and sum(map(len, rows.values())) <= ONE_STATEMENT_ROWS:
+        _one_statement(conn, rows)
+        return
     for table, batch in rows.items():
         conn.execute(insert(table), batch)
+
+
+def _one_statement(conn: Connection, rows: dict[Table, list[dict[str, Any]]]) -> None:
+    """Every table's rows in one statement: ``INSERT … VALUES (…), (…)`` a table, the others
+    in ``WITH`` clauses of the last (PostgreSQL's data-modifying ``WITH``). One round trip and
+    one statement for what a request adds (an application's move and its event), instead of a
+    pipelined ``executemany`` a table. A constraint that one row checks against another written
+    with it holds: the statement's constraint checks run when all of it is written.
+
+    The statement is compiled once for so many rows of each table, and sent as its SQL with
+    each value put through its column type's bind processor: SQLAlchemy would otherwise walk
+    the whole statement again, parameter by parameter, at every execution to find it in its
+    cache."""
+    shape = tuple((table, len(batch)) for table, batch in rows.items())
+    sql, processors = _compiled(conn.dialect, shape)
+    params = {}
+    for t, batch in enumerate(rows.values()):
+        for i, row in enumerate(batch):
+            for key, value in row.items():
+                process = processors[t][key]
+                params[f"a{t}_{i}_{key}"] = value if process is None else process(value)
+    conn.exec_driver_sql(sql, params)
+
+
+@lru_cache(maxsize=256)  # one a mix of tables and row counts
+def _compiled(dialect: Dialect, shape: tuple[tuple[Table, int], ...]) -> tuple[str, list[dict[str, Any]]]:
+    """The SQL of :func:`_one_statement` for so many rows of each table, and each table's bind
+    processors by column."""
+    inserts = []
+    processors = []
+    for t, (table, count) in enumerate(shape):
+        keys = list(column_defaults(table))
+        processors.append(
+            {key: table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys}
+        )
+        inserts.append(
+            insert(table).values(
+                [
+                    {key: bindparam(f"a{t}_{i}_{key}", type_=table.c[key].type) for key in keys}
+                    for i in range(count)
+                ]
+            )
+        )
+    last = inserts[-1]
+    if len(inserts) > 1:
+        last = last.add_cte(*(ins.cte(f"append_{k}") for k, ins in enumerate(inserts[:-1])))
+    return str(last.compile(dialect=dialect)), processors
 
 
 @event.listens_for(Session, "before_flush")
