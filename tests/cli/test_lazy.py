@@ -71,7 +71,7 @@ def test_each_line_of_the_list_is_the_commands_own_help(entry: object) -> None:
 
 def test_the_list_keeps_its_order_commands_before_groups() -> None:
     group = typer.main.get_command(app)
-    ctx = typer._click.Context(group)
+    ctx = group.make_context("creditfactory", [], resilient_parsing=True)
     names = group.list_commands(ctx)  # type: ignore[attr-defined]
     assert names[:5] == ["version", "serve", "ingest", "demo", "schedule"]
     assert names[5:8] == ["db", "auth", "events"]

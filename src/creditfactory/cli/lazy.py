@@ -16,7 +16,12 @@ from typing import Any, ClassVar
 
 import typer
 import typer.main
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
+
+try:  # the Click that Typer uses: its own copy from Typer 0.2x on, Click itself before
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older Typer
+    from click.exceptions import UsageError
 
 _LISTING = "creditfactory.cli.listing"
 
@@ -73,7 +78,7 @@ class LazyGroup(TyperGroup):
             return None
         if ctx.meta.get(_LISTING):
             # named in a list only: its line of help, without importing it
-            return typer.core.TyperCommand(name=cmd_name, help=entry.help)
+            return TyperCommand(name=cmd_name, help=entry.help)
         loaded = command_of(cmd_name, entry.load())
         self.commands[cmd_name] = loaded
         return loaded
@@ -81,7 +86,7 @@ class LazyGroup(TyperGroup):
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         try:
             return super().resolve_command(ctx, args)
-        except typer._click.exceptions.UsageError as exc:
+        except UsageError as exc:
             # the suggestions Typer makes from the group's own commands, the lazy ones too
             if self.suggest_commands and args and "Did you mean" not in exc.message:
                 from difflib import get_close_matches
