@@ -738,9 +738,18 @@ def _cpu_since(before: dict[int, float] | None, after: dict[int, float] | None) 
     them)."""
     if before is None or after is None:
         return None
-    alive = sum(v - before.get(pid, 0.0) for pid, v in after.items() if pid)
-    ended = after[0] - before[0] - sum(v for pid, v in before.items() if pid and pid not in after)
-    return alive + max(ended, 0.0)
+    tick = os.sysconf("SC_CLK_TCK")  # the readings are whole clock ticks: count in ticks, exactly
+
+    def ticks(seconds: float) -> int:
+        return round(seconds * tick)
+
+    alive = sum(ticks(v) - ticks(before.get(pid, 0.0)) for pid, v in after.items() if pid)
+    ended = (
+        ticks(after[0])
+        - ticks(before[0])
+        - sum(ticks(v) for pid, v in before.items() if pid and pid not in after)
+    )
+    return (alive + max(ended, 0)) / tick
 
 
 def _free_port() -> int:

@@ -79,6 +79,26 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
     assert not (tmp_path / "work").exists()  # removed unless --keep
 
 
+def test_database_cpu_is_counted_in_whole_clock_ticks() -> None:
+    """The readings are whole clock ticks: a backend's time seen alive (0.02 s) and then among the
+    postmaster's ended children (0.03 - 0.01 s) is the same 0.02 s, not a float's 0.019999…."""
+    import os
+
+    from creditfactory.cli.bench import _load
+
+    module = _load("decisions")
+    tick = os.sysconf("SC_CLK_TCK")
+    before = {0: 1 / tick, 5: 3 / tick}
+    during = {0: 1 / tick, 5: 3 / tick, 9: 2 / tick}
+    after = {0: 3 / tick, 5: 3 / tick}  # 9 ended: its 2 ticks are the postmaster's now
+    assert module._cpu_since(before, during) == 2 / tick
+    assert module._cpu_since(before, after) == 2 / tick
+    # what the first reading saw of 9 is not counted twice
+    ended_before = {0: 1 / tick, 5: 3 / tick, 9: 2 / tick}
+    assert module._cpu_since(ended_before, {0: 4 / tick, 5: 4 / tick}) == 2 / tick
+    assert module._cpu_since(None, after) is None
+
+
 @pytest.mark.postgres
 def test_the_database_cpu_is_read_from_the_server_processes(postgres_database: Any, tmp_path: Path) -> None:
     """On a PostgreSQL server of this machine, the benchmark reads its processes' CPU time on a
