@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -46,9 +47,9 @@ def test_the_root_help_lists_every_command_without_importing_the_domains() -> No
     got = _imported_after(["--help"])
     assert got["code"] == 0
     assert got["heavy"] == []
-    output = str(got["output"])
-    for entry in LAZY:
-        assert entry.name in output
+    listed = re.findall(r"^│ (\S+) {2,}\S", str(got["output"]), flags=re.MULTILINE)
+    assert [e.name for e in LAZY] == [n for n in listed if n in {e.name for e in LAZY}]
+    assert set(listed) >= {"version", "serve", "db", "auth", "events"}
 
 
 def test_a_command_of_a_domain_is_loaded_when_it_runs() -> None:
@@ -79,12 +80,27 @@ def test_the_list_keeps_its_order_commands_before_groups() -> None:
 
 
 def test_the_decision_commands_include_the_truth_measures_once() -> None:
+    from creditfactory.cli.main import _decision
+    from creditfactory.decisioning import cli as decisioning_cli
+
+    _decision()
+    _decision()  # loaded again (a second command in the same process): not added twice
+    for group in (decisioning_cli.app, decisioning_cli.graph_app):
+        assert [c.name for c in group.registered_commands].count("truth") == 1
     runner = CliRunner()
     first = runner.invoke(app, ["decision", "--help"])
     again = runner.invoke(app, ["decision", "graph", "--help"])
     assert first.exit_code == 0 and again.exit_code == 0
-    assert first.output.count(" truth ") == 1
-    assert again.output.count(" truth ") == 1
+    assert re.findall(r"^│ truth ", first.output, flags=re.MULTILINE) == ["│ truth "]
+    assert re.findall(r"^│ truth ", again.output, flags=re.MULTILINE) == ["│ truth "]
+
+
+@pytest.mark.parametrize("name", [e.name for e in LAZY if not e.group])
+def test_a_function_command_has_no_completion_options_of_its_own(name: str) -> None:
+    result = CliRunner().invoke(app, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.output
+    assert "--install-completion" not in result.output
 
 
 def test_a_mistyped_command_is_answered_with_the_lazy_names_too() -> None:

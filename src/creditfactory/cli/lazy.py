@@ -41,7 +41,7 @@ def command_of(name: str, loaded: Any) -> Any:
     """The Click command Typer makes of ``loaded`` (a Typer app, or a function) under ``name``,
     as ``add_typer`` or ``command`` on the root would: a Typer app stays a group even with one
     command."""
-    holder = typer.Typer()
+    holder = typer.Typer(add_completion=False)  # completion is the root's option only
     if isinstance(loaded, typer.Typer):
         holder.add_typer(loaded, name=name)
         return typer.main.get_command(holder).commands[name]  # type: ignore[attr-defined]
