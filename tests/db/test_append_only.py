@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from creditfactory.db.append_only import AppendOnly
 from creditfactory.db.engine import create_engine
+from creditfactory.db.types import Money, UTCDateTime
 
 
 class _Base(DeclarativeBase):
@@ -319,6 +321,8 @@ class Log(AppendOnly, _Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     count: Mapped[int] = mapped_column(Integer, default=7)
+    amount: Mapped[Decimal | None] = mapped_column(Money)  # fen at rest
+    stamped: Mapped[datetime | None] = mapped_column(UTCDateTime)  # refuses a naive datetime
 
 
 @pytest.fixture
@@ -346,7 +350,7 @@ def test_on_postgresql_the_rows_of_every_table_go_in_one_statement(pg_engine: En
         session.add_all([Note(parent_id=1, text="n0"), Note(parent_id=1, text="n1", attempts=3)])
         session.add_all(
             [
-                Log(level=Level.WARN, payload={"a": [1, "二"]}, at=AT),
+                Log(level=Level.WARN, payload={"a": [1, "二"]}, at=AT, amount=Decimal("12.34"), stamped=AT),
                 Log(level=Level.INFO, payload={}, at=AT, count=0),
             ]
         )
@@ -357,12 +361,15 @@ def test_on_postgresql_the_rows_of_every_table_go_in_one_statement(pg_engine: En
             select(Note.parent_id, Note.text, Note.attempts, Note.error).order_by(Note.text)
         )
         assert [tuple(r) for r in notes] == [(1, "n0", 0, None), (1, "n1", 3, None)]
-        logs = session.execute(select(Log.level, Log.payload, Log.at, Log.count).order_by(Log.count)).all()
-        assert [tuple(r) for r in logs] == [(Level.INFO, {}, AT, 0), (Level.WARN, {"a": [1, "二"]}, AT, 7)]
-        assert session.connection().execute(text("SELECT level FROM log ORDER BY count")).scalars().all() == [
-            "INFO",
-            "WARN",
+        logs = session.execute(
+            select(Log.level, Log.payload, Log.at, Log.count, Log.amount, Log.stamped).order_by(Log.count)
+        ).all()
+        assert [tuple(r) for r in logs] == [
+            (Level.INFO, {}, AT, 0, None, None),
+            (Level.WARN, {"a": [1, "二"]}, AT, 7, Decimal("12.34"), AT),
         ]
+        stored = session.connection().execute(text("SELECT level, amount FROM log ORDER BY count")).all()
+        assert [tuple(r) for r in stored] == [("INFO", None), ("WARN", 1234)]
 
 
 @pytest.mark.postgres
@@ -384,18 +391,54 @@ def test_on_postgresql_a_row_that_fails_writes_none_written_with_it(pg_engine: E
 
 
 @pytest.mark.postgres
-def test_on_postgresql_a_large_batch_goes_one_executemany_a_table(pg_engine: Engine) -> None:
-    from creditfactory.db.append_only import ONE_STATEMENT_ROWS
+@pytest.mark.parametrize("more", [0, 1], ids=["at the cap", "one over"])
+def test_on_postgresql_a_large_batch_goes_one_executemany_a_table(pg_engine: Engine, more: int) -> None:
+    """Up to :data:`ONE_STATEMENT_VALUES` values (rows times columns) in one statement; more,
+    one ``executemany`` a table."""
+    from creditfactory.db.append_only import ONE_STATEMENT_VALUES
 
+    log_values = len(Log.__table__.columns) - 1  # its generated key aside
+    note_values = len(Note.__table__.columns) - 1
+    notes = (ONE_STATEMENT_VALUES - 2 * log_values) // note_values
+    assert notes * note_values + 2 * log_values == ONE_STATEMENT_VALUES  # the cap exactly, for these tables
     seen = _statements(pg_engine)
     with Session(pg_engine) as session:
         session.add(Parent(id=1, name="p"))
         session.commit()
         seen.clear()
-        session.add_all([Note(parent_id=1, text=f"n{i}") for i in range(ONE_STATEMENT_ROWS + 1)])
-        session.add(Log(level=Level.INFO, payload={}, at=AT))
+        session.add_all([Note(parent_id=1, text=f"n{i}") for i in range(notes + more)])
+        session.add_all([Log(level=Level.INFO, payload={}, at=AT), Log(level=Level.WARN, payload={}, at=AT)])
         session.commit()
-    assert sorted(s.split()[2] for s in seen) == ["log", "note"]
+    if more:
+        assert sorted(s.split()[2] for s in seen) == ["log", "note"]
+    else:
+        assert len(seen) == 1 and seen[0].startswith("WITH append_0 AS")
     with Session(pg_engine) as session:
-        assert session.scalar(select(func.count()).select_from(Note)) == ONE_STATEMENT_ROWS + 1
-        assert session.scalar(select(func.count()).select_from(Log)) == 1
+        assert session.scalar(select(func.count()).select_from(Note)) == notes + more
+        assert session.scalar(select(func.count()).select_from(Log)) == 2
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_value_its_type_refuses_is_a_statement_error_and_nothing_is_written(
+    request: pytest.FixtureRequest, database: str
+) -> None:
+    """A naive datetime for a ``UTCDateTime`` column: SQLAlchemy's ``StatementError`` naming the
+    type's complaint, on PostgreSQL's one statement as on SQLite's ``executemany``; the rows
+    added with it are not written and the session's transaction goes on."""
+    from sqlalchemy.exc import StatementError
+
+    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
+    with Session(eng) as session:
+        session.add(Parent(id=1, name="p"))
+        session.flush()
+        session.add(Note(parent_id=1, text="with it"))
+        session.add(Log(level=Level.INFO, payload={}, at=AT, stamped=datetime(2026, 12, 2, 9, 30)))
+        with pytest.raises(
+            StatementError, match=r"\(builtins.ValueError\) UTCDateTime needs an aware datetime"
+        ):
+            session.flush()
+        session.commit()
+    with Session(eng) as session:
+        assert session.scalar(select(func.count()).select_from(Parent)) == 1
+        assert session.scalar(select(func.count()).select_from(Note)) == 0
+        assert session.scalar(select(func.count()).select_from(Log)) == 0

@@ -10,12 +10,13 @@ map: about as much work again as the statement. A mapped class that derives from
 query of the session from its next flush on (an ORM query's autoflush, ``flush``, the commit),
 like any pending row. At that flush its objects leave the session (transient again, without an
 id) and their rows are inserted, on PostgreSQL in one statement (up to
-:data:`ONE_STATEMENT_ROWS` rows), else with one ``executemany`` per table: after the unit of work's
-own statements, within the flush, so that a row they refer to is written first and a flush that
-fails takes them with it; when nothing else is pending, in a savepoint of their own, so that a
-failing ``INSERT`` (a duplicate deduplication key) leaves the rest of the transaction usable,
-unless the flush is a commit's: a failure then fails the commit, and what it was to commit is
-only good for the rollback that follows (the unit of work's and the API's boundaries make it).
+:data:`ONE_STATEMENT_VALUES` values, rows times columns), else with one ``executemany`` per
+table: after the unit of work's own statements, within the flush, so that a row they refer to
+is written first and a flush that fails takes them with it; when nothing else is pending, in
+a savepoint of their own, so that a failing ``INSERT`` (a duplicate deduplication key) leaves
+the rest of the transaction usable, unless the flush is a commit's: a failure then fails the
+commit, and what it was to commit is only good for the rollback that follows (the unit of
+work's and the API's boundaries make it).
 Read such a row back with a query when its id is needed; add a new object to write a row again.
 
 The listeners are on :class:`~sqlalchemy.orm.Session` itself: every session of the process
@@ -29,6 +30,7 @@ from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection, Dialect, Table, bindparam, event, insert
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from creditfactory.db.base import column_defaults, filled
@@ -62,14 +64,19 @@ def _row(obj: Any, table: Table) -> dict[str, Any]:
     return {key: values.get(key, default) for key, default in column_defaults(table).items()}
 
 
-#: at most this many rows are written in one statement on PostgreSQL; more, one ``executemany``
-#: a table (the driver's pipeline, quicker for a large batch)
-ONE_STATEMENT_ROWS = 100
+#: at most this many values (rows times columns) are written in one statement on PostgreSQL;
+#: more, one ``executemany`` a table (the driver's pipeline, quicker for a large batch, and
+#: well within the protocol's 65,535 parameters a statement)
+ONE_STATEMENT_VALUES = 2_000
+
+
+def _values(rows: dict[Table, list[dict[str, Any]]]) -> int:
+    return sum(len(batch) * len(batch[0]) for batch in rows.values() if batch)
 
 
 def _write(session: Session, rows: dict[Table, list[dict[str, Any]]]) -> None:
     conn = session.connection()
-    if conn.dialect.name == "postgresql" and sum(map(len, rows.values())) <= ONE_STATEMENT_ROWS:
+    if conn.dialect.name == "postgresql" and _values(rows) <= ONE_STATEMENT_VALUES:
         _one_statement(conn, rows)
         return
     for table, batch in rows.items():
@@ -86,33 +93,38 @@ def _one_statement(conn: Connection, rows: dict[Table, list[dict[str, Any]]]) ->
     The statement is compiled once for so many rows of each table, and sent as its SQL with
     each value put through its column type's bind processor: SQLAlchemy would otherwise walk
     the whole statement again, parameter by parameter, at every execution to find it in its
-    cache."""
+    cache. A value its type refuses raises :class:`~sqlalchemy.exc.StatementError`, as
+    SQLAlchemy's own execution would, before anything is sent."""
     shape = tuple((table, len(batch)) for table, batch in rows.items())
     sql, processors = _compiled(conn.dialect, shape)
-    params = {}
+    params: dict[str, Any] = {}
     for t, batch in enumerate(rows.values()):
         for i, row in enumerate(batch):
-            for key, value in row.items():
-                process = processors[t][key]
-                params[f"a{t}_{i}_{key}"] = value if process is None else process(value)
+            # a row's values are in its table's column order (``_row``), as the processors
+            for j, (value, process) in enumerate(zip(row.values(), processors[t], strict=True)):
+                try:
+                    params[f"a{t}_{i}_{j}"] = value if process is None else process(value)
+                except Exception as exc:
+                    cls = type(exc)
+                    raise StatementError(
+                        f"({cls.__module__}.{cls.__name__}) {exc}", sql, params, exc
+                    ) from exc
     conn.exec_driver_sql(sql, params)
 
 
 @lru_cache(maxsize=256)  # one a mix of tables and row counts
-def _compiled(dialect: Dialect, shape: tuple[tuple[Table, int], ...]) -> tuple[str, list[dict[str, Any]]]:
-    """The SQL of :func:`_one_statement` for so many rows of each table, and each table's bind
-    processors by column."""
+def _compiled(dialect: Dialect, shape: tuple[tuple[Table, int], ...]) -> tuple[str, list[list[Any]]]:
+    """The SQL of :func:`_one_statement` for so many rows of each table, its parameters named
+    by table, row and column position, and each table's bind processors in column order."""
     inserts = []
     processors = []
     for t, (table, count) in enumerate(shape):
         keys = list(column_defaults(table))
-        processors.append(
-            {key: table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys}
-        )
+        processors.append([table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys])
         inserts.append(
             insert(table).values(
                 [
-                    {key: bindparam(f"a{t}_{i}_{key}", type_=table.c[key].type) for key in keys}
+                    {key: bindparam(f"a{t}_{i}_{j}", type_=table.c[key].type) for j, key in enumerate(keys)}
                     for i in range(count)
                 ]
             )
