@@ -15,11 +15,14 @@ one into place and removes the old one. A folder counts as built only when it ho
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
+import time
 from datetime import date
 from pathlib import Path
+from stat import S_ISDIR
 from typing import Any
 
 PORTRAIT = "portrait"
@@ -94,14 +97,41 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     return data
 
 
+#: a folder's listing, kept while the folder is unchanged: path -> (inode, mtime in ns, dates)
+_LISTED: dict[str, tuple[int, int, tuple[date, ...]]] = {}
+#: a listing is kept only once its folder has not changed for this long: a file time is as
+#: coarse as the kernel's clock tick, so a change in the same tick as the listing would leave
+#: the time as it was
+SETTLED_NS = 2_000_000_000
+
+
 def built_dates(lake: Path, kind: str) -> list[date]:
-    """As-of dates with a published folder, oldest first."""
+    """As-of dates with a published folder, oldest first.
+
+    Every decision asks (the newest portrait at or before its date), and a year of daily
+    portraits is 365 folders to look into: the listing is kept while the kind's folder is
+    unchanged. Publishing, replacing or removing a portrait renames or removes an entry of that
+    folder, which changes its modification time, and a folder is published complete (its
+    manifest inside), so an unchanged folder lists the same dates. Asking costs one ``stat``."""
     base = root(lake, kind)
-    if not base.is_dir():
+    try:
+        st = os.stat(base)
+    except OSError:
         return []
+    if not S_ISDIR(st.st_mode):
+        return []
+    key = str(base)
+    kept = _LISTED.get(key)
+    if kept is not None and kept[0] == st.st_ino and kept[1] == st.st_mtime_ns:
+        return list(kept[2])
     out: list[date] = []
     for path in base.iterdir():
         match = _FOLDER.match(path.name)
         if match and (path / MANIFEST).is_file():
             out.append(date.fromisoformat(match.group(1)))
-    return sorted(out)
+    out.sort()
+    if time.time_ns() - st.st_mtime_ns > SETTLED_NS:
+        _LISTED[key] = (st.st_ino, st.st_mtime_ns, tuple(out))
+    else:
+        _LISTED.pop(key, None)
+    return out
