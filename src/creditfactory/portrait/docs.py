@@ -89,6 +89,13 @@ replaces. `_manifest.json` lists every column with its type, description and Chi
 rows by segment, the lake files and batches read (with a SHA-256 over them), a SHA-256 of the
 catalogue, the engine and the seconds taken.
 
+Every decision asks which portraits are published (the newest at or before its date). The dates
+are listed once and kept while `LAKE/portrait/` is unchanged: publishing, replacing or removing
+a portrait renames or removes an entry of that folder and so changes its modification time. A
+listing is kept only once the folder has been still for two seconds, since a file time is as
+coarse as the kernel's clock tick. With a year of daily portraits, asking went from 2.2 ms (a
+`stat` of each of 365 folders) to 0.007 ms (one `stat`).
+
 Every row starts with `customer_id`, `as_of` and the columns below, then the features.
 
 | column | type | meaning | 中文 |
