@@ -90,11 +90,14 @@ rows by segment, the lake files and batches read (with a SHA-256 over them), a S
 catalogue, the engine and the seconds taken.
 
 Every decision asks which portraits are published (the newest at or before its date). The dates
-are listed once and kept while `LAKE/portrait/` is unchanged: publishing, replacing or removing
-a portrait renames or removes an entry of that folder and so changes its modification time. A
-listing is kept only once the folder has been still for two seconds, since a file time is as
-coarse as the kernel's clock tick. With a year of daily portraits, asking went from 2.2 ms (a
-`stat` of each of 365 folders) to 0.007 ms (one `stat`).
+are listed once and kept while `LAKE/portrait/` is unchanged, for a second at most: publishing,
+replacing or removing a portrait renames or removes an entry of that folder and so changes its
+times, which the next decision sees. A listing is kept only once the folder has been still for
+three seconds (a second change within the same timestamp would leave the times as they were,
+and some filesystems keep whole seconds or two), and the second's limit covers what the
+folder's times cannot show: a manifest removed by hand inside a published folder, or a lake on
+a share whose times come from another machine's clock. With a year of daily portraits, asking
+went from 2.2 ms (a `stat` of each of 365 folders) to 0.007 ms (one `stat`).
 
 Every row starts with `customer_id`, `as_of` and the columns below, then the features.
 

@@ -97,12 +97,26 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     return data
 
 
-#: a folder's listing, kept while the folder is unchanged: path -> (inode, mtime in ns, dates)
-_LISTED: dict[str, tuple[int, int, tuple[date, ...]]] = {}
-#: a listing is kept only once its folder has not changed for this long: a file time is as
-#: coarse as the kernel's clock tick, so a change in the same tick as the listing would leave
-#: the time as it was
-SETTLED_NS = 2_000_000_000
+#: a folder's listing, kept while the folder is unchanged: path -> (what identifies the
+#: folder's state, when the listing was taken on the monotonic clock, the dates)
+_LISTED: dict[str, tuple[tuple[int, int, int, int], int, tuple[date, ...]]] = {}
+#: a listing is kept only once its folder has been still this long: a change in the same
+#: timestamp as the listing would leave the folder's times as they were, and some
+#: filesystems' times are whole seconds or two (FAT, HFS+, ext4 with small inodes)
+SETTLED_NS = 3_000_000_000
+#: and for this long at most, whatever the folder's times say: a manifest removed inside a
+#: published folder, or a lake whose folder times come from another machine's clock, is seen
+#: within a second
+KEPT_NS = 1_000_000_000
+
+
+def _wall_ns() -> int:
+    """This machine's time, to compare with a file's (its age, not a time of day)."""
+    return time.time_ns()  # noqa: TID251
+
+
+def _monotonic_ns() -> int:
+    return time.monotonic_ns()
 
 
 def built_dates(lake: Path, kind: str) -> list[date]:
@@ -110,10 +124,12 @@ def built_dates(lake: Path, kind: str) -> list[date]:
 
     Every decision asks (the newest portrait at or before its date), and a year of daily
     portraits is 365 folders to look into: the listing is kept while the kind's folder is
-    unchanged. Publishing, replacing or removing a portrait renames or removes an entry of that
-    folder, which changes its modification time, and a folder is published complete (its
-    manifest inside), so an unchanged folder lists the same dates. Asking costs one ``stat``."""
+    unchanged, for a second at most. Publishing, replacing or removing a portrait renames or
+    removes an entry of that folder, which changes its times, and a folder is published
+    complete (its manifest inside), so an unchanged folder lists the same dates. Asking
+    costs one ``stat`` while the listing is kept."""
     base = root(lake, kind)
+    now = _wall_ns()  # before the stat: a listing that takes long does not make the folder older
     try:
         st = os.stat(base)
     except OSError:
@@ -121,17 +137,19 @@ def built_dates(lake: Path, kind: str) -> list[date]:
     if not S_ISDIR(st.st_mode):
         return []
     key = str(base)
+    state = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)  # a utime cannot set ctime back
     kept = _LISTED.get(key)
-    if kept is not None and kept[0] == st.st_ino and kept[1] == st.st_mtime_ns:
+    if kept is not None and kept[0] == state and _monotonic_ns() - kept[1] < KEPT_NS:
         return list(kept[2])
+    taken = _monotonic_ns()
     out: list[date] = []
     for path in base.iterdir():
         match = _FOLDER.match(path.name)
         if match and (path / MANIFEST).is_file():
             out.append(date.fromisoformat(match.group(1)))
     out.sort()
-    if time.time_ns() - st.st_mtime_ns > SETTLED_NS:
-        _LISTED[key] = (st.st_ino, st.st_mtime_ns, tuple(out))
+    if now - max(st.st_mtime_ns, st.st_ctime_ns) > SETTLED_NS:
+        _LISTED[key] = (state, taken, tuple(out))
     else:
         _LISTED.pop(key, None)
     return out
