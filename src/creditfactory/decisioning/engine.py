@@ -517,7 +517,7 @@ class DecisionEngine:
 
     def portrait_row(self, customer_id: str, *, on: date) -> tuple[dict[str, Any] | None, date | None]:
         """The customer's row of the newest portrait at or before ``on``, and its as-of; ``(None, None)`` when there is no such portrait or the customer is not in it."""
-        dates = [d for d in portrait.available(self.lake) if d <= on] if self.lake.exists() else []
+        dates = [d for d in portrait.available(self.lake) if d <= on]  # none when the lake has none
         if not dates:
             return None, None
         as_of = dates[-1]
@@ -547,7 +547,7 @@ class DecisionEngine:
             for name, version in sorted(set(plan.model_refs.values()), key=str):
                 model = self.model(uow, name, version)
                 ready.append(f"model {model.ref}")
-        dates = portrait.available(self.lake) if ready and self.lake.exists() else []
+        dates = portrait.available(self.lake) if ready else []
         if dates:
             self.portrait_row("", on=dates[-1])
             ready.append(f"portrait {dates[-1].isoformat()}")
