@@ -425,3 +425,142 @@ class TestRoundTrips:
         values = facts(built, applicant("C"), max_nodes=2)
         assert values["graph_truncated"] is True
         assert facts(built, applicant("C"))["graph_truncated"] is False
+
+
+def _node_versions(container: Container) -> dict[tuple[str, str], str]:
+    """Each node's row version on PostgreSQL (``xmin``, the transaction that wrote it last)."""
+    from sqlalchemy import text
+
+    with container.engine.connect() as conn:
+        rows = conn.execute(text("SELECT kind, key, xmin::text FROM decisioning_graph_node")).all()
+    return {(kind, key): version for kind, key, version in rows}
+
+
+class TestNodesWrittenOnlyWhenChanged:
+    """An application mostly brings nodes the graph holds already (a shared device, IP address,
+    phone) and changes none of them: the upsert leaves their rows as they are, yet returns every
+    node wanted, as it was or as written."""
+
+    def test_nodes_an_application_does_not_change_are_not_rewritten(self, built: Container) -> None:
+        from creditfactory.decisioning import graph, store
+
+        first = applicant("Q", device_fingerprint="d-shared", ip_address="10.7.7.7")
+        second = applicant("R", device_fingerprint="d-shared", ip_address="10.7.7.7")
+        with built.uow() as uow:
+            decisioning.add_applicant(uow, applicant=first)
+            uow.commit()
+        postgres = built.engine.dialect.name == "postgresql"
+        before = _node_versions(built) if postgres else {}
+        wanted = graph.wanted_nodes(second)
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            got = store.add_seen_and_nodes(
+                conn, applicant=second, application_ref="R-1", outcome=None, outcome_at=None, wanted=wanted
+            )
+            known = store.nodes_by_key(conn, list(wanted))
+            uow.commit()
+        assert got is not None and set(got) == set(wanted)
+        assert got == known  # every node, the kept ones as they are, the new ones as written
+        assert got[("device", "d-shared")].degree == 1  # first's link, read as it stands
+        if postgres:
+            after = _node_versions(built)
+            person = ("person", second.id_number_token)
+            assert person not in before  # R is new: written
+            kept = [k for k in wanted if k in before]
+            assert kept and all(after[k] == before[k] for k in kept)  # the others: not rewritten
+
+    def test_a_node_that_changes_is_written(self, built: Container) -> None:
+        from creditfactory.decisioning import store
+
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            store.ensure_nodes(conn, {("device", "d-late"): DAY, ("person", "p-1"): DAY})
+            uow.commit()
+        postgres = built.engine.dialect.name == "postgresql"
+        before = _node_versions(built) if postgres else {}
+        earlier = DAY - timedelta(days=30)
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            same = store.ensure_nodes(conn, {("device", "d-late"): DAY})
+            moved = store.ensure_nodes(conn, {("device", "d-late"): earlier})
+            named = store.ensure_nodes(
+                conn, {("person", "p-1"): DAY}, customer_id="C-1", person_declined=True
+            )
+            uow.commit()
+        assert same[("device", "d-late")].first_seen_date == DAY
+        assert moved[("device", "d-late")].first_seen_date == earlier  # moves back
+        person = named[("person", "p-1")]
+        assert (person.customer_id, person.declined) == ("C-1", True)
+        if postgres:
+            after = _node_versions(built)
+            assert after[("device", "d-late")] != before[("device", "d-late")]
+            assert after[("person", "p-1")] != before[("person", "p-1")]
+
+    @pytest.mark.parametrize("via", ["add_seen_and_nodes", "ensure_nodes"])
+    def test_a_node_committed_after_the_statement_began_comes_back(self, built: Container, via: str) -> None:
+        """On PostgreSQL: another transaction adds the device node and commits while the
+        upsert waits for it. The upsert then finds the node committed, changes nothing in it and
+        leaves it out of its own answer (its snapshot is older than the node): it is read apart."""
+        import threading
+        import time
+
+        from sqlalchemy import text
+
+        from creditfactory.decisioning import graph, store
+
+        if built.engine.dialect.name != "postgresql":
+            pytest.skip("concurrent writers: PostgreSQL")
+        who = applicant("Q", device_fingerprint="d-race")
+        other = built.engine.connect()
+        other.begin()
+        theirs = store.ensure_nodes(other, {("device", "d-race"): DAY})[("device", "d-race")]
+        result: dict[str, Any] = {}
+
+        def apply() -> None:
+            try:
+                with built.uow() as uow:
+                    conn = uow.session.connection()
+                    result["pid"] = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                    wanted = graph.wanted_nodes(who)
+                    result["nodes"] = (
+                        store.add_seen_and_nodes(
+                            conn,
+                            applicant=who,
+                            application_ref="Q-race",
+                            outcome=None,
+                            outcome_at=None,
+                            wanted=wanted,
+                        )
+                        if via == "add_seen_and_nodes"
+                        else store.ensure_nodes(conn, wanted)
+                    )
+                    uow.commit()
+            except BaseException as exc:  # reported below
+                result["error"] = exc
+
+        worker = threading.Thread(target=apply)
+        worker.start()
+        try:
+            with built.engine.connect() as watch:  # until the upsert waits on the other's node
+                for _ in range(500):
+                    pid = result.get("pid")
+                    waiting = (
+                        pid is not None
+                        and watch.execute(
+                            text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid"),
+                            {"pid": pid},
+                        ).scalar()
+                    )
+                    watch.commit()
+                    if waiting or "error" in result or not worker.is_alive():
+                        break
+                    time.sleep(0.01)
+            assert waiting, "the upsert did not wait for the other transaction"
+            other.commit()
+        finally:
+            other.close()
+            worker.join(timeout=30)
+        assert "error" not in result, result.get("error")
+        nodes = result["nodes"]
+        assert nodes is not None and set(nodes) == set(graph.wanted_nodes(who))
+        assert nodes[("device", "d-race")].id == theirs.id

@@ -47,6 +47,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -559,28 +560,80 @@ def _upsert_nodes(dialect: str) -> Any:
     ).returning(*_NODE_SELECT)
 
 
-def _upsert_nodes_pg_sql(prefix: str = "", only_if: str = "") -> str:
+def _upsert_nodes_pg_sql(prefix: str = "", only_if: str = "", before: str = "", after: str = "") -> str:
     """The nodes' upsert on PostgreSQL with its rows as arrays (``unnest``): one statement text
     whatever the number of rows, so that the server prepares it once. The arrays are the
     parameters ``{prefix}kind``, ``key``, ``customer_id``, ``declined`` and ``first_seen_date``;
-    ``only_if`` is a ``WHERE`` clause on the rows."""
+    ``only_if`` is a condition on the rows; ``before`` are ``WITH`` clauses that go first,
+    ``after`` a ``SELECT`` of more rows of the same columns.
+
+    A node is written only when the upsert changes it: when it is new, when its first seen
+    date moves back, when it gets its customer id, or when it becomes declined. An application
+    mostly brings nodes the graph holds already and changes none of them; rewriting them would
+    write a new version of each row (a new index entry in every index of the table when its
+    page is full) and leave the old one for vacuum, at every application that shares a phone,
+    a device or an IP address. ``ON CONFLICT DO UPDATE … WHERE`` still locks the rows it leaves
+    as they are (the lock order :func:`add_edges` relies on), but returns only the rows it
+    writes: the others are read in the same statement, as the statement's snapshot has them,
+    and :func:`_read_missing` reads any that a transaction committed after that snapshot."""
     p = prefix
+    rows = (
+        f"unnest(CAST(:{p}kind AS VARCHAR[]), CAST(:{p}key AS VARCHAR[]), CAST(:{p}customer_id AS VARCHAR[]),"
+        f" CAST(:{p}declined AS BOOLEAN[]), CAST(:{p}first_seen_date AS DATE[]))"
+        " AS r(kind, key, customer_id, declined, first_seen_date)"
+    )
+    when = f"WHERE {only_if}" if only_if else ""
+    also = f"AND {only_if}" if only_if else ""
     return f"""
-    INSERT INTO {node.name} AS n (kind, key, customer_id, negative, declined, defaulted, degree, first_seen_date)
-    SELECT kind, key, customer_id, false, declined, false, 0, first_seen_date
-    FROM unnest(CAST(:{p}kind AS VARCHAR[]), CAST(:{p}key AS VARCHAR[]), CAST(:{p}customer_id AS VARCHAR[]),
-                CAST(:{p}declined AS BOOLEAN[]), CAST(:{p}first_seen_date AS DATE[]))
-         AS r(kind, key, customer_id, declined, first_seen_date)
-    {only_if}
-    ON CONFLICT (key, kind) DO UPDATE SET
-        first_seen_date = CASE
-            WHEN excluded.first_seen_date IS NOT NULL
-                 AND (n.first_seen_date IS NULL OR excluded.first_seen_date < n.first_seen_date)
-            THEN excluded.first_seen_date ELSE n.first_seen_date END,
-        customer_id = coalesce(n.customer_id, excluded.customer_id),
-        declined = n.declined OR excluded.declined
-    RETURNING {_NODE_COLS}
+    WITH {before + ", " if before else ""}up AS (
+        INSERT INTO {node.name} AS n (kind, key, customer_id, negative, declined, defaulted, degree, first_seen_date)
+        SELECT kind, key, customer_id, false, declined, false, 0, first_seen_date FROM {rows}
+        {when}
+        ON CONFLICT (key, kind) DO UPDATE SET
+            first_seen_date = CASE
+                WHEN excluded.first_seen_date IS NOT NULL
+                     AND (n.first_seen_date IS NULL OR excluded.first_seen_date < n.first_seen_date)
+                THEN excluded.first_seen_date ELSE n.first_seen_date END,
+            customer_id = coalesce(n.customer_id, excluded.customer_id),
+            declined = n.declined OR excluded.declined
+        WHERE (excluded.first_seen_date IS NOT NULL
+               AND (n.first_seen_date IS NULL OR excluded.first_seen_date < n.first_seen_date))
+           OR (n.customer_id IS NULL AND excluded.customer_id IS NOT NULL)
+           OR (excluded.declined AND NOT n.declined)
+        RETURNING {_NODE_COLS}
+    )
+    SELECT * FROM up
+    UNION ALL
+    SELECT {_NODE_COLS} FROM {node.name} n
+    JOIN unnest(CAST(:{p}kind AS VARCHAR[]), CAST(:{p}key AS VARCHAR[])) AS w(kind, key)
+      ON n.key = w.key AND n.kind = w.kind
+    WHERE n.id NOT IN (SELECT id FROM up) {also}
+    {"UNION ALL " + after if after else ""}
     """
+
+
+_READ_NODES = (
+    select(*_NODE_SELECT)
+    .where(
+        tuple_(node.c.key, node.c.kind).in_(bindparam("keys", expanding=True)),
+    )
+    .order_by(node.c.key, node.c.kind)
+)
+
+
+def _read_missing(
+    conn: Connection, wanted: Iterable[tuple[str, str]], out: dict[tuple[str, str], NodeRow]
+) -> dict[tuple[str, str], NodeRow]:
+    """Add to ``out`` the wanted nodes it lacks, read in a statement of their own: nodes that
+    another transaction added after the upsert's snapshot, and that the upsert, waiting for
+    that transaction, found committed and then locked as they were (see
+    :func:`_upsert_nodes_pg_sql`). A statement of its own has a snapshot that sees them."""
+    missing = sorted((key, kind) for kind, key in wanted if (kind, key) not in out)
+    for i in range(0, len(missing), CHUNK):
+        for r in conn.execute(_READ_NODES, {"keys": missing[i : i + CHUNK]}):
+            found = NodeRow(r)
+            out[(found.kind, found.key)] = found
+    return out
 
 
 _UPSERT_NODES_PG = text(_upsert_nodes_pg_sql()).columns(*_node_columns())
@@ -650,6 +703,8 @@ def ensure_nodes(
             for r in conn.execute(_UPSERT_NODES_PG, params):
                 found = NodeRow(r)
                 out[(found.kind, found.key)] = found
+        if len(out) < len(ordered):
+            _read_missing(conn, ordered, out)
         return out
     rows = [
         {
@@ -671,6 +726,10 @@ def ensure_nodes(
     return out
 
 
+#: The kind of the row that says the seen row was written (no node has an empty kind).
+_SEEN_WRITTEN = ""
+
+
 def _seen_then_nodes_pg() -> Any:
     """PostgreSQL: the seen row's insert (``ON CONFLICT (application_ref) DO NOTHING``) and the
     nodes' upsert in one statement; the nodes are written, and returned, only when the seen row
@@ -681,9 +740,14 @@ def _seen_then_nodes_pg() -> Any:
     values = ", ".join(f":{c.name}" for c in columns)
     return (
         text(
-            f"WITH s AS (INSERT INTO {seen.name} ({names}) VALUES ({values}) "
-            f"ON CONFLICT (application_ref) DO NOTHING RETURNING id)"
-            + _upsert_nodes_pg_sql("node_", "WHERE EXISTS (SELECT 1 FROM s)")
+            _upsert_nodes_pg_sql(
+                "node_",
+                "EXISTS (SELECT 1 FROM s)",
+                f"s AS (INSERT INTO {seen.name} ({names}) VALUES ({values}) "
+                "ON CONFLICT (application_ref) DO NOTHING RETURNING id)",
+                # one row more, of no node (an empty kind), when the seen row was written
+                f"SELECT s.id, '{_SEEN_WRITTEN}', '', NULL, false, false, false, 0, NULL FROM s",
+            )
         )
         .bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
         .columns(*_node_columns())
@@ -724,10 +788,17 @@ def add_seen_and_nodes(
         }
     )
     out: dict[tuple[str, str], NodeRow] = {}
+    written = False
     for r in conn.execute(_SEEN_THEN_NODES_PG, params):
         found = NodeRow(r)
-        out[(found.kind, found.key)] = found
-    return out or None  # the person's node at least comes back when the seen row was written
+        if found.kind == _SEEN_WRITTEN:
+            written = True
+        else:
+            out[(found.kind, found.key)] = found
+    if not written:  # the seen row was there already: nothing written
+        return None
+    # nodes committed by another transaction after the statement's snapshot (rare)
+    return out if len(out) == len(ordered) else _read_missing(conn, ordered, out)
 
 
 def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
