@@ -483,24 +483,56 @@ class TestNodesWrittenOnlyWhenChanged:
             conn = uow.session.connection()
             same = store.ensure_nodes(conn, {("device", "d-late"): DAY})
             moved = store.ensure_nodes(conn, {("device", "d-late"): earlier})
-            named = store.ensure_nodes(
-                conn, {("person", "p-1"): DAY}, customer_id="C-1", person_declined=True
-            )
+            named = store.ensure_nodes(conn, {("person", "p-1"): DAY}, customer_id="C-1")
+            flagged = store.ensure_nodes(conn, {("person", "p-1"): DAY}, person_declined=True)
             uow.commit()
         assert same[("device", "d-late")].first_seen_date == DAY
         assert moved[("device", "d-late")].first_seen_date == earlier  # moves back
-        person = named[("person", "p-1")]
-        assert (person.customer_id, person.declined) == ("C-1", True)
+        assert (named[("person", "p-1")].customer_id, named[("person", "p-1")].declined) == ("C-1", False)
+        assert (flagged[("person", "p-1")].customer_id, flagged[("person", "p-1")].declined) == ("C-1", True)
         if postgres:
             after = _node_versions(built)
             assert after[("device", "d-late")] != before[("device", "d-late")]
             assert after[("person", "p-1")] != before[("person", "p-1")]
 
-    @pytest.mark.parametrize("via", ["add_seen_and_nodes", "ensure_nodes"])
-    def test_a_node_committed_after_the_statement_began_comes_back(self, built: Container, via: str) -> None:
-        """On PostgreSQL: another transaction adds the device node and commits while the
-        upsert waits for it. The upsert then finds the node committed, changes nothing in it and
-        leaves it out of its own answer (its snapshot is older than the node): it is read apart."""
+    def test_a_customer_id_alone_is_a_change(self, built: Container) -> None:
+        from creditfactory.decisioning import store
+
+        with built.uow() as uow:
+            store.ensure_nodes(uow.session.connection(), {("person", "p-2"): DAY})
+            uow.commit()
+        postgres = built.engine.dialect.name == "postgresql"
+        before = _node_versions(built) if postgres else {}
+        with built.uow() as uow:
+            named = store.ensure_nodes(uow.session.connection(), {("person", "p-2"): DAY}, customer_id="C-2")
+            uow.commit()
+        middle = _node_versions(built) if postgres else {}
+        with built.uow() as uow:
+            again = store.ensure_nodes(uow.session.connection(), {("person", "p-2"): DAY}, customer_id="C-3")
+            uow.commit()
+        assert named[("person", "p-2")].customer_id == "C-2"
+        assert again[("person", "p-2")].customer_id == "C-2"  # a person keeps its first customer id
+        if postgres:
+            assert middle[("person", "p-2")] != before[("person", "p-2")]  # named: written
+            assert _node_versions(built)[("person", "p-2")] == middle[("person", "p-2")]  # kept
+
+    @pytest.mark.parametrize(
+        ("via", "theirs_too"),
+        [
+            ("add_seen_and_nodes", "device"),
+            ("ensure_nodes", "device"),
+            # every node the application wants was committed meanwhile: the statement returns
+            # none of them, yet the seen row was written and the nodes come back
+            ("add_seen_and_nodes", "all"),
+        ],
+    )
+    def test_a_node_committed_after_the_statement_began_comes_back(
+        self, built: Container, via: str, theirs_too: str
+    ) -> None:
+        """On PostgreSQL: another transaction adds the device node (or every node the
+        application wants) and commits while the upsert waits for it. The upsert then finds the
+        node committed, changes nothing in it and leaves it out of its own answer (its snapshot
+        is older than the node): it is read apart."""
         import threading
         import time
 
@@ -513,7 +545,9 @@ class TestNodesWrittenOnlyWhenChanged:
         who = applicant("Q", device_fingerprint="d-race")
         other = built.engine.connect()
         other.begin()
-        theirs = store.ensure_nodes(other, {("device", "d-race"): DAY})[("device", "d-race")]
+        wanted = graph.wanted_nodes(who)
+        added = wanted if theirs_too == "all" else {("device", "d-race"): DAY}
+        theirs = store.ensure_nodes(other, added)
         result: dict[str, Any] = {}
 
         def apply() -> None:
@@ -521,7 +555,6 @@ class TestNodesWrittenOnlyWhenChanged:
                 with built.uow() as uow:
                     conn = uow.session.connection()
                     result["pid"] = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-                    wanted = graph.wanted_nodes(who)
                     result["nodes"] = (
                         store.add_seen_and_nodes(
                             conn,
@@ -555,12 +588,17 @@ class TestNodesWrittenOnlyWhenChanged:
                     if waiting or "error" in result or not worker.is_alive():
                         break
                     time.sleep(0.01)
+            assert "error" not in result, result["error"]
             assert waiting, "the upsert did not wait for the other transaction"
             other.commit()
         finally:
-            other.close()
+            other.close()  # rolls back when not committed: the worker is never left waiting
             worker.join(timeout=30)
+        assert not worker.is_alive(), "the upsert did not finish"
         assert "error" not in result, result.get("error")
         nodes = result["nodes"]
-        assert nodes is not None and set(nodes) == set(graph.wanted_nodes(who))
-        assert nodes[("device", "d-race")].id == theirs.id
+        assert nodes is not None and set(nodes) == set(wanted)
+        assert {k: nodes[k].id for k in theirs} == {k: n.id for k, n in theirs.items()}
+        if via == "add_seen_and_nodes":
+            with built.engine.connect() as conn:  # the seen row was written
+                assert store.get_seen(conn, application_ref="Q-race") is not None

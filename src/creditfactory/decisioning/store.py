@@ -574,8 +574,10 @@ def _upsert_nodes_pg_sql(prefix: str = "", only_if: str = "", before: str = "", 
     page is full) and leave the old one for vacuum, at every application that shares a phone,
     a device or an IP address. ``ON CONFLICT DO UPDATE … WHERE`` still locks the rows it leaves
     as they are (the lock order :func:`add_edges` relies on), but returns only the rows it
-    writes: the others are read in the same statement, as the statement's snapshot has them,
-    and :func:`_read_missing` reads any that a transaction committed after that snapshot."""
+    writes: the others are read in the same statement, as the statement's snapshot has them
+    (a change another transaction committed while the upsert waited for the row does not
+    show), and :func:`_read_missing` reads any node that a transaction created and committed
+    after that snapshot."""
     p = prefix
     rows = (
         f"unnest(CAST(:{p}kind AS VARCHAR[]), CAST(:{p}key AS VARCHAR[]), CAST(:{p}customer_id AS VARCHAR[]),"
@@ -682,10 +684,14 @@ def ensure_nodes(
     """Create the missing nodes among ``(kind, key) -> first seen``, move ``first_seen_date``
     back where it is later than given, and return every wanted node.
 
-    One statement (``INSERT … ON CONFLICT (key, kind) DO UPDATE … RETURNING``): a concurrent
-    writer that creates the same node first wins quietly and the node comes back either way.
-    ``customer_id`` goes on the person node when it has none yet; ``person_declined`` sets the
-    person node's ``declined`` flag (it is never cleared here)."""
+    One statement (``INSERT … ON CONFLICT (key, kind) DO UPDATE … WHERE``, see
+    :func:`_upsert_nodes_pg_sql`), and one more in the rare case that another writer committed
+    a wanted node while it waited: a concurrent writer that creates the same node first wins
+    quietly and the node comes back either way. ``customer_id`` goes on the person node when it
+    has none yet; ``person_declined`` sets the person node's ``declined`` flag (it is never
+    cleared here). On PostgreSQL a node this call leaves as it is comes back as the statement's
+    snapshot has it: another transaction's change committed while the call waited for the row
+    (a degree raised, a flag set) may not show. The callers use the nodes' ids."""
     if not wanted:
         return {}
     ordered = sorted(wanted, key=lambda k: (k[1], k[0]))  # one lock order for every writer
@@ -769,7 +775,8 @@ def add_seen_and_nodes(
 ) -> dict[tuple[str, str], NodeRow] | None:
     """:func:`add_seen`, then :func:`ensure_nodes` of ``wanted`` (the applicant's person node
     and attribute nodes) when the seen row was new; ``None``, and nothing written, when the
-    reference was seen already. One statement on PostgreSQL, two on SQLite."""
+    reference was seen already. One statement on PostgreSQL (and one more when another writer
+    committed a wanted node meanwhile, see :func:`ensure_nodes`), two on SQLite."""
     if conn.dialect.name != "postgresql" or not wanted or len(wanted) > CHUNK:
         if not add_seen(
             conn, applicant=applicant, application_ref=application_ref, outcome=outcome, outcome_at=outcome_at
