@@ -624,12 +624,15 @@ _READ_NODES = (
 
 
 def _read_missing(
-    conn: Connection, wanted: Iterable[tuple[str, str]], out: dict[tuple[str, str], NodeRow]
+    conn: Connection, wanted: Sequence[tuple[str, str]], out: dict[tuple[str, str], NodeRow]
 ) -> dict[tuple[str, str], NodeRow]:
-    """Add to ``out`` the wanted nodes it lacks, read in a statement of their own: nodes that
-    another transaction added after the upsert's snapshot, and that the upsert, waiting for
-    that transaction, found committed and then locked as they were (see
-    :func:`_upsert_nodes_pg_sql`). A statement of its own has a snapshot that sees them."""
+    """Add to ``out`` the wanted nodes it lacks (none, mostly: no statement then), read in a
+    statement of their own: nodes that another transaction added after the upsert's snapshot,
+    and that the upsert, waiting for that transaction, found committed and then locked as they
+    were (see :func:`_upsert_nodes_pg_sql`). A statement of its own has a snapshot that sees
+    them."""
+    if len(out) >= len(wanted):
+        return out
     missing = sorted((key, kind) for kind, key in wanted if (kind, key) not in out)
     for i in range(0, len(missing), CHUNK):
         for r in conn.execute(_READ_NODES, {"keys": missing[i : i + CHUNK]}):
@@ -709,9 +712,7 @@ def ensure_nodes(
             for r in conn.execute(_UPSERT_NODES_PG, params):
                 found = NodeRow(r)
                 out[(found.kind, found.key)] = found
-        if len(out) < len(ordered):
-            _read_missing(conn, ordered, out)
-        return out
+        return _read_missing(conn, ordered, out)
     rows = [
         {
             "kind": kind,
@@ -804,8 +805,7 @@ def add_seen_and_nodes(
             out[(found.kind, found.key)] = found
     if not written:  # the seen row was there already: nothing written
         return None
-    # nodes committed by another transaction after the statement's snapshot (rare)
-    return out if len(out) == len(ordered) else _read_missing(conn, ordered, out)
+    return _read_missing(conn, ordered, out)  # nodes committed meanwhile by another writer (rare)
 
 
 def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:

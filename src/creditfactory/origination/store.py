@@ -270,13 +270,18 @@ def _insert_application(dialect: str) -> Any:
 
 
 #: The contacts' columns, as the PostgreSQL submission sends them: one array each.
-_CONTACT_ARRAYS = (
-    ("position", "INTEGER"),
-    ("name_enc", "TEXT"),
-    ("phone_token", "VARCHAR"),
-    ("phone_enc", "TEXT"),
-    ("relation", "VARCHAR"),
-)
+_CONTACT_ARRAYS = ("position", "name_enc", "phone_token", "phone_enc", "relation")
+
+
+@cache
+def _contact_processors() -> dict[str, Any]:
+    """Each contact column's bind processor on PostgreSQL (its enum's value for ``relation``),
+    applied to the arrays' elements as SQLAlchemy would to a single value."""
+    dialect = postgresql.dialect()
+    table = ApplicationContact.__table__
+    return {
+        name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _CONTACT_ARRAYS
+    }
 
 
 @cache
@@ -291,24 +296,23 @@ def _submit_pg(keys: tuple[str, ...]) -> Any:
     execution."""
     table = Application.__table__
     contact = ApplicationContact.__table__
-    quote = postgresql.dialect().identifier_preparer.quote
+    dialect = postgresql.dialect()
+    quote = dialect.identifier_preparer.quote
     columns = ", ".join(quote(table.c[k].name) for k in keys)
     values = ", ".join(f":{k}" for k in keys)
-    names = ", ".join(name for name, _ in _CONTACT_ARRAYS)
-    arrays = ", ".join(f"CAST(:c_{name} AS {kind}[])" for name, kind in _CONTACT_ARRAYS)
+    names = ", ".join(_CONTACT_ARRAYS)
+    arrays = ", ".join(
+        f"CAST(:c_{name} AS {contact.c[name].type.compile(dialect=dialect)}[])" for name in _CONTACT_ARRAYS
+    )
     sql = (
         f"WITH a AS (INSERT INTO {table.name} ({columns}) VALUES ({values}) "
         f"ON CONFLICT ({table.c.in_progress_customer_id.name}) DO NOTHING RETURNING id), "
         f"c AS (INSERT INTO {contact.name} (application_id, {names}) "
-        f"SELECT a.id, {', '.join('r.' + name for name, _ in _CONTACT_ARRAYS)} "
+        f"SELECT a.id, {', '.join('r.' + name for name in _CONTACT_ARRAYS)} "
         f"FROM a CROSS JOIN unnest({arrays}) AS r({names}) RETURNING id, position) "
         "SELECT a.id, (SELECT array_agg(c.id ORDER BY c.position) FROM c) FROM a"
     )
     return text(sql).bindparams(*(bindparam(k, type_=table.c[k].type) for k in keys))
-
-
-def _relation(value: object) -> object:
-    return value.value if isinstance(value, Relation) else value
 
 
 def insert_new(
@@ -333,8 +337,10 @@ def insert_new(
     # one statement of the same shape for every submission, with fewer parameters
     sent = {k: v for k, v in values.items() if not (v is None and k in _FILLED_LATER)}
     if conn.dialect.name == "postgresql":
-        arrays = {f"c_{name}": [c[name] for c in contacts] for name, _ in _CONTACT_ARRAYS}
-        arrays["c_relation"] = [_relation(r) for r in arrays["c_relation"]]
+        arrays = {
+            f"c_{name}": [c[name] if process is None else process(c[name]) for c in contacts]
+            for name, process in _contact_processors().items()
+        }
         written = conn.execute(_submit_pg(tuple(sent)), {**sent, **arrays}).first()
         if written is None:
             return None
