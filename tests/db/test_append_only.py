@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    bindparam,
     event,
     func,
     select,
@@ -29,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from creditfactory.db.append_only import AppendOnly
+from creditfactory.db.append_only import AppendOnly, LastWrite, commit_with
 from creditfactory.db.engine import create_engine
 from creditfactory.db.types import Money, UTCDateTime
 
@@ -442,3 +443,189 @@ def test_a_value_its_type_refuses_is_a_statement_error_and_nothing_is_written(
         assert session.scalar(select(func.count()).select_from(Parent)) == 1
         assert session.scalar(select(func.count()).select_from(Note)) == 0
         assert session.scalar(select(func.count()).select_from(Log)) == 0
+
+
+# ------------------------------------------------------------------ a last write carried by the commit
+
+
+class Tally(_Base):
+    """A row the commit's last write changes (as a stored response completes its claim)."""
+
+    __tablename__ = "tally"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal | None] = mapped_column(Money)  # fen at rest
+    stamped: Mapped[datetime | None] = mapped_column(UTCDateTime)  # refuses a naive datetime
+
+
+class Refused(Exception):
+    pass
+
+
+_TALLY = Tally.__table__
+_SET_TALLY = (
+    update(_TALLY)
+    .where(_TALLY.c.id == bindparam("t_id"))
+    .values(
+        label=bindparam("v_label", type_=_TALLY.c.label.type),
+        amount=bindparam("v_amount", type_=_TALLY.c.amount.type),
+        stamped=bindparam("v_stamped", type_=_TALLY.c.stamped.type),
+    )
+)
+
+
+def _last(tally_id: int, label: str, *, stamped: datetime | None = AT, rows: int = 1) -> LastWrite:
+    return LastWrite(
+        statement=_SET_TALLY,
+        params={"t_id": tally_id, "v_label": label, "v_amount": Decimal("12.34"), "v_stamped": stamped},
+        rows=rows,
+        refused=lambda: Refused(f"no tally {tally_id}"),
+    )
+
+
+def _tallies(eng: Engine) -> list[tuple[Any, ...]]:
+    with Session(eng) as session:
+        return [tuple(r) for r in session.execute(select(Tally.id, Tally.label, Tally.amount, Tally.stamped))]
+
+
+def _stored_amounts(eng: Engine) -> list[Any]:
+    with Session(eng) as session:
+        return list(session.connection().execute(text("SELECT amount FROM tally ORDER BY id")).scalars())
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_last_write_goes_in_the_commits_one_statement(pg_engine: Engine) -> None:
+    """The rows only ever added and the ``UPDATE`` in ``WITH`` clauses of one statement that
+    counts the rows the ``UPDATE`` changed; each value through its column type's processor."""
+    seen = _statements(pg_engine)
+    with Session(pg_engine) as session:
+        session.add_all([Parent(id=1, name="p"), Tally(id=1, label="open")])
+        session.commit()
+        seen.clear()
+        session.add_all([Note(parent_id=1, text="n0"), Log(level=Level.INFO, payload={}, at=AT)])
+        commit_with(session, _last(1, "done"))
+    assert len(seen) == 1 and seen[0].startswith("WITH append_0 AS")
+    assert _tallies(pg_engine) == [(1, "done", Decimal("12.34"), AT)]
+    assert _stored_amounts(pg_engine) == [1234]
+    with Session(pg_engine) as session:
+        assert session.scalars(select(Note.text)).all() == ["n0"]
+        assert session.scalar(select(func.count()).select_from(Log)) == 1
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_last_write_that_changes_other_than_its_rows_fails_the_commit(
+    request: pytest.FixtureRequest, database: str
+) -> None:
+    """No row to change (or more than it must): its refusal, raised by the commit, which then
+    commits nothing: neither the rows added with it nor the unit of work's."""
+    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
+    with Session(eng) as session:
+        session.add_all([Parent(id=1, name="p"), Tally(id=1, label="a"), Tally(id=2, label="b")])
+        session.commit()
+    for last in (_last(9, "none"), _last(1, "two", rows=2)):
+        with Session(eng) as session:
+            session.add(Parent(id=2, name="q"))
+            session.add(Note(parent_id=1, text="with it"))
+            with pytest.raises(Refused):
+                commit_with(session, last)
+            session.rollback()
+        with Session(eng) as session:
+            assert session.scalar(select(func.count()).select_from(Note)) == 0
+            assert session.scalar(select(func.count()).select_from(Parent)) == 1
+        assert sorted(_tallies(eng)) == [(1, "a", None, None), (2, "b", None, None)]
+    with Session(eng) as session:  # nothing else to write: the last write alone fails as well
+        with pytest.raises(Refused):
+            commit_with(session, _last(9, "none"))
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_last_write_goes_alone_or_after_the_unit_of_works_rows(
+    request: pytest.FixtureRequest, database: str
+) -> None:
+    """With nothing else to write it is the commit's one statement; after rows the unit of work
+    writes (a new parent), it comes after them, with the rows only ever added on PostgreSQL; a
+    commit without one leaves the next commit as it was."""
+    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
+    seen = _statements(eng)
+
+    def sent() -> list[list[str]]:  # SQLite's BEGIN aside
+        return [s.split()[:3] for s in seen if not s.startswith("BEGIN")]
+
+    with Session(eng) as session:
+        session.add(Tally(id=1, label="open"))
+        session.commit()
+        seen.clear()
+        commit_with(session, _last(1, "alone"))
+        assert sent() == [["UPDATE", "tally", "SET"]]
+        seen.clear()
+        session.add(Parent(id=1, name="p"))
+        session.add(Note(parent_id=1, text="n"))
+        commit_with(session, _last(1, "after"))
+        if database == "postgresql":
+            assert [s[0] for s in sent()] == ["INSERT", "WITH"]
+        else:
+            assert sent() == [
+                ["INSERT", "INTO", "parent"],
+                ["INSERT", "INTO", "note"],
+                ["UPDATE", "tally", "SET"],
+            ]
+        seen.clear()
+        session.add(Note(parent_id=1, text="later"))
+        session.commit()
+        assert len(sent()) == 1 and "tally" not in sent()[0]
+    assert _tallies(eng) == [(1, "after", Decimal("12.34"), AT)]
+    with Session(eng) as session:
+        assert session.scalars(select(Note.text).order_by(Note.id)).all() == ["n", "later"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_last_write_value_its_type_refuses_is_a_statement_error(
+    request: pytest.FixtureRequest, database: str
+) -> None:
+    from sqlalchemy.exc import StatementError
+
+    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
+    with Session(eng) as session:
+        session.add_all([Parent(id=1, name="p"), Tally(id=1, label="open")])
+        session.commit()
+        session.add(Note(parent_id=1, text="with it"))
+        with pytest.raises(StatementError, match=r"UTCDateTime needs an aware datetime"):
+            commit_with(session, _last(1, "naive", stamped=datetime(2026, 12, 2, 9, 30)))
+        session.rollback()
+    assert _tallies(eng) == [(1, "open", None, None)]
+    with Session(eng) as session:
+        assert session.scalar(select(func.count()).select_from(Note)) == 0
+
+
+class Tagged(AppendOnly, _Base):
+    __tablename__ = "tagged"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(String(20))
+    tag: Mapped[str | None] = mapped_column(String(10), server_default="x")  # the server's, when left out
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_column_null_in_every_row_is_left_out_unless_the_server_has_a_default(
+    pg_engine: Engine,
+) -> None:
+    """Fewer parameters: a column NULL in every row of the batch is not sent (NULL all the
+    same); one NULL only in some rows is; one with a server default always is, or its NULL
+    would become the default."""
+    seen: list[str] = []
+
+    @event.listens_for(pg_engine, "before_cursor_execute")
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    with Session(pg_engine) as session:
+        session.add_all([Tagged(label="a"), Tagged(label="b")])
+        session.commit()
+        session.add_all([Tagged(label="c", note="n"), Tagged(label="d", tag="y")])
+        session.commit()
+    first, second = (s.split("VALUES")[0] for s in seen)
+    assert "note" not in first and "tag" in first
+    assert "note" in second and "tag" in second
+    with Session(pg_engine) as session:
+        rows = session.execute(select(Tagged.label, Tagged.note, Tagged.tag).order_by(Tagged.label)).all()
+    assert [tuple(r) for r in rows] == [("a", None, None), ("b", None, None), ("c", "n", None), ("d", None, "y")]

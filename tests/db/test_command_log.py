@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -38,17 +39,28 @@ def claim(container: Container, *, key: str = "k-1", principal: str = "u-1", req
     return stored
 
 
-def finish(container: Container, *, key: str = "k-1", status: int = 201, body: object = None) -> None:
+def finish(
+    container: Container,
+    *,
+    key: str = "k-1",
+    status: int = 201,
+    body: object = None,
+    with_the_commit: bool = False,
+) -> None:
+    """Store the response at once (``complete``), or as the commit's last write (``completion``)."""
+    values: dict[str, Any] = dict(
+        principal_id="u-1",
+        operation="contract.ingest",
+        key=key,
+        status=status,
+        body={"run_id": 7} if body is None else body,
+        now=container.clock.now(),
+    )
     with container.uow() as uow:
-        command_log.complete(
-            uow.session,
-            principal_id="u-1",
-            operation="contract.ingest",
-            key=key,
-            status=status,
-            body={"run_id": 7} if body is None else body,
-            now=container.clock.now(),
-        )
+        if with_the_commit:
+            uow.commit(last=command_log.completion(**values))
+            return
+        command_log.complete(uow.session, **values)
         uow.commit()
 
 
@@ -141,11 +153,14 @@ class TestBegin:
             assert uow.session.scalar(select(func.count()).select_from(CommandLog)) == 1
 
 
+@pytest.mark.parametrize("with_the_commit", [False, True], ids=["at once", "with the commit"])
 class TestComplete:
-    def test_stores_status_body_and_time(self, container: Container) -> None:
+    def test_stores_status_body_and_time(self, container: Container, with_the_commit: bool) -> None:
         claim(container)
         container.clock.advance(seconds=3)
-        finish(container, status=201, body={"loaded": 59, "reject_dir": None})
+        finish(
+            container, status=201, body={"loaded": 59, "reject_dir": None}, with_the_commit=with_the_commit
+        )
         [row] = rows(container)
         assert row.status is CommandStatus.COMPLETED
         assert row.response_status == 201
@@ -153,9 +168,9 @@ class TestComplete:
         assert (row.completed_at - row.created_at).total_seconds() == 3
         assert claim(container) == StoredResult(status=201, body={"loaded": 59, "reject_dir": None})
 
-    def test_needs_a_claim(self, container: Container) -> None:
+    def test_needs_a_claim(self, container: Container, with_the_commit: bool) -> None:
         with pytest.raises(NoResultFound):
-            finish(container, key="never-claimed")
+            finish(container, key="never-claimed", with_the_commit=with_the_commit)
 
 
 class TestRelease:

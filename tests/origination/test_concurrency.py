@@ -223,16 +223,16 @@ def test_a_failure_while_the_response_is_stored_leaves_the_key_free(
         "channel": "h5",
     }
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
-    original = idempotency.command_log.complete
+    original = idempotency.command_log.completion
     calls: list[int] = []
 
-    def fails_once(*args: Any, **kwargs: Any) -> None:
+    def fails_once(**kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("the response could not be stored")
-        original(*args, **kwargs)
+        return original(**kwargs)
 
-    monkeypatch.setattr(idempotency.command_log, "complete", fails_once)
+    monkeypatch.setattr(idempotency.command_log, "completion", fails_once)
 
     async def go() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -87,17 +87,18 @@ async def run_idempotent(
         rendered = json.dumps(
             body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable_encoder
         )
-        command_log.complete(
-            uow.session,
-            principal_id=principal.id,
-            operation=operation,
-            key=key,
-            status=status,
-            body=None,
-            rendered=rendered,
-            now=now,
+        # the commit writes the stored response with the work's last rows: one statement
+        uow.commit(
+            last=command_log.completion(
+                principal_id=principal.id,
+                operation=operation,
+                key=key,
+                status=status,
+                body=None,
+                rendered=rendered,
+                now=now,
+            )
         )
-        uow.commit()
         return status, rendered
 
     def claim_only() -> command_log.StoredResult | None:

@@ -19,17 +19,39 @@ commit, and what it was to commit is only good for the rollback that follows (th
 work's and the API's boundaries make it).
 Read such a row back with a query when its id is needed; add a new object to write a row again.
 
+**A last write carried by the commit.** :func:`commit_with` commits with one more ``UPDATE``
+(a :class:`LastWrite`: a request's stored response, say) written by the commit's flush: on
+PostgreSQL in the statement of the rows only ever added (their ``INSERT`` s and the ``UPDATE`` in
+``WITH`` clauses, the statement counting the rows the ``UPDATE`` changed), so that the commit
+sends one statement instead of two; else after them, alone. A count other than the write's
+``rows`` raises its ``refused()`` and fails the commit, as an ``UPDATE`` that found nothing
+would have failed just before it.
+
 The listeners are on :class:`~sqlalchemy.orm.Session` itself: every session of the process
 writes these rows the same way.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, event, insert
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Table,
+    Update,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
@@ -37,6 +59,7 @@ from creditfactory.db.base import column_defaults, filled
 
 _PENDING = "creditfactory.append_only"
 _COMMITTING = "creditfactory.append_only.committing"
+_LAST = "creditfactory.append_only.last_write"
 T = TypeVar("T", bound="AppendOnly")
 
 
@@ -59,6 +82,41 @@ def add(session: Session, cls: type[T], **values: Any) -> T:
     return obj
 
 
+@dataclass(frozen=True, slots=True)
+class LastWrite:
+    """An ``UPDATE`` a commit carries (:func:`commit_with`). ``statement`` names each of its
+    values with a ``bindparam`` (not ``a`` followed by digits and underscores, the names of the
+    rows written with it), none expanding; ``params`` gives them. Built once, the statement is
+    compiled once (with each mix of rows it goes with). It must change exactly ``rows`` rows, or
+    ``refused()`` is raised."""
+
+    statement: Update
+    params: Mapping[str, Any]
+    rows: int
+    refused: Callable[[], Exception]
+
+
+def commit_with(session: Session, last: LastWrite) -> None:
+    """``session.commit()``, the commit's flush writing ``last`` as well (see the module's
+    docstring): with the rows only ever added in one statement on PostgreSQL, else after
+    what the flush writes. Its refusal fails the commit; the caller's boundary rolls back."""
+    session.info[_LAST] = last
+    try:
+        session.commit()
+    finally:
+        session.info.pop(_LAST, None)
+
+
+def write_now(conn: Connection, last: LastWrite) -> None:
+    """``last`` written alone, at once: what a commit does with it when nothing else is written."""
+    _check(last, conn.execute(last.statement, dict(last.params)).rowcount)
+
+
+def _check(last: LastWrite, changed: int) -> None:
+    if changed != last.rows:
+        raise last.refused()
+
+
 def _row(obj: Any, table: Table) -> dict[str, Any]:
     values = obj.__dict__
     return {key: values.get(key, default) for key, default in column_defaults(table).items()}
@@ -78,57 +136,91 @@ def _values(rows: dict[Table, list[dict[str, Any]]]) -> int:
     return sum(len(batch) * len(batch[0]) for batch in rows.values() if batch)
 
 
-def _write(session: Session, rows: dict[Table, list[dict[str, Any]]]) -> None:
+def _write(session: Session, rows: dict[Table, list[dict[str, Any]]], last: LastWrite | None = None) -> None:
     conn = session.connection()
-    if conn.dialect.name == "postgresql" and _values(rows) <= ONE_STATEMENT_VALUES:
-        _one_statement(conn, rows)
+    if rows and conn.dialect.name == "postgresql" and _values(rows) <= ONE_STATEMENT_VALUES:
+        _one_statement(conn, rows, last)
         return
     for table, batch in rows.items():
         conn.execute(insert(table), batch)
+    if last is not None:
+        write_now(conn, last)
 
 
-def _one_statement(conn: Connection, rows: dict[Table, list[dict[str, Any]]]) -> None:
+def _one_statement(
+    conn: Connection, rows: dict[Table, list[dict[str, Any]]], last: LastWrite | None = None
+) -> None:
     """Every table's rows in one statement: ``INSERT … VALUES (…), (…)`` a table, the others
     in ``WITH`` clauses of the last (PostgreSQL's data-modifying ``WITH``). One round trip and
     one statement for what a request adds (an application's move and its event), instead of a
     pipelined ``executemany`` a table. A constraint that one row checks against another written
-    with it holds: the statement's constraint checks run when all of it is written.
+    with it holds: the statement's constraint checks run when all of it is written. With a
+    ``last`` write, every ``INSERT`` is a ``WITH`` clause, as is the ``UPDATE``, and the
+    statement counts the rows it changed.
 
     The statement is compiled once for so many rows of each table, and sent as its SQL with
     each value put through its column type's bind processor: SQLAlchemy would otherwise walk
     the whole statement again, parameter by parameter, at every execution to find it in its
     cache. A value its type refuses raises :class:`~sqlalchemy.exc.StatementError`, as
     SQLAlchemy's own execution would, before anything is sent."""
-    shape = tuple((table, len(batch)) for table, batch in rows.items())
-    sql, processors = _compiled(conn.dialect, shape)
+    shape = []
+    columns_of = []
+    for table, batch in rows.items():
+        # a row's values are in its table's column order (``_row``); a column that is NULL in
+        # every row and has no server default is left out (NULL all the same): fewer parameters
+        columns = list(zip(*[row.values() for row in batch], strict=True))
+        count, nullable = len(batch), _left_out_when_null(table)
+        shape.append(
+            (
+                table,
+                count,
+                tuple(j for j, col in enumerate(columns) if j not in nullable or col.count(None) != count),
+            )
+        )
+        columns_of.append(columns)
+    sql, processors, last_processors = _compiled(
+        conn.dialect, tuple(shape), None if last is None else last.statement
+    )
     params: dict[str, Any] = {}
-    for t, batch in enumerate(rows.values()):
-        for i, row in enumerate(batch):
-            # a row's values are in its table's column order (``_row``), as the processors
-            for j, (value, process) in enumerate(zip(row.values(), processors[t], strict=True)):
-                try:
-                    params[f"a{t}_{i}_{j}"] = value if process is None else process(value)
-                except Exception as exc:
-                    cls = type(exc)
-                    raise StatementError(
-                        f"({cls.__module__}.{cls.__name__}) {exc}",
-                        sql,
-                        params,
-                        exc,
-                        hide_parameters=conn.engine.hide_parameters,
-                        ismulti=False,
-                    ) from exc
-    conn.exec_driver_sql(sql, params)
+    try:
+        for t, (_, _, kept) in enumerate(shape):
+            columns = columns_of[t]
+            for k, (j, process) in enumerate(zip(kept, processors[t], strict=True)):
+                for i, value in enumerate(columns[j]):
+                    params[f"a{t}_{i}_{k}"] = value if process is None else process(value)
+        if last is not None:
+            for name, value in last.params.items():
+                process = last_processors[name]
+                params[name] = value if process is None else process(value)
+    except Exception as exc:
+        cls = type(exc)
+        raise StatementError(
+            f"({cls.__module__}.{cls.__name__}) {exc}",
+            sql,
+            params,
+            exc,
+            hide_parameters=conn.engine.hide_parameters,
+            ismulti=False,
+        ) from exc
+    if last is None:
+        conn.exec_driver_sql(sql, params)
+        return
+    _check(last, conn.exec_driver_sql(sql, params).scalar_one())
 
 
-@lru_cache(maxsize=256)  # one a mix of tables and row counts
-def _compiled(dialect: Dialect, shape: tuple[tuple[Table, int], ...]) -> tuple[str, list[list[Any]]]:
-    """The SQL of :func:`_one_statement` for so many rows of each table, its parameters named
-    by table, row and column position, and each table's bind processors in column order."""
+@lru_cache(maxsize=256)  # one a mix of tables, row counts and columns sent (and last write)
+def _compiled(
+    dialect: Dialect, shape: tuple[tuple[Table, int, tuple[int, ...]], ...], last: Update | None = None
+) -> tuple[str, list[list[Any]], dict[str, Any]]:
+    """The SQL of :func:`_one_statement` for so many rows of each table, with the columns sent
+    (positions in the table's column order), and ``last``: its parameters named by table, row
+    and position among the columns sent, each table's bind processors in that order, and the
+    last write's by parameter name."""
     inserts = []
     processors = []
-    for t, (table, count) in enumerate(shape):
-        keys = list(column_defaults(table))
+    for t, (table, count, kept) in enumerate(shape):
+        every = list(column_defaults(table))
+        keys = [every[j] for j in kept]
         processors.append([table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys])
         inserts.append(
             insert(table).values(
@@ -138,10 +230,33 @@ def _compiled(dialect: Dialect, shape: tuple[tuple[Table, int], ...]) -> tuple[s
                 ]
             )
         )
-    last = inserts[-1]
+    if last is not None:
+        changed = last.returning(literal_column("1")).cte("last_write")
+        counted = select(func.count()).select_from(changed)
+        compiled = counted.add_cte(*(ins.cte(f"append_{k}") for k, ins in enumerate(inserts))).compile(
+            dialect=dialect
+        )
+        last_processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
+            if not _ROW_PARAM.fullmatch(name)
+        }
+        return str(compiled), processors, last_processors
+    final = inserts[-1]
     if len(inserts) > 1:
-        last = last.add_cte(*(ins.cte(f"append_{k}") for k, ins in enumerate(inserts[:-1])))
-    return str(last.compile(dialect=dialect)), processors
+        final = final.add_cte(*(ins.cte(f"append_{k}") for k, ins in enumerate(inserts[:-1])))
+    return str(final.compile(dialect=dialect)), processors, {}
+
+
+@cache  # one a table
+def _left_out_when_null(table: Table) -> frozenset[int]:
+    """The positions (in ``column_defaults`` order) of the columns without a server default: a
+    NULL left out of the ``INSERT`` is a NULL all the same."""
+    return frozenset(j for j, key in enumerate(column_defaults(table)) if table.c[key].server_default is None)
+
+
+#: the parameters of the rows only ever added (``a<table>_<row>_<column>``)
+_ROW_PARAM = re.compile(r"a\d+_\d+_\d+")
 
 
 @event.listens_for(Session, "before_flush")
@@ -163,8 +278,9 @@ def _take(session: Session, flush_context: Any, _instances: Any) -> None:
     if session.info.pop(_COMMITTING, None):
         # the commit's flush (of the transaction or of a savepoint): a failing INSERT fails the
         # commit, and what it was to commit is then only good for a rollback, so it needs no
-        # savepoint of its own (the flag goes with this flush, failed or not)
-        _write(session, rows)
+        # savepoint of its own (the flag goes with this flush, failed or not); the commit's
+        # last write goes with the rows
+        _write(session, rows, session.info.pop(_LAST, None))
         return
     # in a savepoint, so that a failing INSERT leaves the session's transaction as it was
     with session.begin_nested():
@@ -174,6 +290,13 @@ def _take(session: Session, flush_context: Any, _instances: Any) -> None:
 @event.listens_for(Session, "before_commit")
 def _committing(session: Session) -> None:
     session.info[_COMMITTING] = True
+    if _LAST in session.info:
+        # the commit's flush, here, so that it carries the last write (``_take``, ``_put``); a
+        # flush that writes nothing leaves it to be written alone
+        session.flush()
+        last = session.info.pop(_LAST, None)
+        if last is not None:
+            write_now(session.connection(), last)
 
 
 @event.listens_for(Session, "after_transaction_end")  # of the transaction or of a savepoint
@@ -185,5 +308,7 @@ def _committed(session: Session, _transaction: Any) -> None:
 @event.listens_for(Session, "after_flush")
 def _put(session: Session, flush_context: Any) -> None:
     rows = flush_context.attributes.pop(_PENDING, None)
-    if rows:
-        _write(session, rows)
+    # after the unit of work's statements of the commit's flush: its last write, with any rows
+    last = session.info.pop(_LAST, None) if session.info.get(_COMMITTING) else None
+    if rows or last is not None:
+        _write(session, rows or {}, last)

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from creditfactory.db.append_only import LastWrite, write_now
 from creditfactory.db.base import Base
 from creditfactory.db.types import UTCDateTime, enum_column
 from creditfactory.errors import Conflict, DomainError
@@ -82,10 +83,19 @@ _CLAIM = {
     .returning(_TABLE.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_COMPLETE = update(_TABLE).where(
-    _TABLE.c.principal_id == bindparam("p_principal_id"),
-    _TABLE.c.operation == bindparam("p_operation"),
-    _TABLE.c.idempotency_key == bindparam("p_key"),
+_COMPLETE = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.principal_id == bindparam("p_principal_id"),
+        _TABLE.c.operation == bindparam("p_operation"),
+        _TABLE.c.idempotency_key == bindparam("p_key"),
+    )
+    .values(
+        {
+            name: bindparam(f"v_{name}", type_=_TABLE.c[name].type)
+            for name in ("status", "response_status", "response_body", "completed_at")
+        }
+    )
 )
 
 
@@ -144,6 +154,39 @@ def begin(
     return StoredResult(status=existing.response_status or 200, body=body)
 
 
+def completion(
+    *,
+    principal_id: str,
+    operation: str,
+    key: str,
+    status: int,
+    body: Any,
+    now: datetime,
+    rendered: str | None = None,
+) -> LastWrite:
+    """The write that stores the response of a claimed command: ``body``, or its JSON text
+    already ``rendered``. Given to the commit (``UnitOfWork.commit(last=…)``), it is written in
+    the commit's own statement on PostgreSQL, with the rows only ever added (see
+    :mod:`creditfactory.db.append_only`): the claim's row depends on none of what the work wrote.
+    A claim that is not there to complete fails the commit (``NoResultFound``)."""
+    return LastWrite(
+        statement=_COMPLETE,
+        params={
+            "p_principal_id": principal_id,
+            "p_operation": operation,
+            "p_key": key,
+            "v_status": CommandStatus.COMPLETED,
+            "v_response_status": status,
+            "v_response_body": rendered
+            if rendered is not None
+            else json.dumps(body, default=str, ensure_ascii=False),
+            "v_completed_at": now,
+        },
+        rows=1,
+        refused=lambda: NoResultFound(f"no claim of idempotency key {key!r} for {operation} to complete"),
+    )
+
+
 def complete(
     session: Session,
     *,
@@ -155,25 +198,19 @@ def complete(
     now: datetime,
     rendered: str | None = None,
 ) -> None:
-    """Store the response of a claimed command: ``body``, or its JSON text already ``rendered``.
-    What waits for the session's flush is not written first: the claim's row depends on none of
-    it, and the commit that follows writes it (rows only ever added then without a savepoint)."""
-    done = session.connection().execute(
-        _COMPLETE,
-        {
-            "p_principal_id": principal_id,
-            "p_operation": operation,
-            "p_key": key,
-            "status": CommandStatus.COMPLETED,
-            "response_status": status,
-            "response_body": rendered
-            if rendered is not None
-            else json.dumps(body, default=str, ensure_ascii=False),
-            "completed_at": now,
-        },
+    """Store the response of a claimed command now (:func:`completion`, written at once)."""
+    write_now(
+        session.connection(),
+        completion(
+            principal_id=principal_id,
+            operation=operation,
+            key=key,
+            status=status,
+            body=body,
+            now=now,
+            rendered=rendered,
+        ),
     )
-    if done.rowcount != 1:
-        raise NoResultFound(f"no claim of idempotency key {key!r} for {operation} to complete")
 
 
 def release(session: Session, *, principal_id: str, operation: str, key: str) -> None:

@@ -12,6 +12,8 @@ from typing import Any, Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from creditfactory.db.append_only import LastWrite, commit_with
+
 
 def flush_pending(session: Session, *types: type) -> None:
     """Before a read of rows of ``types`` on the session's connection: write the session if it
@@ -61,8 +63,14 @@ class UnitOfWork:
     def flush(self) -> None:
         self.session.flush()
 
-    def commit(self) -> None:
-        self.session.commit()
+    def commit(self, last: LastWrite | None = None) -> None:
+        """Commit; with ``last``, an ``UPDATE`` the commit's own flush writes as well (on
+        PostgreSQL in one statement with the rows only ever added: see
+        :func:`creditfactory.db.append_only.commit_with`)."""
+        if last is None:
+            self.session.commit()
+        else:
+            commit_with(self.session, last)
 
     def rollback(self) -> None:
         self.session.rollback()
