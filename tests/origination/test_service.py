@@ -105,7 +105,7 @@ class TestSubmit:
 
         def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
             # on PostgreSQL the insert is the first clause of the submission's one statement
-            # (its contacts' arrays the other parameters), on SQLite a statement of its own
+            # (its contacts' rows the other parameter), on SQLite a statement of its own
             at = statement.find("INSERT INTO origination_application (")
             if at >= 0:
                 named = statement[at:].split("(", 1)[1].split(")", 1)[0]
@@ -123,8 +123,8 @@ class TestSubmit:
         finally:
             event.remove(world.container.engine, "before_cursor_execute", before)
         ((named, count),) = sent
-        contact_arrays = 5 if world.container.engine.dialect.name == "postgresql" else 0
-        assert count == len(named) + contact_arrays <= 50 and not (set(named) & store._FILLED_LATER)
+        contact_rows = 1 if world.container.engine.dialect.name == "postgresql" else 0
+        assert count == len(named) + contact_rows <= 50 and not (set(named) & store._FILLED_LATER)
         with world.container.uow() as uow:
             read = store.get(uow.session, view.id)
             assert read is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
 from functools import cache
 from typing import Any, NamedTuple, TypeVar
 
@@ -38,6 +40,26 @@ def filled(cls: type[T], values: dict[str, Any]) -> T:
 
 
 _HELD = "creditfactory.held"
+
+
+def _iso_date(value: Any) -> str:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"a row value of JSON rows is text, a number, a boolean, None or a date, not {value!r}")
+
+
+#: rows as JSON text: compact, dates as ISO dates (``json_rows``)
+_ROWS_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_iso_date).encode
+
+
+def json_rows(rows: list[dict[str, Any]]) -> str:
+    """Rows (dicts of plain values: text, numbers, booleans, ``None``, dates) as one JSON
+    parameter, for PostgreSQL to expand with ``json_to_recordset(CAST(:p AS JSON)) AS r(<column>
+    <type>, …)``: one statement text whatever the number of rows, as arrays would give, with one
+    parameter instead of one a column; psycopg adapts a string without the work an array's
+    elements take, and the server reads it faster than so many arrays. The rows come out in the
+    order given."""
+    return _ROWS_JSON(rows)
 
 
 @cache

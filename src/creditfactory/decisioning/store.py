@@ -52,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from creditfactory.db.base import Base
+from creditfactory.db.base import Base, json_rows
 from creditfactory.db.types import ScaledInt, UTCDateTime, enum_column
 from creditfactory.decisioning.model import WINDOWS, Applicant, EdgeKind, NodeKind, Outcome
 
@@ -561,10 +561,10 @@ def _upsert_nodes(dialect: str) -> Any:
 
 
 def _upsert_nodes_pg_sql(prefix: str = "", only_if: str = "", before: str = "", after: str = "") -> str:
-    """The nodes' upsert on PostgreSQL with its rows as arrays (``unnest``): one statement text
-    whatever the number of rows, so that the server prepares it once. The arrays are the
-    parameters ``{prefix}kind``, ``key``, ``customer_id``, ``declined`` and ``first_seen_date``;
-    ``only_if`` is a condition on the rows; ``before`` are ``WITH`` clauses that go first,
+    """The nodes' upsert on PostgreSQL with its rows in one JSON parameter, ``{prefix}rows``
+    (``db.base.json_rows`` of ``kind``, ``key``, ``customer_id``, ``declined`` and
+    ``first_seen_date``, see :func:`_node_rows`): one statement text whatever the number of
+    rows, so that the server prepares it once. ``only_if`` is a condition on the rows; ``before`` are ``WITH`` clauses that go first,
     ``after`` a ``SELECT`` of more rows of the same columns.
 
     A node is written only when the upsert changes it: when it is new, when its first seen
@@ -580,9 +580,8 @@ def _upsert_nodes_pg_sql(prefix: str = "", only_if: str = "", before: str = "", 
     after that snapshot."""
     p = prefix
     rows = (
-        f"unnest(CAST(:{p}kind AS VARCHAR[]), CAST(:{p}key AS VARCHAR[]), CAST(:{p}customer_id AS VARCHAR[]),"
-        f" CAST(:{p}declined AS BOOLEAN[]), CAST(:{p}first_seen_date AS DATE[]))"
-        " AS r(kind, key, customer_id, declined, first_seen_date)"
+        f"json_to_recordset(CAST(:{p}rows AS JSON))"
+        " AS r(kind VARCHAR, key VARCHAR, customer_id VARCHAR, declined BOOLEAN, first_seen_date DATE)"
     )
     when = f"WHERE {only_if}" if only_if else ""
     also = f"AND {only_if}" if only_if else ""
@@ -607,7 +606,7 @@ def _upsert_nodes_pg_sql(prefix: str = "", only_if: str = "", before: str = "", 
     SELECT * FROM up
     UNION ALL
     SELECT {_NODE_COLS} FROM {node.name} n
-    JOIN unnest(CAST(:{p}kind AS VARCHAR[]), CAST(:{p}key AS VARCHAR[])) AS w(kind, key)
+    JOIN json_to_recordset(CAST(:{p}rows AS JSON)) AS w(kind VARCHAR, key VARCHAR)
       ON n.key = w.key AND n.kind = w.kind
     WHERE n.id NOT IN (SELECT id FROM up) {also}
     {"UNION ALL " + after if after else ""}
@@ -649,7 +648,7 @@ _LINK_EDGES_PG = text(
     f"""
     WITH added AS (
         INSERT INTO {edge.name} (src_id, dst_id, kind)
-        SELECT * FROM unnest(CAST(:src_id AS BIGINT[]), CAST(:dst_id AS BIGINT[]), CAST(:kind AS VARCHAR[]))
+        SELECT * FROM json_to_recordset(CAST(:rows AS JSON)) AS r(src_id BIGINT, dst_id BIGINT, kind VARCHAR)
         ON CONFLICT (src_id, dst_id, kind) DO NOTHING
         RETURNING src_id
     ), raised AS (
@@ -702,13 +701,7 @@ def ensure_nodes(
     if conn.dialect.name == "postgresql":
         for i in range(0, len(ordered), CHUNK):
             part = ordered[i : i + CHUNK]
-            params = {
-                "kind": [k for k, _ in part],
-                "key": [k for _, k in part],
-                "customer_id": [customer_id if k == NodeKind.PERSON else None for k, _ in part],
-                "declined": [person_declined and k == NodeKind.PERSON for k, _ in part],
-                "first_seen_date": [wanted[w] for w in part],
-            }
+            params = {"rows": _node_rows(part, wanted, customer_id, person_declined)}
             for r in conn.execute(_UPSERT_NODES_PG, params):
                 found = NodeRow(r)
                 out[(found.kind, found.key)] = found
@@ -733,6 +726,28 @@ def ensure_nodes(
     return out
 
 
+def _node_rows(
+    ordered: Sequence[tuple[str, str]],
+    wanted: Mapping[tuple[str, str], date | None],
+    customer_id: str | None,
+    person_declined: bool,
+) -> str:
+    """The rows of :func:`_upsert_nodes_pg_sql`, in the lock order given: the customer id and
+    the declined flag go on the person node only."""
+    return json_rows(
+        [
+            {
+                "kind": kind,
+                "key": key,
+                "customer_id": customer_id if kind == NodeKind.PERSON else None,
+                "declined": person_declined and kind == NodeKind.PERSON,
+                "first_seen_date": wanted[(kind, key)],
+            }
+            for kind, key in ordered
+        ]
+    )
+
+
 #: The kind of the row that says the seen row was written (no node has an empty kind).
 _SEEN_WRITTEN = ""
 
@@ -741,7 +756,7 @@ def _seen_then_nodes_pg() -> Any:
     """PostgreSQL: the seen row's insert (``ON CONFLICT (application_ref) DO NOTHING``) and the
     nodes' upsert in one statement; the nodes are written, and returned, only when the seen row
     was. The seen row's values go through their columns' types, as in :data:`_ADD_SEEN`; the
-    nodes' arrays are the parameters ``node_*``."""
+    nodes' rows are the parameter ``node_rows``."""
     columns = [c for c in seen.columns if c.name != "id"]
     names = ", ".join(c.name for c in columns)
     values = ", ".join(f":{c.name}" for c in columns)
@@ -786,15 +801,7 @@ def add_seen_and_nodes(
         return ensure_nodes(conn, wanted, customer_id=applicant.customer_id, person_declined=person_declined)
     ordered = sorted(wanted, key=lambda k: (k[1], k[0]))  # the lock order of ensure_nodes
     params = _seen_row(applicant, application_ref, outcome, outcome_at)
-    params.update(
-        {
-            "node_kind": [k for k, _ in ordered],
-            "node_key": [k for _, k in ordered],
-            "node_customer_id": [applicant.customer_id if k == NodeKind.PERSON else None for k, _ in ordered],
-            "node_declined": [person_declined and k == NodeKind.PERSON for k, _ in ordered],
-            "node_first_seen_date": [wanted[w] for w in ordered],
-        }
-    )
+    params["node_rows"] = _node_rows(ordered, wanted, applicant.customer_id, person_declined)
     out: dict[tuple[str, str], NodeRow] = {}
     written = False
     for r in conn.execute(_SEEN_THEN_NODES_PG, params):
@@ -820,14 +827,8 @@ def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
         return 0
     ordered = sorted(rows)
     if conn.dialect.name == "postgresql":
-        added_rows = conn.execute(
-            _LINK_EDGES_PG,
-            {
-                "src_id": [a for a, _, _ in ordered],
-                "dst_id": [b for _, b, _ in ordered],
-                "kind": [k for _, _, k in ordered],
-            },
-        ).one()[0]
+        rows = json_rows([{"src_id": a, "dst_id": b, "kind": k} for a, b, k in ordered])
+        added_rows = conn.execute(_LINK_EDGES_PG, {"rows": rows}).one()[0]
         return int(added_rows) // 2
     values = [{"src_id": a, "dst_id": b, "kind": k} for a, b, k in ordered]
     added = conn.execute(_LINK_EDGES[conn.dialect.name], values).all()

@@ -44,7 +44,7 @@ from sqlalchemy.orm.util import identity_key
 
 from creditfactory.db import append_only
 from creditfactory.db.append_only import AppendOnly
-from creditfactory.db.base import Base, column_defaults, filled, hold
+from creditfactory.db.base import Base, column_defaults, filled, hold, json_rows
 from creditfactory.db.types import Money, Rate, UTCDateTime, enum_column
 from creditfactory.origination.model import (
     ApplicationStatus,
@@ -269,47 +269,45 @@ def _insert_application(dialect: str) -> Any:
     return ins.on_conflict_do_nothing(index_elements=[table.c.in_progress_customer_id]).returning(table.c.id)
 
 
-#: The contacts' columns, as the PostgreSQL submission sends them: one array each.
-_CONTACT_ARRAYS = ("position", "name_enc", "phone_token", "phone_enc", "relation")
+#: The contacts' columns, as the PostgreSQL submission sends them: the rows in one JSON parameter.
+_CONTACT_COLUMNS = ("position", "name_enc", "phone_token", "phone_enc", "relation")
 
 
 @cache
 def _contact_processors() -> dict[str, Any]:
     """Each contact column's bind processor on PostgreSQL (its enum's value for ``relation``),
-    applied to the arrays' elements as SQLAlchemy would to a single value."""
+    applied to the rows' values as SQLAlchemy would to a single value."""
     dialect = postgresql.dialect()
     table = ApplicationContact.__table__
     return {
-        name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _CONTACT_ARRAYS
+        name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _CONTACT_COLUMNS
     }
 
 
 @cache
 def _submit_pg(keys: tuple[str, ...]) -> Any:
     """PostgreSQL: the application's insert (as :func:`_insert_application`, of the columns
-    ``keys``) and its contacts' in one statement, the contacts as arrays (``c_position``,
-    ``c_name_enc``, ``c_phone_token``, ``c_phone_enc``, ``c_relation``): one row back, the
-    application's id and its contacts' ids by position, or no row when the customer has another
-    application in progress (then no contact is written either). The contacts' foreign key is
-    checked when the whole statement is written. Five array parameters whatever the number of
-    contacts: 46 in all, under the 50 past which psycopg converts a statement again at every
-    execution."""
+    ``keys``) and its contacts' in one statement, the contacts' rows in one JSON parameter
+    (``c_rows``, ``db.base.json_rows`` of their ``position``, ``name_enc``, ``phone_token``,
+    ``phone_enc`` and ``relation``): one row back, the application's id and its contacts' ids by
+    position, or no row when the customer has another application in progress (then no contact
+    is written either). The contacts' foreign key is checked when the whole statement is
+    written. One parameter for the contacts whatever their number: 42 in all, under the 50 past
+    which psycopg converts a statement again at every execution."""
     table = Application.__table__
     contact = ApplicationContact.__table__
     dialect = postgresql.dialect()
     quote = dialect.identifier_preparer.quote
     columns = ", ".join(quote(table.c[k].name) for k in keys)
     values = ", ".join(f":{k}" for k in keys)
-    names = ", ".join(_CONTACT_ARRAYS)
-    arrays = ", ".join(
-        f"CAST(:c_{name} AS {contact.c[name].type.compile(dialect=dialect)}[])" for name in _CONTACT_ARRAYS
-    )
+    names = ", ".join(_CONTACT_COLUMNS)
+    typed = ", ".join(f"{name} {contact.c[name].type.compile(dialect=dialect)}" for name in _CONTACT_COLUMNS)
     sql = (
         f"WITH a AS (INSERT INTO {table.name} ({columns}) VALUES ({values}) "
         f"ON CONFLICT ({table.c.in_progress_customer_id.name}) DO NOTHING RETURNING id), "
         f"c AS (INSERT INTO {contact.name} (application_id, {names}) "
-        f"SELECT a.id, {', '.join('r.' + name for name in _CONTACT_ARRAYS)} "
-        f"FROM a CROSS JOIN unnest({arrays}) AS r({names}) RETURNING id, position) "
+        f"SELECT a.id, {', '.join('r.' + name for name in _CONTACT_COLUMNS)} "
+        f"FROM a CROSS JOIN json_to_recordset(CAST(:c_rows AS JSON)) AS r({typed}) RETURNING id, position) "
         "SELECT a.id, (SELECT array_agg(c.id ORDER BY c.position) FROM c) FROM a"
     )
     return text(sql).bindparams(*(bindparam(k, type_=table.c[k].type) for k in keys))
@@ -337,11 +335,14 @@ def insert_new(
     # one statement of the same shape for every submission, with fewer parameters
     sent = {k: v for k, v in values.items() if not (v is None and k in _FILLED_LATER)}
     if conn.dialect.name == "postgresql":
-        arrays = {
-            f"c_{name}": [c[name] if process is None else process(c[name]) for c in contacts]
-            for name, process in _contact_processors().items()
-        }
-        written = conn.execute(_submit_pg(tuple(sent)), {**sent, **arrays}).first()
+        processors = _contact_processors().items()
+        rows = json_rows(
+            [
+                {name: c[name] if process is None else process(c[name]) for name, process in processors}
+                for c in contacts
+            ]
+        )
+        written = conn.execute(_submit_pg(tuple(sent)), {**sent, "c_rows": rows}).first()
         if written is None:
             return None
         application_id = written[0]
