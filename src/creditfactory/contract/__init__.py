@@ -6,6 +6,7 @@ Public API for other domains and the edges.
 from creditfactory.contract.ingest import IngestResult, IngestSettings, TableResult
 from creditfactory.contract.lake import scan
 from creditfactory.contract.service import (
+    CUSTOMER_RECORD,
     CustomerHome,
     CustomerIdentity,
     CustomerView,
@@ -18,6 +19,7 @@ from creditfactory.contract.service import (
     ingest_directory,
     lake_frame,
     list_runs,
+    record_of,
     segment_counts,
     table_counts,
     view_customer,
@@ -41,7 +43,9 @@ __all__ = [
     "customer_contacts",
     "customer_home",
     "customer_identities",
+    "CUSTOMER_RECORD",
     "customer_record",
+    "record_of",
     "find_customer_by_id_number",
     "get_run",
     "get_table",

@@ -233,7 +233,9 @@ def customer_home(uow: UnitOfWork, *, customer_id: str) -> CustomerHome | None:
 
 
 _CUSTOMERS = store.OPERATIONAL["customers"]
-_CUSTOMER_RECORD = _customer_query(_CUSTOMERS.c.name_enc, _CUSTOMERS.c.segment, _CUSTOMERS.c.manager_id)
+#: The read of :func:`customer_record` (parameter ``customer_id``), at most one row, for a caller
+#: that sends it with other reads (``db.reads.together``); :func:`record_of` answers it.
+CUSTOMER_RECORD = _customer_query(_CUSTOMERS.c.name_enc, _CUSTOMERS.c.segment, _CUSTOMERS.c.manager_id)
 
 
 def customer_record(uow: UnitOfWork, *, customer_id: str) -> CustomerIdentity | None:
@@ -241,7 +243,13 @@ def customer_record(uow: UnitOfWork, *, customer_id: str) -> CustomerIdentity | 
     answers :func:`customer_home` for the rest of the transaction (an application is checked
     against the record, then decided on the home). ``None`` for an unknown customer."""
     uow.session.flush()  # as an ORM query would
-    row = uow.session.connection().execute(_CUSTOMER_RECORD, {"customer_id": customer_id}).first()
+    row = uow.session.connection().execute(CUSTOMER_RECORD, {"customer_id": customer_id}).first()
+    return record_of(uow, customer_id, row)
+
+
+def record_of(uow: UnitOfWork, customer_id: str, row: Sequence[Any] | None) -> CustomerIdentity | None:
+    """The identity of a row of :data:`CUSTOMER_RECORD` read in ``uow``'s transaction (``None``
+    for no row); the row answers :func:`customer_home` for the rest of the transaction too."""
     homes = _homes(uow)
     if row is None:
         homes[customer_id] = None

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from creditfactory import contract, whitelist
 from creditfactory.db.base import write_changes
+from creditfactory.db.reads import together
 from creditfactory.db.uow import UnitOfWork
 from creditfactory.errors import Conflict, InvalidInput, NotFound
 from creditfactory.events import Event, append
@@ -448,6 +449,33 @@ def missing_consents(session: Session, customer_id: str) -> list[ConsentKind]:
 # ------------------------------------------------------------------ submit
 
 
+def _applicant_reads(
+    uow: UnitOfWork, *, customer_id: str, on: date
+) -> tuple[whitelist.Offer | None, dict[ConsentKind, ConsentAction], contract.CustomerIdentity | None]:
+    """What a submission reads of the customer before it writes: the offer live on ``on``, the
+    newest action on each consent, and the customer's record. In one round trip on PostgreSQL
+    (``db.reads.together``), each read as its own module makes it; one statement each else."""
+    session = uow.session
+    session.flush()  # as an ORM query would
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return (
+            whitelist.find_offer(session, customer_id=customer_id, on=on),
+            store.latest_consent_actions(session, customer_id),
+            contract.customer_record(uow, customer_id=customer_id),
+        )
+    offer, consented, record = together(
+        conn,
+        (whitelist.LIVE_OFFER, store.CONSENT_ACTIONS_ONE_ROW, contract.CUSTOMER_RECORD),
+        {"customer_id": customer_id, "on": on},
+    )
+    return (
+        whitelist.offer_of(offer),
+        store.consent_actions_of(consented),
+        contract.record_of(uow, customer_id, record),
+    )
+
+
 def _identity(applicant: Applicant, *, on: date) -> tuple[idcard.IdNumber, str, str]:
     try:
         parsed = idcard.parse(applicant.id_number, as_of=on)
@@ -524,7 +552,7 @@ def submit_application(
     if terms is None:
         raise UnknownProduct(f"no loan product has the code {r.product_code!r}", field="product_code")
     method = r.repayment_method or terms.methods[0]
-    offer = whitelist.find_offer(session, customer_id=r.customer_id, on=business_date)
+    offer, consented, record = _applicant_reads(uow, customer_id=r.customer_id, on=business_date)
     if r.offer_version_id is not None and (offer is None or offer.version_id != r.offer_version_id):
         raise OfferNotCurrent(
             f"customer {r.customer_id} has no current offer from whitelist version {r.offer_version_id}"
@@ -535,7 +563,7 @@ def submit_application(
         terms, amount=amount, term=r.term_months, method=method, offer_limit=offer.limit if offer else None
     )
 
-    missing = missing_consents(session, r.customer_id)
+    missing = [kind for kind in REQUIRED_CONSENTS if consented.get(kind) is not ConsentAction.GIVEN]
     if missing:
         names = ", ".join(f"{k.value} ({k.label_zh})" for k in missing)
         raise ConsentRequired(
@@ -544,7 +572,6 @@ def submit_application(
         )
     id_token = vault.token(parsed.value, kind="id_number")
     phone_token = vault.token(mobile, kind="phone")
-    record = contract.customer_record(uow, customer_id=r.customer_id)
     name_matches: bool | None = None
     if record is not None and record.name_enc:
         name_matches = vault.decrypt(record.name_enc).strip() == name

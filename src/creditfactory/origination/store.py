@@ -11,6 +11,7 @@ constraint, so that two submissions racing each other cannot both succeed on any
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -29,6 +30,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     case,
+    cast,
     func,
     insert,
     inspect,
@@ -38,6 +40,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -225,6 +228,25 @@ _CONSENT_ACTIONS = (
     .where(Consent.customer_id == bindparam("customer_id"))
     .order_by(Consent.id)
 )
+
+
+#: PostgreSQL: the customer's consent actions as one row, ``{kind: action}`` JSON text whose
+#: pairs come in the records' order (the newest last; :func:`consent_actions_of` keeps it), for a
+#: caller that sends it with other reads (``db.reads.together``). Parameter ``customer_id``.
+CONSENT_ACTIONS_ONE_ROW = select(
+    cast(
+        func.json_object_agg(Consent.kind, aggregate_order_by(Consent.action, Consent.id)),
+        Text,
+    )
+).where(Consent.customer_id == bindparam("customer_id"))
+
+
+def consent_actions_of(row: Sequence[Any] | None) -> dict[ConsentKind, ConsentAction]:
+    """The newest action per kind from a row of :data:`CONSENT_ACTIONS_ONE_ROW` (JSON keeps the
+    last of the same name, and the pairs come oldest first)."""
+    if row is None or row[0] is None:
+        return {}
+    return {ConsentKind(kind): ConsentAction(action) for kind, action in json.loads(row[0]).items()}
 
 
 _INSERT_CONTACTS = insert(ApplicationContact.__table__).returning(

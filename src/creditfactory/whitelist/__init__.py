@@ -17,6 +17,7 @@ from creditfactory.whitelist.model import (
     version_identity,
 )
 from creditfactory.whitelist.service import (
+    LIVE_OFFER,
     NoOffer,
     Offer,
     PublishResult,
@@ -32,6 +33,7 @@ from creditfactory.whitelist.service import (
     find_offer,
     get_version,
     list_versions,
+    offer_of,
     publish_version,
     read_lines,
     record_event,
@@ -62,7 +64,9 @@ __all__ = [
     "exit_customers",
     "expire_offers",
     "export_version",
+    "LIVE_OFFER",
     "find_offer",
+    "offer_of",
     "get_version",
     "import_list",
     "list_versions",

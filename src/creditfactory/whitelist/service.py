@@ -463,14 +463,20 @@ def _live_entry() -> Any:
     )
 
 
-_LIVE_ENTRY = _live_entry()
+#: The read of :func:`find_offer` (parameters ``customer_id`` and ``on``), at most one row, for
+#: a caller that sends it with other reads (``db.reads.together``); :func:`offer_of` answers it.
+LIVE_OFFER = _live_entry()
 
 
 def find_offer(session: Session, *, customer_id: str, on: date) -> Offer | None:
     """The customer's current pre-approved offer on ``on``: the newest published version's live
     entry that has not expired; ``None`` when there is none."""
     session.flush()  # as an ORM query would (a Core one does not flush by itself)
-    row = session.connection().execute(_LIVE_ENTRY, {"customer_id": customer_id, "on": on}).first()
+    return offer_of(session.connection().execute(LIVE_OFFER, {"customer_id": customer_id, "on": on}).first())
+
+
+def offer_of(row: Sequence[Any] | None) -> Offer | None:
+    """The offer of a row of :data:`LIVE_OFFER` (``None`` for no row)."""
     if row is None:
         return None
     return Offer(

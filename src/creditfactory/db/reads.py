@@ -1,0 +1,58 @@
+"""Reads of at most one row each, sent together: one round trip for what a request reads first.
+
+A request that reads several things before it writes (an application reads the customer's
+offer, consents and record) pays a round trip a read, each about as dear as the read itself
+when the reads are small. :func:`together` sends such reads in one statement on PostgreSQL:
+``SELECT … FROM (SELECT 1) AS one LEFT JOIN LATERAL (<read>) AS r0 ON true LEFT JOIN LATERAL
+(…) AS r1 ON true …``, each read's columns typed as its own statement types them. On SQLite
+each read is a statement of its own (SQLite has no ``LATERAL``, and a read there costs no round
+trip). Each read gives at most one row (a ``LIMIT 1``, a key, or an aggregate); its parameters
+share one namespace: the same name is the same value in every read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, Select, literal_column, select, true
+
+
+def together(
+    conn: Connection, reads: Sequence[Select[Any]], params: Mapping[str, Any]
+) -> list[tuple[Any, ...] | None]:
+    """Each read's row (its columns' values, as ``conn.execute(read, params).first()`` gives
+    them) or ``None`` when it has none, in one statement on PostgreSQL (see the module)."""
+    if conn.dialect.name != "postgresql":
+        out: list[tuple[Any, ...] | None] = []
+        for read in reads:
+            row = conn.execute(read, dict(params)).first()
+            out.append(None if row is None else tuple(row))
+        return out
+    statement, widths = _together(tuple(reads))
+    row = conn.execute(statement, dict(params)).one()
+    answers: list[tuple[Any, ...] | None] = []
+    at = 0
+    for width in widths:
+        found, values = row[at], tuple(row[at + 1 : at + 1 + width])
+        answers.append(values if found else None)
+        at += 1 + width
+    return answers
+
+
+@lru_cache(maxsize=64)  # one a mix of reads
+def _together(reads: tuple[Select[Any], ...]) -> tuple[Select[Any], list[int]]:
+    """The statement of :func:`together` and each read's number of columns: each read a
+    ``LATERAL`` subquery with a first column saying whether it found its row."""
+    one = select(literal_column("1").label("one")).subquery("one")
+    joined: Any = one
+    columns: list[Any] = []
+    widths: list[int] = []
+    for k, read in enumerate(reads):
+        widths.append(len(read.selected_columns))
+        marked = read.add_columns(literal_column("true").label("_found")).lateral(f"r{k}")
+        joined = joined.join(marked, true(), isouter=True)
+        sub = list(marked.c)
+        columns += [sub[-1], *sub[:-1]]
+    return select(*columns).select_from(joined), widths
