@@ -603,6 +603,7 @@ class Tagged(AppendOnly, _Base):
     label: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(String(20))
     tag: Mapped[str | None] = mapped_column(String(10), server_default="x")  # the server's, when left out
+    level: Mapped[str | None] = mapped_column(String(10), default="low")  # SQLAlchemy's, when left out
 
 
 @pytest.mark.postgres
@@ -610,8 +611,8 @@ def test_on_postgresql_a_column_null_in_every_row_is_left_out_unless_the_server_
     pg_engine: Engine,
 ) -> None:
     """Fewer parameters: a column NULL in every row of the batch is not sent (NULL all the
-    same); one NULL only in some rows is; one with a server default always is, or its NULL
-    would become the default."""
+    same); one NULL only in some rows is; one with a default, the server's or SQLAlchemy's,
+    always is, or its NULL would become the default."""
     seen: list[str] = []
 
     @event.listens_for(pg_engine, "before_cursor_execute")
@@ -619,13 +620,20 @@ def test_on_postgresql_a_column_null_in_every_row_is_left_out_unless_the_server_
         seen.append(statement)
 
     with Session(pg_engine) as session:
-        session.add_all([Tagged(label="a"), Tagged(label="b")])
+        session.add_all([Tagged(label="a", level=None), Tagged(label="b", level=None)])
         session.commit()
         session.add_all([Tagged(label="c", note="n"), Tagged(label="d", tag="y")])
         session.commit()
     first, second = (s.split("VALUES")[0] for s in seen)
-    assert "note" not in first and "tag" in first
+    assert "note" not in first and "tag" in first and "level" in first
     assert "note" in second and "tag" in second
     with Session(pg_engine) as session:
-        rows = session.execute(select(Tagged.label, Tagged.note, Tagged.tag).order_by(Tagged.label)).all()
-    assert [tuple(r) for r in rows] == [("a", None, None), ("b", None, None), ("c", "n", None), ("d", None, "y")]
+        rows = session.execute(
+            select(Tagged.label, Tagged.note, Tagged.tag, Tagged.level).order_by(Tagged.label)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("a", None, None, None),
+        ("b", None, None, None),
+        ("c", "n", None, "low"),
+        ("d", None, "y", "low"),
+    ]

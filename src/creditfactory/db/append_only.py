@@ -167,7 +167,7 @@ def _one_statement(
     columns_of = []
     for table, batch in rows.items():
         # a row's values are in its table's column order (``_row``); a column that is NULL in
-        # every row and has no server default is left out (NULL all the same): fewer parameters
+        # every row and has no default is left out (NULL all the same): fewer parameters
         columns = list(zip(*[row.values() for row in batch], strict=True))
         count, nullable = len(batch), _left_out_when_null(table)
         shape.append(
@@ -250,9 +250,14 @@ def _compiled(
 
 @cache  # one a table
 def _left_out_when_null(table: Table) -> frozenset[int]:
-    """The positions (in ``column_defaults`` order) of the columns without a server default: a
-    NULL left out of the ``INSERT`` is a NULL all the same."""
-    return frozenset(j for j, key in enumerate(column_defaults(table)) if table.c[key].server_default is None)
+    """The positions (in ``column_defaults`` order) of the columns without a default, the
+    server's or SQLAlchemy's: a NULL left out of the ``INSERT`` is a NULL all the same (of one
+    with a default, it would be the default)."""
+    return frozenset(
+        j
+        for j, key in enumerate(column_defaults(table))
+        if table.c[key].server_default is None and table.c[key].default is None
+    )
 
 
 #: the parameters of the rows only ever added (``a<table>_<row>_<column>``)
