@@ -436,6 +436,59 @@ def _node_versions(container: Container) -> dict[tuple[str, str], str]:
     return {(kind, key): version for kind, key, version in rows}
 
 
+class TestGraphWritesUseTheIndexes:
+    """The graph's writes on PostgreSQL take their rows as one JSON parameter, which the planner
+    takes for a hundred rows: on a graph of tens of thousands of nodes, every node and link is
+    still found by its index, never by scanning the table."""
+
+    def test_no_write_scans_the_node_or_edge_table(self, built: Container) -> None:
+        import json
+
+        from sqlalchemy import text
+
+        from creditfactory.decisioning import store
+
+        if built.engine.dialect.name != "postgresql":
+            pytest.skip("the plans are PostgreSQL's")
+        with built.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO decisioning_graph_node (kind, key, negative, declined, defaulted, degree) "
+                    "SELECT 'phone', 'bulk-' || i, false, false, false, 0 FROM generate_series(1, 30000) AS i"
+                )
+            )
+            conn.execute(text("ANALYZE decisioning_graph_node"))
+            conn.execute(text("ANALYZE decisioning_graph_edge"))
+            a, b = conn.execute(text("SELECT id FROM decisioning_graph_node ORDER BY id LIMIT 2")).scalars()
+            nodes = json.dumps(
+                [
+                    {
+                        "kind": "phone",
+                        "key": "bulk-7",
+                        "customer_id": None,
+                        "declined": False,
+                        "first_seen_date": None,
+                    },
+                    {
+                        "kind": "person",
+                        "key": "p-new",
+                        "customer_id": "C1",
+                        "declined": False,
+                        "first_seen_date": None,
+                    },
+                ]
+            )
+            links = json.dumps(
+                [{"src_id": a, "dst_id": b, "kind": "phone"}, {"src_id": b, "dst_id": a, "kind": "phone"}]
+            )
+            for statement, rows in ((store._UPSERT_NODES_PG, nodes), (store._LINK_EDGES_PG, links)):
+                sql = str(statement.compile(dialect=conn.dialect)).replace("%(rows)s", "'" + rows + "'")
+                plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + sql).scalars())
+                assert "Seq Scan on decisioning_graph_node" not in plan, plan
+                assert "Seq Scan on decisioning_graph_edge" not in plan, plan
+            conn.rollback()
+
+
 class TestNodesWrittenOnlyWhenChanged:
     """An application mostly brings nodes the graph holds already (a shared device, IP address,
     phone) and changes none of them: the upsert leaves their rows as they are, yet returns every

@@ -577,7 +577,9 @@ def _upsert_nodes_pg_sql(prefix: str = "", only_if: str = "", before: str = "", 
     writes: the others are read in the same statement, as the statement's snapshot has them
     (a change another transaction committed while the upsert waited for the row does not
     show), and :func:`_read_missing` reads any node that a transaction created and committed
-    after that snapshot."""
+    after that snapshot. Each of those is read by its key (a ``LATERAL`` look-up, ``LIMIT 1``):
+    the planner takes a set-returning function for a hundred rows, and joined to the table it
+    would rather scan the whole table than look a hundred keys up."""
     p = prefix
     rows = (
         f"json_to_recordset(CAST(:{p}rows AS JSON))"
@@ -605,9 +607,10 @@ def _upsert_nodes_pg_sql(prefix: str = "", only_if: str = "", before: str = "", 
     )
     SELECT * FROM up
     UNION ALL
-    SELECT {_NODE_COLS} FROM {node.name} n
-    JOIN json_to_recordset(CAST(:{p}rows AS JSON)) AS w(kind VARCHAR, key VARCHAR)
-      ON n.key = w.key AND n.kind = w.kind
+    SELECT {_NODE_COLS} FROM json_to_recordset(CAST(:{p}rows AS JSON)) AS w(kind VARCHAR, key VARCHAR)
+    CROSS JOIN LATERAL (
+        SELECT {_NODE_COLS} FROM {node.name} n WHERE n.key = w.key AND n.kind = w.kind LIMIT 1
+    ) AS n
     WHERE n.id NOT IN (SELECT id FROM up) {also}
     {"UNION ALL " + after if after else ""}
     """
