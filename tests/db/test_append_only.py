@@ -528,14 +528,19 @@ def test_a_last_write_that_changes_other_than_its_rows_fails_the_commit(
             session.add(Note(parent_id=1, text="with it"))
             with pytest.raises(Refused):
                 commit_with(session, last)
-            session.rollback()
+            session.commit()  # the failed commit was rolled back: nothing is left to commit
         with Session(eng) as session:
             assert session.scalar(select(func.count()).select_from(Note)) == 0
             assert session.scalar(select(func.count()).select_from(Parent)) == 1
         assert sorted(_tallies(eng)) == [(1, "a", None, None), (2, "b", None, None)]
     with Session(eng) as session:  # nothing else to write: the last write alone fails as well
+        session.add(Note(parent_id=1, text="read back first"))
+        session.flush()
         with pytest.raises(Refused):
             commit_with(session, _last(9, "none"))
+        session.commit()
+    with Session(eng) as session:
+        assert session.scalar(select(func.count()).select_from(Note)) == 0
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -637,3 +642,39 @@ def test_on_postgresql_a_column_null_in_every_row_is_left_out_unless_the_server_
         ("c", "n", None, "low"),
         ("d", None, "y", "low"),
     ]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_last_write_must_name_every_value_of_its_statement(pg_engine: Engine) -> None:
+    """A literal in the ``UPDATE`` (a parameter the write does not give) is refused before
+    anything is sent, rather than sent without its value."""
+    with Session(pg_engine) as session:
+        session.add_all([Parent(id=1, name="p"), Tally(id=1, label="open")])
+        session.commit()
+        session.add(Note(parent_id=1, text="with it"))
+        literal = LastWrite(
+            statement=update(_TALLY)
+            .where(_TALLY.c.id == bindparam("t_id"), _TALLY.c.label == "open")
+            .values(label=bindparam("v_label", type_=_TALLY.c.label.type)),
+            params={"t_id": 1, "v_label": "done"},
+            rows=1,
+            refused=lambda: Refused("none"),
+        )
+        with pytest.raises(ValueError, match="every value of its statement"):
+            commit_with(session, literal)
+    assert _tallies(pg_engine) == [(1, "open", None, None)]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_json_none_is_written_as_json_null_whether_or_not_every_row_has_it(
+    pg_engine: Engine,
+) -> None:
+    """``None`` in a ``JSON`` column is JSON's ``null`` (SQLAlchemy's default), not SQL's NULL:
+    such a column is sent even when every row has ``None``, as on the other paths."""
+    with Session(pg_engine) as session:
+        session.add_all(
+            [Log(level=Level.INFO, payload=None, at=AT), Log(level=Level.WARN, payload=None, at=AT)]
+        )
+        session.commit()
+        stored = session.connection().execute(text("SELECT payload IS NULL, payload::text FROM log")).all()
+    assert [tuple(r) for r in stored] == [(False, "null"), (False, "null")]

@@ -36,8 +36,9 @@ def test_plain_values_and_dates_as_json_in_the_order_given() -> None:
 )
 def test_a_value_of_another_type_is_refused(value: object) -> None:
     """A datetime is not a date here (its time would be lost), nor is a Decimal a number (its
-    scale would be): a ``TypeError`` names the value."""
-    with pytest.raises(TypeError, match="JSON rows"):
+    scale would be): a ``TypeError`` names the value. A number that is not finite, which
+    PostgreSQL's JSON refuses, is a ``ValueError``."""
+    with pytest.raises((TypeError, ValueError), match="JSON rows|JSON compliant"):
         json_rows([{"v": value}])
 
 

@@ -96,3 +96,11 @@ def test_a_read_without_a_row_is_none_and_an_aggregate_always_has_one(engine: En
     with engine.begin() as conn:
         conn.execute(sa.insert(PEOPLE).values(customer_id="C3", name=None, note=None))
     assert _read(engine, "C3", date(2025, 7, 1))[0] == [None, (0,), (None, None)]
+
+
+def test_a_read_of_more_than_one_row_is_refused_on_every_database(engine: Engine) -> None:
+    from sqlalchemy.exc import MultipleResultsFound
+
+    every_offer = sa.select(OFFERS.c.id).where(OFFERS.c.customer_id == sa.bindparam("customer_id"))
+    with engine.connect() as conn, pytest.raises(MultipleResultsFound):
+        together(conn, (PERSON, every_offer), {"customer_id": "C1"})

@@ -203,12 +203,16 @@ def test_a_refused_submission_leaves_its_key_free_for_a_retry(world: World) -> N
     assert applications(world) == 1
 
 
+@pytest.mark.parametrize("failing", ["building the write", "the commit"])
 def test_a_failure_while_the_response_is_stored_leaves_the_key_free(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
     """A write whose claim commits apart (giving a consent): when storing its response fails,
-    the claim is released with the work's rows, so that a retry with the same key runs again
-    rather than finding it running for ever."""
+    before the commit or in the commit's own statement (the write finding other than its one
+    row), the claim is released with the work's rows, so that a retry with the same key runs
+    again rather than finding it running for ever."""
+    import dataclasses
+
     from creditfactory.api import idempotency
     from creditfactory.origination import consents
 
@@ -229,6 +233,8 @@ def test_a_failure_while_the_response_is_stored_leaves_the_key_free(
     def fails_once(**kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
+            if failing == "the commit":
+                return dataclasses.replace(original(**kwargs), rows=2)
             raise RuntimeError("the response could not be stored")
         return original(**kwargs)
 
@@ -243,3 +249,4 @@ def test_a_failure_while_the_response_is_stored_leaves_the_key_free(
     failed, retried = asyncio.run(go())
     assert failed.status_code == 500
     assert retried.status_code == 201 and retried.json()["status"] == "given"
+    assert "idempotent-replayed" not in retried.headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from importlib import resources
+from typing import Any
 
 import pytest
 
@@ -111,6 +112,39 @@ class TestGiveAndWithdraw:
         withdraw(world, "C0001", K.MARKETING)
         with pytest.raises(origination.ConsentNotGiven):
             withdraw(world, "C0001", K.MARKETING)
+
+
+class TestReadWithTheSubmission:
+    def test_the_newest_action_of_each_kind_as_the_records_read_one_by_one(self, world: World) -> None:
+        """A submission reads the consents with the offer and the record (on PostgreSQL one
+        statement aggregating them in the records' order): given, withdrawn and given again,
+        each kind's newest action is the one that counts, as reading the records says."""
+        from creditfactory.origination import store
+        from creditfactory.origination.service import _applicant_reads
+
+        def both() -> tuple[dict[K, Any], dict[K, Any]]:
+            with world.container.uow() as uow:
+                _, together, _ = _applicant_reads(uow, customer_id="C0001", on=ON)
+                return together, store.latest_consent_actions(uow.session, "C0001")
+
+        assert both() == ({}, {})
+        give(world, "C0001", K.MARKETING)
+        give(world, "C0001", K.BUREAU_INQUIRY)
+        withdraw(world, "C0001", K.MARKETING)
+        together, alone = both()
+        assert (
+            together
+            == alone
+            == {K.MARKETING: consents.ConsentAction.WITHDRAWN, K.BUREAU_INQUIRY: consents.ConsentAction.GIVEN}
+        )
+        give(world, "C0001", K.MARKETING)
+        withdraw(world, "C0001", K.BUREAU_INQUIRY)
+        together, alone = both()
+        assert (
+            together
+            == alone
+            == {K.MARKETING: consents.ConsentAction.GIVEN, K.BUREAU_INQUIRY: consents.ConsentAction.WITHDRAWN}
+        )
 
 
 class TestWithdrawalMidApplication:

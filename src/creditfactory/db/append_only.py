@@ -99,10 +99,14 @@ class LastWrite:
 def commit_with(session: Session, last: LastWrite) -> None:
     """``session.commit()``, the commit's flush writing ``last`` as well (see the module's
     docstring): with the rows only ever added in one statement on PostgreSQL, else after
-    what the flush writes. Its refusal fails the commit; the caller's boundary rolls back."""
+    what the flush writes. A commit that fails (the write's refusal, or anything else) is
+    rolled back here: what it was to commit is never left to be committed without it."""
     session.info[_LAST] = last
     try:
         session.commit()
+    except BaseException:
+        session.rollback()
+        raise
     finally:
         session.info.pop(_LAST, None)
 
@@ -205,6 +209,11 @@ def _one_statement(
     if last is None:
         conn.exec_driver_sql(sql, params)
         return
+    if last_processors.keys() != last.params.keys():  # a literal or a name not given
+        raise ValueError(
+            f"a last write's parameters must be every value of its statement: it has "
+            f"{sorted(last_processors)}, given {sorted(last.params)}"
+        )
     _check(last, conn.exec_driver_sql(sql, params).scalar_one())
 
 
@@ -251,12 +260,15 @@ def _compiled(
 @cache  # one a table
 def _left_out_when_null(table: Table) -> frozenset[int]:
     """The positions (in ``column_defaults`` order) of the columns without a default, the
-    server's or SQLAlchemy's: a NULL left out of the ``INSERT`` is a NULL all the same (of one
-    with a default, it would be the default)."""
+    server's or SQLAlchemy's, whose type writes ``None`` as NULL: a NULL left out of the
+    ``INSERT`` is a NULL all the same (of a column with a default, it would be the default; a
+    ``JSON`` column writes ``None`` as JSON's ``null``)."""
     return frozenset(
         j
         for j, key in enumerate(column_defaults(table))
-        if table.c[key].server_default is None and table.c[key].default is None
+        if table.c[key].server_default is None
+        and table.c[key].default is None
+        and not table.c[key].type.should_evaluate_none
     )
 
 

@@ -49,11 +49,13 @@ def _iso_date(value: Any) -> str:
 
 
 #: rows as JSON text: compact, dates as ISO dates (``json_rows``)
-_ROWS_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_iso_date).encode
+_ROWS_JSON = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_iso_date
+).encode
 
 
 def json_rows(rows: list[dict[str, Any]]) -> str:
-    """Rows (dicts of plain values: text, numbers, booleans, ``None``, dates) as one JSON
+    """Rows (dicts of plain values: text, finite numbers, booleans, ``None``, dates) as one JSON
     parameter, for PostgreSQL to expand with ``json_to_recordset(CAST(:p AS JSON)) AS r(<column>
     <type>, …)``: one statement text whatever the number of rows, as arrays would give, with one
     parameter instead of one a column; psycopg adapts a string without the work an array's

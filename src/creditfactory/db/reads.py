@@ -17,18 +17,22 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Select, literal_column, select, true
+from sqlalchemy.exc import MultipleResultsFound
 
 
 def together(
     conn: Connection, reads: Sequence[Select[Any]], params: Mapping[str, Any]
 ) -> list[tuple[Any, ...] | None]:
     """Each read's row (its columns' values, as ``conn.execute(read, params).first()`` gives
-    them) or ``None`` when it has none, in one statement on PostgreSQL (see the module)."""
+    them) or ``None`` when it has none, in one statement on PostgreSQL (see the module). A read
+    that gives more than one row is ``MultipleResultsFound``, on every database."""
     if conn.dialect.name != "postgresql":
         out: list[tuple[Any, ...] | None] = []
         for read in reads:
-            row = conn.execute(read, dict(params)).first()
-            out.append(None if row is None else tuple(row))
+            rows = conn.execute(read, dict(params)).fetchmany(2)
+            if len(rows) > 1:  # as the one statement finds it on PostgreSQL
+                raise MultipleResultsFound(f"a read sent together gave more than one row: {read}")
+            out.append(tuple(rows[0]) if rows else None)
         return out
     statement, widths = _together(tuple(reads))
     row = conn.execute(statement, dict(params)).one()
