@@ -12,6 +12,7 @@ from sqlalchemy.exc import NoResultFound
 
 from creditfactory.bootstrap import Container
 from creditfactory.db import command_log
+from creditfactory.db.append_only import write_now
 from creditfactory.db.command_log import (
     CommandInProgress,
     CommandLog,
@@ -47,7 +48,7 @@ def finish(
     body: object = None,
     with_the_commit: bool = False,
 ) -> None:
-    """Store the response at once (``complete``), or as the commit's last write (``completion``)."""
+    """Store the response at once (``write_now``), or as the commit's last write."""
     values: dict[str, Any] = dict(
         principal_id="u-1",
         operation="contract.ingest",
@@ -60,7 +61,7 @@ def finish(
         if with_the_commit:
             uow.commit(last=command_log.completion(**values))
             return
-        command_log.complete(uow.session, **values)
+        write_now(uow.session.connection(), command_log.completion(**values))
         uow.commit()
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from creditfactory.db.append_only import LastWrite, write_now
+from creditfactory.db.append_only import LastWrite
 from creditfactory.db.base import Base
 from creditfactory.db.types import UTCDateTime, enum_column
 from creditfactory.errors import Conflict, DomainError
@@ -168,7 +168,8 @@ def completion(
     already ``rendered``. Given to the commit (``UnitOfWork.commit(last=…)``), it is written in
     the commit's own statement on PostgreSQL, with the rows only ever added (see
     :mod:`creditfactory.db.append_only`): the claim's row depends on none of what the work wrote.
-    A claim that is not there to complete fails the commit (``NoResultFound``)."""
+    A claim that is not there to complete fails the commit (``NoResultFound``); written at once
+    instead, ``append_only.write_now`` fails the same way."""
     return LastWrite(
         statement=_COMPLETE,
         params={
@@ -184,32 +185,6 @@ def completion(
         },
         rows=1,
         refused=lambda: NoResultFound(f"no claim of idempotency key {key!r} for {operation} to complete"),
-    )
-
-
-def complete(
-    session: Session,
-    *,
-    principal_id: str,
-    operation: str,
-    key: str,
-    status: int,
-    body: Any,
-    now: datetime,
-    rendered: str | None = None,
-) -> None:
-    """Store the response of a claimed command now (:func:`completion`, written at once)."""
-    write_now(
-        session.connection(),
-        completion(
-            principal_id=principal_id,
-            operation=operation,
-            key=key,
-            status=status,
-            body=body,
-            now=now,
-            rendered=rendered,
-        ),
     )
 
 
