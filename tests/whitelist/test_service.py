@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from creditfactory import whitelist
 from creditfactory.bootstrap import Container
@@ -126,6 +126,18 @@ class TestPublish:
             )
             uow.commit()
             assert wl.find_offer(uow.session, customer_id="C0001", on=ON) is not None
+
+    def test_published_entries_have_the_planners_statistics(self, container: Container, publish: Publish) -> None:
+        if container.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite plans without sampled statistics")
+        with container.engine.connect() as conn:
+            started = conn.scalar(text("SELECT clock_timestamp()"))
+        publish(lines([("C0001", "eligible", "A", 1_000, 435), ("C0002", "eligible", "B", 2_000, 435)]))
+        with container.engine.connect() as conn:
+            analyzed = conn.scalar(
+                text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'whitelist_entry'")
+            )
+        assert analyzed is not None and analyzed > started  # by the publication, not by autovacuum
 
     def test_a_customer_listed_twice_is_refused(self, container: Container, publish: Publish) -> None:
         twice = lines([("C0001", "eligible", "A", 1_000, 435), ("C0001", "eligible", "B", 2_000, 435)])
