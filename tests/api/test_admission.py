@@ -273,7 +273,11 @@ def test_a_negative_limit_or_no_wait_is_refused() -> None:
 
 def test_the_app_admits_as_many_requests_as_its_settings_say(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var")
-    assert settings.api.concurrency == 2
+    assert settings.api.admitted == 2  # one process: a request's database wait leaves it work
+    several = Settings(data_dir=tmp_path / "var", api={"processes": 2})
+    assert several.api.admitted == 1  # the others fill the cores meanwhile
+    assert Settings(data_dir=tmp_path / "var", api={"processes": 2, "concurrency": 3}).api.admitted == 3
+    assert Settings(data_dir=tmp_path / "var", api={"processes": 2, "concurrency": 0}).api.admitted == 0
 
     def admission_of(app: Any) -> tuple[Admission, list[str]]:
         layer, outside = app.build_middleware_stack(), []

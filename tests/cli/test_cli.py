@@ -219,6 +219,7 @@ class TestServe:
                     time.sleep(0.3)
             assert health.status_code == 200
             assert health.json()["database"] == "sqlite"
+            assert health.json()["admitted"] == 2  # one process: two requests at once
             assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200
             assert (
                 "/v1/customers/{customer_id}"
@@ -254,7 +255,9 @@ class TestServe:
             # and at least one accepted connection (all 20 on one: a chance of 1 in 500,000)
             clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}") for _ in range(20)]
             try:
-                assert all(c.get("/health").status_code == 200 for c in clients)
+                answers = [c.get("/health") for c in clients]
+                assert all(a.status_code == 200 for a in answers)
+                assert {a.json()["admitted"] for a in answers} == {1}  # each of two: one at once
                 assert all(sockets(p) >= 2 for p in _workers(proc)), {p: sockets(p) for p in _workers(proc)}
             finally:
                 for c in clients:

@@ -127,7 +127,9 @@ class TestPublish:
             uow.commit()
             assert wl.find_offer(uow.session, customer_id="C0001", on=ON) is not None
 
-    def test_published_entries_have_the_planners_statistics(self, container: Container, publish: Publish) -> None:
+    def test_published_entries_have_the_planners_statistics(
+        self, container: Container, publish: Publish
+    ) -> None:
         if container.engine.dialect.name != "postgresql":
             pytest.skip("SQLite plans without sampled statistics")
         with container.engine.connect() as conn:

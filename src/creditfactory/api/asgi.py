@@ -101,12 +101,15 @@ def _worker(
     access_log: bool,
     ready: Any,
     parent: int,
+    processes: int,
 ) -> None:
-    """One server process: its own socket and app (built by ``factory``); ``ready`` (a shared
-    byte) is set to 1 once it listens. It exits with 3 when it could not start."""
+    """One server process of ``processes``: its own socket and app (built by ``factory``, its
+    settings told how many processes serve); ``ready`` (a shared byte) is set to 1 once it
+    listens. It exits with 3 when it could not start."""
     import uvicorn
 
     _die_with(parent)
+    os.environ["CREDITFACTORY_API__PROCESSES"] = str(processes)
     # a hang-up of the whole group reaches the workers too: the supervisor decides, and stops
     # them with SIGTERM, which lets the requests in flight finish
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -163,6 +166,8 @@ def serve_processes(
     if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - not on Linux
         import uvicorn
 
+        os.environ["CREDITFACTORY_API__PROCESSES"] = str(workers)  # inherited by uvicorn's workers
+
         uvicorn.run(
             factory,
             factory=True,
@@ -195,7 +200,7 @@ def serve_processes(
     def start(first: bool, pause: float = 0.0) -> Slot:
         ready = ctx.RawValue("b", 0)  # no lock: a worker killed while setting it leaves none held
         proc = ctx.Process(
-            target=_worker, args=(host, port, factory, app_dir, log_level, access_log, ready, me)
+            target=_worker, args=(host, port, factory, app_dir, log_level, access_log, ready, me, workers)
         )
         proc.start()
         return Slot(proc, ready, time.monotonic(), first, pause)

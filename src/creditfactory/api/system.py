@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from creditfactory import __version__
@@ -23,6 +23,9 @@ class Health(BaseModel):
     database: str
     schema_revision: str | None
     schema_current: bool
+    admitted: int = Field(
+        description="Requests this server process works on at once (0: no limit); the others wait at the door"
+    )
 
 
 @router.get("/health", response_model=Health, tags=["system"])
@@ -35,6 +38,7 @@ def health(container: ContainerDep) -> Health:
         database=container.engine.dialect.name,
         schema_revision=migrate.current(container.engine),
         schema_current=migrate.is_current(container.engine),
+        admitted=container.settings.api.admitted,
     )
 
 

@@ -225,8 +225,8 @@ def serve(
 ) -> None:
     """Start the HTTP API (OpenAPI docs at /docs). The decision path is warmed up first.
 
-    Each process works on CREDITFACTORY_API__CONCURRENCY requests at once (default 2; the
-    others wait in the order they came; 0: no limit)."""
+    Each process works on CREDITFACTORY_API__CONCURRENCY requests at once (default 2 for one
+    process, 1 in each of several; the others wait in the order they came; 0: no limit)."""
     import os
 
     import uvicorn
@@ -240,7 +240,7 @@ def serve(
     st.console.print(
         f"creditfactory API on http://{host}:{port} "
         f"(docs at /docs, database {container.engine.dialect.name}, {workers} worker(s), "
-        f"{_admitted(api.concurrency)} each)"
+        f"{_admitted(api.model_copy(update={'processes': workers}).admitted)} each)"
     )
     if workers == 1:
         uvicorn.run(serve_app(container), host=host, port=port, log_level="info")
