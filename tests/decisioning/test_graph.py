@@ -337,6 +337,55 @@ class TestRoundTrips:
             assert found.queries == 3
             assert found.values["graph_component_size"] == 3
 
+    def test_the_velocity_counts_come_with_the_neighbourhood_as_read_apart(self, built: Container) -> None:
+        """``graph.neighbourhood(velocity=True)``: one statement, the velocity counts as
+        ``store.velocity`` reads them and the neighbourhood as read without them, also when its
+        row limit cuts the neighbourhood short (the counts are outside the limit)."""
+        from sqlalchemy import event
+
+        from creditfactory.decisioning import graph, store
+
+        shared = {"device_fingerprint": "d-velo", "ip_address": "10.7.7.7"}
+        with built.uow() as uow:
+            for n, who in enumerate(["C", "I", "C", "Q"]):
+                app = applicant(who, applied_at=AT - timedelta(hours=n * 5 + 0.5), **shared)
+                decisioning.record_seen(uow, applicant=app, application_ref=f"v{n}")
+            uow.commit()
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(args[2])
+
+        cases = [("C", shared), ("I", shared), ("Q", {}), ("nobody", {"ip_address": "10.7.7.7"})]
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            for who, kw in cases:
+                app = applicant(who, **kw)
+                for limit in (1, 400):
+                    settings = FactSettings(max_nodes=limit)
+                    counts, apart = store.velocity(conn, app), graph.neighbourhood(conn, app, settings)
+                    assert apart.velocity is None
+                    event.listen(conn, "before_cursor_execute", count)
+                    try:
+                        near = graph.neighbourhood(conn, app, settings, velocity=True)
+                    finally:
+                        event.remove(conn, "before_cursor_execute", count)
+                    assert len(statements) == 1
+                    statements.clear()
+                    assert near.velocity == counts, (who, limit)
+                    assert (near.start, near.levels, near.complete) == (
+                        apart.start,
+                        apart.levels,
+                        apart.complete,
+                    ), (who, limit)
+            cut = graph.neighbourhood(
+                conn, applicant("C", **shared), FactSettings(max_nodes=1), velocity=True
+            )
+        assert not cut.complete  # four rows at most: C's links are more
+        assert cut.velocity is not None
+        assert (cut.velocity["apps_per_id_24h"], cut.velocity["apps_per_device_24h"]) == (2, 4)
+        assert cut.velocity["device_applicants_30d"] == 2  # I and Q besides C
+
     def test_nodes_and_links_come_back_typed_by_name(self, built: Container) -> None:
         from creditfactory.decisioning import store
 

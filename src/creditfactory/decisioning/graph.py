@@ -80,20 +80,33 @@ def _seed_nodes(applicant: Applicant) -> dict[tuple[str, str], list[EdgeKind]]:
     return seeds
 
 
-def search(conn: Connection, applicant: Applicant, settings: FactSettings) -> Search:
-    """Graph facts of an applicant (see ``docs/decisioning.md``, *Relationship graph*)."""
+def neighbourhood(
+    conn: Connection, applicant: Applicant, settings: FactSettings, *, velocity: bool = False
+) -> store.Neighbourhood:
+    """The applicant's neighbourhood as :func:`search` reads it, in one round trip; with
+    ``velocity`` the applicant's velocity counts in the same one (``Neighbourhood.velocity``)."""
+    return store.neighbourhood(
+        conn,
+        person_key=applicant.id_number_token,
+        seeds=list(_seed_nodes(applicant)),
+        levels=settings.max_hops,
+        cap=settings.degree_cap,
+        limit=4 * settings.max_nodes,
+        velocity_of=applicant if velocity else None,
+    )
+
+
+def search(
+    conn: Connection, applicant: Applicant, settings: FactSettings, near: store.Neighbourhood | None = None
+) -> Search:
+    """Graph facts of an applicant (see ``docs/decisioning.md``, *Relationship graph*), from its
+    :func:`neighbourhood` (read here unless given)."""
     seeds = _seed_nodes(applicant)
     person_key = (NodeKind.PERSON.value, applicant.id_number_token)
     cap = settings.degree_cap
     # The whole neighbourhood in one round trip; the search below then runs on it in memory.
-    near = store.neighbourhood(
-        conn,
-        person_key=applicant.id_number_token,
-        seeds=list(seeds),
-        levels=settings.max_hops,
-        cap=cap,
-        limit=4 * settings.max_nodes,
-    )
+    if near is None:
+        near = neighbourhood(conn, applicant, settings)
     found = near.start
     person = found.get(person_key)
     me = person.id if person is not None else None

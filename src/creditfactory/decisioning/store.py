@@ -226,7 +226,9 @@ def ever_declined(conn: Connection, *, id_number_token: str) -> bool:
     return conn.execute(stmt).first() is not None
 
 
-def _velocity_sql() -> Any:
+def _velocity_parts() -> list[str]:
+    """The velocity counts as ``SELECT k, <a count per window>`` parts of a ``UNION ALL``: one row
+    per key (``id``, ``phone``, ``device``, ``ip``) and one for the other people of the device."""
     windows = list(WINDOWS)
     longest = max(windows, key=lambda w: WINDOWS[w])
     parts = []
@@ -237,40 +239,54 @@ def _velocity_sql() -> Any:
         ("ip", "ip_address"),
     ):
         sums = ", ".join(
-            f"COALESCE(SUM(CASE WHEN applied_at >= :start_{w} THEN 1 ELSE 0 END), 0)" for w in windows
+            f"COALESCE(SUM(CASE WHEN applied_at >= :start_{w} THEN 1 ELSE 0 END), 0) AS c{i}"
+            for i, w in enumerate(windows)
         )
         parts.append(
             f"SELECT '{name}' AS k, {sums} FROM {seen.name} "
             f"WHERE {column} = :{name} AND applied_at >= :start_{longest} AND applied_at < :at"
         )
-    zeros = ", ".join("0" for _ in windows[1:])
+    zeros = "".join(f", 0 AS c{i}" for i in range(1, len(windows)))
     parts.append(
-        f"SELECT 'device_people' AS k, COUNT(DISTINCT id_number_token), {zeros} FROM {seen.name} "
+        f"SELECT 'device_people' AS k, COUNT(DISTINCT id_number_token) AS c0{zeros} FROM {seen.name} "
         "WHERE device_fingerprint = :device AND applied_at >= :start_30d AND applied_at < :at "
         "AND id_number_token <> :id"
     )
-    times = [bindparam("at", type_=UTCDateTime())] + [
-        bindparam(f"start_{w}", type_=UTCDateTime()) for w in windows
+    return parts
+
+
+def _velocity_times() -> list[Any]:
+    return [bindparam("at", type_=UTCDateTime())] + [
+        bindparam(f"start_{w}", type_=UTCDateTime()) for w in WINDOWS
     ]
-    return text(" UNION ALL ".join(parts)).bindparams(*times)
 
 
-_VELOCITY = _velocity_sql()
+_VELOCITY = text(" UNION ALL ".join(_velocity_parts())).bindparams(*_velocity_times())
 
 
-def velocity(conn: Connection, applicant: Applicant) -> dict[str, Any]:
-    """Earlier applications per key and window (``[applied_at - window, applied_at)``), and other
-    people applying from the device in 30 days: one statement, one index range per key."""
-    t = applicant.applied_at
-    keys = {
+def _velocity_keys(applicant: Applicant) -> dict[str, Any]:
+    return {
         "id": applicant.id_number_token,
         "phone": applicant.phone_token,
         "device": applicant.device_fingerprint,
         "ip": applicant.ip_address,
     }
-    params: dict[str, Any] = {"at": t, **keys, **{f"start_{w}": t - length for w, length in WINDOWS.items()}}
+
+
+def _velocity_params(applicant: Applicant) -> dict[str, Any]:
+    t = applicant.applied_at
+    return {
+        "at": t,
+        **_velocity_keys(applicant),
+        **{f"start_{w}": t - length for w, length in WINDOWS.items()},
+    }
+
+
+def _velocity_values(applicant: Applicant, rows: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """The velocity facts from the rows of :func:`_velocity_parts` (``(k, count, ...)``)."""
+    keys = _velocity_keys(applicant)
     out: dict[str, Any] = {}
-    for row in conn.execute(_VELOCITY, params):
+    for row in rows:
         name = row[0]
         if name == "device_people":
             out["device_applicants_30d"] = None if keys["device"] is None else int(row[1])
@@ -278,6 +294,13 @@ def velocity(conn: Connection, applicant: Applicant) -> dict[str, Any]:
         for i, w in enumerate(WINDOWS):
             out[f"apps_per_{name}_{w}"] = None if keys[name] is None else int(row[1 + i])
     return out
+
+
+def velocity(conn: Connection, applicant: Applicant) -> dict[str, Any]:
+    """Earlier applications per key and window (``[applied_at - window, applied_at)``), and other
+    people applying from the device in 30 days: one statement, one index range per key (also
+    read with the neighbourhood: :func:`neighbourhood`'s ``velocity_of``)."""
+    return _velocity_values(applicant, conn.execute(_VELOCITY, _velocity_params(applicant)))
 
 
 def outcome_counts(conn: Connection) -> dict[str, int]:
@@ -438,19 +461,25 @@ def links(conn: Connection, ids: Iterable[int]) -> list[Link]:
     return out
 
 
-_LINK_RESULT = (Column("lvl", Integer()), *_link_columns())
-_NEIGHBOURHOODS: dict[tuple[int, int], Any] = {}
+_NEIGHBOURHOODS: dict[tuple[int, int, bool], Any] = {}
+#: A neighbourhood row's columns: the level, the link (``_link_columns``), and with the velocity
+#: one count per window (``NULL`` on the neighbourhood's rows).
+_LEVEL, _NODE = 0, slice(4, 13)
 
 
-def _neighbourhood_sql(seeds: int, levels: int) -> Any:
+def _neighbourhood_sql(seeds: int, levels: int, velocity: bool = False) -> Any:
     """One statement for an applicant's neighbourhood, ``levels`` hops deep.
 
     ``p0`` is the applicant's person node, ``s1`` the nodes of the application's attributes;
     level 1 is every link of ``p0``; level k+1 every link of the nodes reached at level k (and,
     for k = 1, of ``s1``) that have at most ``:cap`` links. Row ``lvl = 0`` gives the start
     nodes themselves. Rows come ordered by level and stop at ``:limit``.
+
+    With ``velocity`` the applicant's velocity counts come in the same answer, after the
+    neighbourhood's rows and outside its limit: rows ``lvl = -1``, the count's key in
+    ``edge_kind`` and one count per window in the columns after the node's.
     """
-    key = (seeds, levels)
+    key = (seeds, levels, velocity)
     if key in _NEIGHBOURHOODS:
         return _NEIGHBOURHOODS[key]
     e, n = edge.name, node.name
@@ -473,17 +502,32 @@ def _neighbourhood_sql(seeds: int, levels: int) -> Any:
                 f"g{k} AS (SELECT m.id FROM (SELECT DISTINCT dst_id AS id FROM l{k}) f "
                 f"JOIN {n} m ON m.id = f.id WHERE m.degree <= :cap)"
             )
+    counts = "".join(f", CAST(NULL AS BIGINT) AS v_{w}" for w in WINDOWS) if velocity else ""
     parts = [
-        f"SELECT 0 AS lvl, NULL AS src_id, NULL AS dst_id, NULL AS edge_kind, {_NODE_COLS} "
+        f"SELECT 0 AS lvl, NULL AS src_id, NULL AS dst_id, NULL AS edge_kind, {_NODE_COLS}{counts} "
         f"FROM (SELECT id FROM p0 UNION SELECT id FROM s1) z JOIN {n} n ON n.id = z.id"
     ]
     for k in range(1, levels + 1):
         parts.append(
-            f"SELECT {k} AS lvl, l.src_id, l.dst_id, l.kind AS edge_kind, {_NODE_COLS} "
+            f"SELECT {k} AS lvl, l.src_id, l.dst_id, l.kind AS edge_kind, {_NODE_COLS}{counts} "
             f"FROM l{k} l JOIN {n} n ON n.id = l.dst_id"
         )
-    sql = f"WITH {', '.join(ctes)} SELECT * FROM ({' UNION ALL '.join(parts)}) AS x ORDER BY lvl LIMIT :limit"
-    stmt = text(sql).columns(*_LINK_RESULT)
+    near = f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS x ORDER BY lvl LIMIT :limit"
+    result: list[Column[Any]] = [Column("lvl", Integer()), *_link_columns()]
+    if not velocity:
+        stmt = text(f"WITH {', '.join(ctes)} {near}").columns(*result)
+    else:
+        no_node = ", ".join("NULL" for _ in range(_NODE.stop - _NODE.start))
+        windows = ", ".join(f"v.c{i}" for i in range(len(WINDOWS)))
+        counted = " UNION ALL ".join(
+            f"SELECT -1, NULL, NULL, v.k, {no_node}, {windows} FROM ({part}) AS v"
+            for part in _velocity_parts()
+        )
+        stmt = (
+            text(f"WITH {', '.join(ctes)} SELECT * FROM ({near}) AS y UNION ALL {counted}")
+            .bindparams(*_velocity_times())
+            .columns(*result, *(Column(f"v_{w}", BigInteger()) for w in WINDOWS))
+        )
     _NEIGHBOURHOODS[key] = stmt
     return stmt
 
@@ -493,6 +537,7 @@ class Neighbourhood:
     start: dict[tuple[str, str], NodeRow]
     levels: list[list[Link]]
     complete: bool
+    velocity: dict[str, Any] | None = None  # read with it (``velocity_of``): as :func:`velocity`
 
 
 def neighbourhood(
@@ -503,23 +548,38 @@ def neighbourhood(
     levels: int,
     cap: int,
     limit: int,
+    velocity_of: Applicant | None = None,
 ) -> Neighbourhood:
     """The start nodes (the person and the ``seeds`` that exist) and the links found level by
-    level, in one round trip; ``complete`` is false when ``limit`` rows cut the answer."""
+    level, in one round trip; ``complete`` is false when ``limit`` rows cut the answer. With
+    ``velocity_of`` the applicant's velocity counts come in the same round trip."""
     params: dict[str, Any] = {"person": person_key, "cap": cap, "limit": limit + 1}
     for i, (kind, key) in enumerate(seeds):
         params[f"k{i}"] = key
         params[f"t{i}"] = kind
+    if velocity_of is not None:
+        params.update(_velocity_params(velocity_of))
     start: dict[tuple[str, str], NodeRow] = {}
     found: list[list[Link]] = [[] for _ in range(levels)]
-    rows = conn.execute(_neighbourhood_sql(len(seeds), levels), params).all()
+    rows = conn.execute(_neighbourhood_sql(len(seeds), levels, velocity_of is not None), params).all()
+    counts = []
+    if velocity_of is not None:
+        # in level order whatever order the database appended the two answers in
+        near = sorted((r for r in rows if r[_LEVEL] >= 0), key=itemgetter(_LEVEL))
+        counts = [(r[3], *r[_NODE.stop :]) for r in rows if r[_LEVEL] < 0]
+        rows = near
     for r in rows[:limit]:
-        target = NodeRow(r[4:])
+        target = NodeRow(r[_NODE])
         if r[0] == 0:
             start[(target[1], target[2])] = target
         else:
             found[r[0] - 1].append(Link((r[1], r[2], r[3], target)))
-    return Neighbourhood(start=start, levels=found, complete=len(rows) <= limit)
+    return Neighbourhood(
+        start=start,
+        levels=found,
+        complete=len(rows) <= limit,
+        velocity=None if velocity_of is None else _velocity_values(velocity_of, counts),
+    )
 
 
 def graph_counts(conn: Connection) -> tuple[dict[str, int], dict[str, int]]:
