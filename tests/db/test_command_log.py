@@ -190,3 +190,106 @@ class TestRelease:
             command_log.release(uow.session, principal_id="u-1", operation="contract.ingest", key="k-1")
             uow.commit()
         assert claim(container) == StoredResult(status=201, body={"run_id": 7})
+
+
+class TestClaimWithTheBusinessDate:
+    """``begin(along=business_date_ahead())``: on PostgreSQL the claim's statement brings the
+    business date, which the transaction's first ask then takes without a statement of its own;
+    elsewhere, and for any later ask, the date is read as before."""
+
+    @staticmethod
+    def _statements(container: Container) -> tuple[list[str], Any]:
+        from sqlalchemy import event
+
+        sent: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if not statement.startswith("BEGIN"):
+                sent.append(statement)
+
+        event.listen(container.engine, "before_cursor_execute", seen)
+        return sent, lambda: event.remove(container.engine, "before_cursor_execute", seen)
+
+    def _open(self, container: Container) -> Any:
+        from datetime import date
+
+        from creditfactory.jobs import open_business_date
+
+        with container.uow() as uow:
+            open_business_date(uow.session, on=date(2025, 7, 1), clock=container.clock)
+            uow.commit()
+        return date(2025, 7, 1)
+
+    def _begin(self, uow: Any, container: Container, key: str) -> StoredResult | None:
+        from creditfactory.jobs import business_date_ahead
+
+        return command_log.begin(
+            uow.session,
+            principal_id="u-1",
+            operation="origination.application.submit",
+            key=key,
+            req_hash=HASH,
+            now=container.clock.now(),
+            along=business_date_ahead(),
+        )
+
+    def test_the_first_ask_is_answered_by_the_claims_statement(self, container: Container) -> None:
+        from creditfactory.jobs import current_business_date
+
+        day = self._open(container)
+        sent, stop = self._statements(container)
+        try:
+            with container.uow() as uow:
+                assert self._begin(uow, container, "k-date") is None
+                claimed = len(sent)
+                assert current_business_date(uow.session) == day
+                first = len(sent) - claimed
+                assert current_business_date(uow.session) == day  # a later ask reads
+                later = len(sent) - claimed - first
+                uow.commit()
+        finally:
+            stop()
+        assert claimed == 1
+        assert (first, later) == ((0, 1) if container.engine.dialect.name == "postgresql" else (1, 1))
+        assert [(r.idempotency_key, r.status) for r in rows(container)] == [("k-date", CommandStatus.RUNNING)]
+
+    def test_a_repeat_gets_its_stored_answer_and_the_date_as_well(self, container: Container) -> None:
+        from creditfactory.jobs import current_business_date
+
+        day = self._open(container)
+        with container.uow() as uow:
+            self._begin(uow, container, "k-again")
+            uow.commit(
+                last=command_log.completion(
+                    principal_id="u-1",
+                    operation="origination.application.submit",
+                    key="k-again",
+                    status=201,
+                    body={"id": 1},
+                    now=container.clock.now(),
+                )
+            )
+        with container.uow() as uow:
+            assert self._begin(uow, container, "k-again") == StoredResult(status=201, body={"id": 1})
+            assert current_business_date(uow.session) == day
+
+    def test_a_date_read_ahead_is_not_taken_by_another_transaction_nor_over_a_change(
+        self, container: Container
+    ) -> None:
+        from datetime import date
+
+        from creditfactory.jobs import current_business_date
+        from creditfactory.jobs.store import BusinessDateRow
+
+        self._open(container)
+        with container.uow() as uow:
+            self._begin(uow, container, "k-tx")
+            uow.rollback()  # the read ahead belonged to that transaction
+            row = uow.session.get(BusinessDateRow, "default")
+            assert row is not None
+            row.business_date = date(2025, 7, 2)  # a change held in the session, not yet written
+            self._begin(uow, container, "k-tx2")
+            assert current_business_date(uow.session) == date(2025, 7, 2)
+            uow.rollback()
+        with container.uow() as uow:
+            assert current_business_date(uow.session) == date(2025, 7, 1)

@@ -104,3 +104,29 @@ def test_a_read_of_more_than_one_row_is_refused_on_every_database(engine: Engine
     every_offer = sa.select(OFFERS.c.id).where(OFFERS.c.customer_id == sa.bindparam("customer_id"))
     with engine.connect() as conn, pytest.raises(MultipleResultsFound):
         together(conn, (PERSON, every_offer), {"customer_id": "C1"})
+
+
+def test_a_value_and_reads_after_it_in_one_statement_on_postgresql(engine: Engine) -> None:
+    """``after``: a data-modifying ``WITH`` clause's value and the reads, one statement; the
+    reads do not see the row the clause adds (one snapshot), and SQLite is refused."""
+    from creditfactory.db.reads import after
+
+    added = (
+        sa.select(
+            sa.insert(PEOPLE)
+            .values(customer_id=sa.bindparam("new_id"), name="李四")
+            .returning(PEOPLE.c.customer_id)
+            .cte("added")
+            .c.customer_id
+        )
+    ).scalar_subquery()
+    with engine.begin() as conn:
+        if engine.dialect.name != "postgresql":
+            with pytest.raises(ValueError, match="PostgreSQL"):
+                after(conn, added, [PERSON], {"customer_id": "C1", "new_id": "C5"})
+            return
+        first, answers = after(conn, added, [PERSON, OFFER_COUNT], {"customer_id": "C1", "new_id": "C5"})
+        assert (first, answers) == ("C5", [("王小明", None), (2,)])
+        _, unseen = after(conn, added, [PERSON], {"customer_id": "C6", "new_id": "C6"})
+        assert unseen == [None]  # added by the same statement: not in its snapshot
+        assert conn.execute(PERSON, {"customer_id": "C6"}).one() == ("李四", None)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from creditfactory.db import command_log
+from creditfactory.db.reads import Along
 from creditfactory.db.uow import UnitOfWork
 from creditfactory.errors import InvalidInput
 from creditfactory.security.roles import Principal
@@ -32,6 +33,7 @@ async def run_idempotent(
     now: Any,
     work: Callable[[], tuple[int, Any]],
     claim_apart: bool = True,
+    along: Along | None = None,
 ) -> JSONResponse:
     """Run ``work`` once per (principal, operation, key); repeats get the stored response.
 
@@ -46,7 +48,8 @@ async def run_idempotent(
     application and deciding it) the claim is the first write of the work's own transaction:
     one commit a request instead of two. A duplicate sent meanwhile waits on the claim's key
     until that transaction ends and then gets the stored response (or, when the first failed,
-    runs the work itself); if ``work`` raises, the rollback takes the claim with it.
+    runs the work itself); if ``work`` raises, the rollback takes the claim with it. ``along``
+    is a read ``work`` asks first, sent with that claim (``command_log.begin``).
     """
     key = request.headers.get("idempotency-key")
     if not key:
@@ -101,9 +104,15 @@ async def run_idempotent(
         )
         return status, rendered
 
-    def claim_only() -> command_log.StoredResult | None:
+    def claim_only(along: Along | None = None) -> command_log.StoredResult | None:
         return command_log.begin(
-            uow.session, principal_id=principal.id, operation=operation, key=key, req_hash=req_hash, now=now
+            uow.session,
+            principal_id=principal.id,
+            operation=operation,
+            key=key,
+            req_hash=req_hash,
+            now=now,
+            along=along,
         )
 
     def claim_and_run() -> tuple[int, Any, bool]:
@@ -114,7 +123,7 @@ async def run_idempotent(
 
     def claim_within_and_run() -> tuple[int, Any, bool]:
         try:
-            stored = claim_only()
+            stored = claim_only(along)
             if stored is not None:
                 uow.rollback()
                 return stored.status, stored.body, True

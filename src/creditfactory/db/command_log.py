@@ -20,8 +20,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from creditfactory.db import reads
 from creditfactory.db.append_only import LastWrite
 from creditfactory.db.base import Base
+from creditfactory.db.reads import Along
 from creditfactory.db.types import UTCDateTime, enum_column
 from creditfactory.errors import Conflict, DomainError
 
@@ -83,6 +85,17 @@ _CLAIM = {
     .returning(_TABLE.c.id)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
+_CLAIM_FIELDS = ("principal_id", "operation", "idempotency_key", "request_hash", "status", "created_at")
+#: The claim as a data-modifying ``WITH`` clause, its value the id of the row it added (``NULL``
+#: when the key was there): PostgreSQL's statement of a claim with reads along.
+_CLAIMED = select(
+    postgresql.insert(_TABLE)
+    .values({name: bindparam(name, type_=_TABLE.c[name].type) for name in _CLAIM_FIELDS})
+    .on_conflict_do_nothing(index_elements=["principal_id", "operation", "idempotency_key"])
+    .returning(_TABLE.c.id)
+    .cte("claimed")
+    .c.id
+).scalar_subquery()
 _COMPLETE = (
     update(_TABLE)
     .where(
@@ -107,26 +120,31 @@ def begin(
     key: str,
     req_hash: str,
     now: datetime,
+    along: Along | None = None,
 ) -> StoredResult | None:
     """Claim the key. Returns the stored result for a completed repeat, ``None`` to proceed.
 
     The claim is committed by the caller's boundary together with (or before) the work; a
     concurrent duplicate hits the unique constraint and gets :class:`CommandInProgress`.
+    On PostgreSQL ``along`` (a read the work asks first) goes in the claim's statement, its row
+    given to its ``keep``: the first statement of the transaction brings both.
     """
     # One statement when the key is new (the common case); a concurrent claim of the same key
     # waits for the other transaction (the claim commits at once) and then inserts nothing.
     conn = session.connection()
-    claimed = conn.execute(
-        _CLAIM[conn.dialect.name],
-        {
-            "principal_id": principal_id,
-            "operation": operation,
-            "idempotency_key": key,
-            "request_hash": req_hash,
-            "status": CommandStatus.RUNNING,
-            "created_at": now,
-        },
-    ).first()
+    params = {
+        "principal_id": principal_id,
+        "operation": operation,
+        "idempotency_key": key,
+        "request_hash": req_hash,
+        "status": CommandStatus.RUNNING,
+        "created_at": now,
+    }
+    if along is not None and conn.dialect.name == "postgresql":
+        claimed, (row,) = reads.after(conn, _CLAIMED, [along.read], {**along.params, **params})
+        along.keep(conn, row)
+    else:
+        claimed = conn.execute(_CLAIM[conn.dialect.name], params).first()
     if claimed is not None:
         return None
     existing = session.scalars(

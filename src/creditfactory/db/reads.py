@@ -12,12 +12,24 @@ share one namespace: the same name is the same value in every read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, literal_column, select, true
+from sqlalchemy import ColumnElement, Connection, Select, literal_column, select, true
 from sqlalchemy.exc import MultipleResultsFound
+
+
+@dataclass(frozen=True)
+class Along:
+    """A read of at most one row that may ride with another statement of the transaction (on
+    PostgreSQL; see :func:`after`), and ``keep``, which is given the connection and the read's
+    row (or ``None``) when it did: its module then answers from it rather than read again."""
+
+    read: Select[Any]
+    keep: Callable[[Connection, tuple[Any, ...] | None], None]
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 def together(
@@ -35,7 +47,29 @@ def together(
             out.append(tuple(rows[0]) if rows else None)
         return out
     statement, widths = _together(tuple(reads))
+    return _answers(conn.execute(statement, dict(params)).one(), widths)
+
+
+def after(
+    conn: Connection, first: ColumnElement[Any], reads: Sequence[Select[Any]], params: Mapping[str, Any]
+) -> tuple[Any, list[tuple[Any, ...] | None]]:
+    """``first`` (one value: a scalar subquery, of a data-modifying ``WITH`` clause say) and each
+    read's row as :func:`together` gives it, in one statement: PostgreSQL only (SQLite has
+    neither ``LATERAL`` nor a write in a ``WITH`` clause)."""
+    if conn.dialect.name != "postgresql":
+        raise ValueError(f"reads sent after a value need PostgreSQL, not {conn.dialect.name}")
+    statement, widths = _after(first, tuple(reads))
     row = conn.execute(statement, dict(params)).one()
+    return row[-1], _answers(row, widths)
+
+
+@lru_cache(maxsize=16)  # one a statement and its reads
+def _after(first: ColumnElement[Any], reads: tuple[Select[Any], ...]) -> tuple[Select[Any], list[int]]:
+    statement, widths = _together(reads)
+    return statement.add_columns(first.label("_first")), widths
+
+
+def _answers(row: Sequence[Any], widths: list[int]) -> list[tuple[Any, ...] | None]:
     answers: list[tuple[Any, ...] | None] = []
     at = 0
     for width in widths:

@@ -3,6 +3,7 @@ end-of-day orchestrator over steps that domains register."""
 
 from creditfactory.jobs.business_date import (
     BusinessDateNotOpen,
+    business_date_ahead,
     close_and_open,
     current_business_date,
     open_business_date,
@@ -18,6 +19,7 @@ __all__ = [
     "JobStatus",
     "StepContext",
     "StepResult",
+    "business_date_ahead",
     "close_and_open",
     "current_business_date",
     "open_business_date",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from creditfactory.clock import Clock
 from creditfactory.db import reference
+from creditfactory.db.reads import Along
 from creditfactory.db.uow import flush_pending
 from creditfactory.errors import Conflict, DomainError
 from creditfactory.jobs.store import BusinessDateRow
@@ -25,11 +28,18 @@ class BusinessDateNotOpen(DomainError):
 def current_business_date(session: Session, *, name: str = DEFAULT) -> date:
     """The open business date: one column read on the session's connection (asked by every
     request that writes; the row itself is loaded only where it changes). The reference data's
-    stamp comes with it, noted for the transaction (:mod:`creditfactory.db.reference`)."""
+    stamp comes with it, noted for the transaction (:mod:`creditfactory.db.reference`). A read
+    sent with the transaction's first statement (:func:`business_date_ahead`) answers the first ask instead,
+    unless the session holds a business date not yet written."""
+    pending = any(isinstance(row, BusinessDateRow) for row in (*session.new, *session.dirty))
     flush_pending(session, BusinessDateRow)  # a date opened or moved here and not yet written
     conn = session.connection()
-    on, stamp = conn.execute(_OPEN_DATE, {"name": name}).one()
-    reference.note(conn, stamp)
+    held = conn.info.pop(_HELD, None)
+    if held is not None and not pending and held[0]() is conn.get_transaction() and held[1] == name:
+        on = held[2]  # its stamp was noted when it was read
+    else:
+        on, stamp = conn.execute(_OPEN_DATE, {"name": name}).one()
+        reference.note(conn, stamp)
     if on is None:
         raise BusinessDateNotOpen(
             "no business date is open yet; open one with 'creditfactory eod open --date YYYY-MM-DD'"
@@ -42,6 +52,26 @@ _OPEN_DATE = select(
     select(BusinessDateRow.business_date).where(BusinessDateRow.name == bindparam("name")).scalar_subquery(),
     reference.STAMP,
 )
+#: The business date read ahead in the transaction, for its first ask: (the transaction, weakly;
+#: the name; the date).
+_HELD = "creditfactory.business_date.held"
+
+
+def business_date_ahead(name: str = DEFAULT) -> Along:
+    """The business date's read, to send with the transaction's first statement where that
+    statement takes reads along (``command_log.begin``): the date is then known without a round
+    trip of its own when :func:`current_business_date` asks for it first."""
+
+    def keep(conn: Connection, row: tuple[Any, ...] | None) -> None:
+        if row is None:  # the read gives one row always; without one, the ask reads again
+            return
+        on, stamp = row
+        reference.note(conn, stamp)
+        transaction = conn.get_transaction()
+        if transaction is not None:
+            conn.info[_HELD] = (weakref.ref(transaction), name, on)
+
+    return Along(read=_OPEN_DATE, keep=keep, params={"name": name})
 
 
 def open_business_date(session: Session, *, on: date, clock: Clock, name: str = DEFAULT) -> date:

@@ -20,6 +20,7 @@ from creditfactory.api.deps import ContainerDep, PrincipalDep, RequestIdDep, Uow
 from creditfactory.api.idempotency import run_idempotent
 from creditfactory.db.uow import UnitOfWork
 from creditfactory.errors import PermissionDenied
+from creditfactory.jobs import business_date_ahead
 from creditfactory.origination import consents, econtract, service
 from creditfactory.origination.model import REQUIRED_CONSENTS, ApplicationStatus, ConsentKind
 from creditfactory.origination.schemas import (
@@ -278,6 +279,7 @@ async def submit_application(
         now=container.clock.now(),
         work=work,
         claim_apart=False,  # one commit: the claim, the application and its decision together
+        along=business_date_ahead(),  # the work's first read, in the claim's statement
     )
 
 
