@@ -62,7 +62,8 @@ class ApiSettings(BaseModel):
     processes: int = Field(
         default=1,
         ge=1,
-        description="Server processes sharing the port; set in each by serve --workers.",
+        description="Server processes sharing the port; set in each by serve --workers (set it "
+        "where another process manager runs several).",
     )
     admission_wait_seconds: float = Field(
         default=10.0,

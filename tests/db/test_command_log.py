@@ -273,10 +273,10 @@ class TestClaimWithTheBusinessDate:
             assert self._begin(uow, container, "k-again") == StoredResult(status=201, body={"id": 1})
             assert current_business_date(uow.session) == day
 
-    def test_a_date_read_ahead_is_not_taken_by_another_transaction_nor_over_a_change(
-        self, container: Container
-    ) -> None:
+    def test_a_date_read_ahead_is_not_taken_by_another_transaction(self, container: Container) -> None:
         from datetime import date
+
+        from sqlalchemy import update
 
         from creditfactory.jobs import current_business_date
         from creditfactory.jobs.store import BusinessDateRow
@@ -284,12 +284,34 @@ class TestClaimWithTheBusinessDate:
         self._open(container)
         with container.uow() as uow:
             self._begin(uow, container, "k-tx")
-            uow.rollback()  # the read ahead belonged to that transaction
+            first = uow.session.connection().connection.dbapi_connection
+            uow.rollback()  # the date read ahead belonged to that transaction, never asked
+            with container.engine.begin() as conn:  # moved by someone else meanwhile
+                conn.execute(update(BusinessDateRow).values(business_date=date(2025, 7, 2)))
+            # the same connection again, a new transaction without a claim: the date as it is now
+            assert uow.session.connection().connection.dbapi_connection is first
+            assert current_business_date(uow.session) == date(2025, 7, 2)
+
+    def test_a_date_read_ahead_is_not_taken_over_a_change_of_the_transaction(
+        self, container: Container
+    ) -> None:
+        from datetime import date
+
+        from creditfactory.jobs import close_and_open, current_business_date
+        from creditfactory.jobs.store import BusinessDateRow
+
+        day = self._open(container)
+        with container.uow() as uow:
+            self._begin(uow, container, "k-held")
             row = uow.session.get(BusinessDateRow, "default")
             assert row is not None
-            row.business_date = date(2025, 7, 2)  # a change held in the session, not yet written
-            self._begin(uow, container, "k-tx2")
+            row.business_date = date(2025, 7, 9)  # held in the session, not yet written
+            assert current_business_date(uow.session) == date(2025, 7, 9)
+            uow.rollback()
+        with container.uow() as uow:
+            self._begin(uow, container, "k-moved")
+            close_and_open(uow.session, closing=day, clock=container.clock)  # written by the transaction
             assert current_business_date(uow.session) == date(2025, 7, 2)
             uow.rollback()
         with container.uow() as uow:
-            assert current_business_date(uow.session) == date(2025, 7, 1)
+            assert current_business_date(uow.session) == day

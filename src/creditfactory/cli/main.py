@@ -240,7 +240,7 @@ def serve(
     st.console.print(
         f"creditfactory API on http://{host}:{port} "
         f"(docs at /docs, database {container.engine.dialect.name}, {workers} worker(s), "
-        f"{_admitted(api.model_copy(update={'processes': workers}).admitted)} each)"
+        f"{_admitted((api if workers == 1 else api.model_copy(update={'processes': workers})).admitted)} each)"
     )
     if workers == 1:
         uvicorn.run(serve_app(container), host=host, port=port, log_level="info")

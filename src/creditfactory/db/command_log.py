@@ -127,7 +127,10 @@ def begin(
     The claim is committed by the caller's boundary together with (or before) the work; a
     concurrent duplicate hits the unique constraint and gets :class:`CommandInProgress`.
     On PostgreSQL ``along`` (a read the work asks first) goes in the claim's statement, its row
-    given to its ``keep``: the first statement of the transaction brings both.
+    given to its ``keep``: the first statement of the transaction brings both. The read sees
+    what had committed when that statement started: when the claim waited on a concurrent
+    claim of the same key (which then failed), from before that wait, as a read a moment
+    earlier would. Its parameters must not be named as the claim's.
     """
     # One statement when the key is new (the common case); a concurrent claim of the same key
     # waits for the other transaction (the claim commits at once) and then inserts nothing.
@@ -141,6 +144,10 @@ def begin(
         "created_at": now,
     }
     if along is not None and conn.dialect.name == "postgresql":
+        if along.params.keys() & params.keys():
+            raise ValueError(
+                f"a read along with a claim names claim parameters: {sorted(along.params.keys() & params.keys())}"
+            )
         claimed, (row,) = reads.after(conn, _CLAIMED, [along.read], {**along.params, **params})
         along.keep(conn, row)
     else:

@@ -29,8 +29,9 @@ def current_business_date(session: Session, *, name: str = DEFAULT) -> date:
     """The open business date: one column read on the session's connection (asked by every
     request that writes; the row itself is loaded only where it changes). The reference data's
     stamp comes with it, noted for the transaction (:mod:`creditfactory.db.reference`). A read
-    sent with the transaction's first statement (:func:`business_date_ahead`) answers the first ask instead,
-    unless the session holds a business date not yet written."""
+    sent with the transaction's first statement (:func:`business_date_ahead`) answers the first
+    ask instead, unless the session holds a business date not yet written or the transaction
+    has opened or moved one since."""
     pending = any(isinstance(row, BusinessDateRow) for row in (*session.new, *session.dirty))
     flush_pending(session, BusinessDateRow)  # a date opened or moved here and not yet written
     conn = session.connection()
@@ -85,6 +86,7 @@ def open_business_date(session: Session, *, on: date, clock: Clock, name: str = 
         )
     session.add(BusinessDateRow(name=name, business_date=on, last_closed_date=None, updated_at=clock.now()))
     session.flush()
+    _forget_held(session)
     return on
 
 
@@ -99,4 +101,10 @@ def close_and_open(session: Session, *, closing: date, clock: Clock, name: str =
     row.business_date = closing + timedelta(days=1)
     row.updated_at = clock.now()
     session.flush()
+    _forget_held(session)
     return row.business_date
+
+
+def _forget_held(session: Session) -> None:
+    """A date read ahead is not the date once the transaction has written another."""
+    session.connection().info.pop(_HELD, None)

@@ -130,7 +130,8 @@ def add_entries(session: Session, rows: Iterable[tuple[Any, ...]], *, chunk: int
     ``COPY`` on PostgreSQL, then ``ANALYZE``: the planner's statistics are those of the
     entries as published, not its guesses for a table it has never sampled (on which it read a
     customer's entries through the version-and-status index, every entry of the version, at each
-    application: 150 buffers instead of 4). The driver's ``executemany`` on SQLite.
+    application: 150 buffers instead of 4; the role that owns the tables, as the migrations
+    make them, may analyse them). The driver's ``executemany`` on SQLite.
     """
     conn = session.connection()
     table = WhitelistEntry.__table__
