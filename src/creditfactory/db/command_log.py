@@ -89,10 +89,8 @@ _CLAIM_FIELDS = ("principal_id", "operation", "idempotency_key", "request_hash",
 #: The claim as a data-modifying ``WITH`` clause, its value the id of the row it added (``NULL``
 #: when the key was there): PostgreSQL's statement of a claim with reads along.
 _CLAIMED = select(
-    postgresql.insert(_TABLE)
+    _CLAIM["postgresql"]
     .values({name: bindparam(name, type_=_TABLE.c[name].type) for name in _CLAIM_FIELDS})
-    .on_conflict_do_nothing(index_elements=["principal_id", "operation", "idempotency_key"])
-    .returning(_TABLE.c.id)
     .cte("claimed")
     .c.id
 ).scalar_subquery()

@@ -15,12 +15,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from creditfactory.db.append_only import LastWrite, commit_with
 
 
-def flush_pending(session: Session, *types: type) -> None:
+def flush_pending(session: Session, *types: type) -> bool:
     """Before a read of rows of ``types`` on the session's connection: write the session if it
     holds a new or changed row of one of them, as an ORM query's autoflush would; otherwise the
-    session's other pending rows wait for their own flush instead of paying one here."""
+    session's other pending rows wait for their own flush instead of paying one here. Whether it
+    held one."""
     if any(isinstance(row, types) for row in (*session.new, *session.dirty)):
         session.flush()
+        return True
+    return False
 
 
 class UnitOfWork:

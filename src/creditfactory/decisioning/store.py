@@ -890,12 +890,10 @@ def add_edges(conn: Connection, pairs: Iterable[tuple[int, int, str]]) -> int:
     rows = {(a, b, k) for a, b, k in pairs} | {(b, a, k) for a, b, k in pairs}
     if not rows:
         return 0
-    ordered = sorted(rows)
+    values = [{"src_id": a, "dst_id": b, "kind": k} for a, b, k in sorted(rows)]
     if conn.dialect.name == "postgresql":
-        rows = json_rows([{"src_id": a, "dst_id": b, "kind": k} for a, b, k in ordered])
-        added_rows = conn.execute(_LINK_EDGES_PG, {"rows": rows}).one()[0]
+        added_rows = conn.execute(_LINK_EDGES_PG, {"rows": json_rows(values)}).one()[0]
         return int(added_rows) // 2
-    values = [{"src_id": a, "dst_id": b, "kind": k} for a, b, k in ordered]
     added = conn.execute(_LINK_EDGES[conn.dialect.name], values).all()
     bump: dict[int, int] = {}
     for (src,) in added:

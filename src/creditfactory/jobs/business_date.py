@@ -32,8 +32,7 @@ def current_business_date(session: Session, *, name: str = DEFAULT) -> date:
     sent with the transaction's first statement (:func:`business_date_ahead`) answers the first
     ask instead, unless the session holds a business date not yet written or the transaction
     has opened or moved one since."""
-    pending = any(isinstance(row, BusinessDateRow) for row in (*session.new, *session.dirty))
-    flush_pending(session, BusinessDateRow)  # a date opened or moved here and not yet written
+    pending = flush_pending(session, BusinessDateRow)  # a date opened or moved here, not yet written
     conn = session.connection()
     held = conn.info.pop(_HELD, None)
     if held is not None and not pending and held[0]() is conn.get_transaction() and held[1] == name:

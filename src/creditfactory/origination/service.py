@@ -440,9 +440,9 @@ def product_terms_of(app: Application) -> ProductTerms:
     )
 
 
-def missing_consents(session: Session, customer_id: str) -> list[ConsentKind]:
-    """The required consents the customer has not given, or has withdrawn."""
-    current = store.latest_consent_actions(session, customer_id)
+def missing_consents(current: Mapping[ConsentKind, ConsentAction]) -> list[ConsentKind]:
+    """The required consents not given, or withdrawn, by the newest action on each (``current``,
+    as ``store.latest_consent_actions`` or ``store.consent_actions_of`` give it)."""
     return [kind for kind in REQUIRED_CONSENTS if current.get(kind) is not ConsentAction.GIVEN]
 
 
@@ -563,7 +563,7 @@ def submit_application(
         terms, amount=amount, term=r.term_months, method=method, offer_limit=offer.limit if offer else None
     )
 
-    missing = [kind for kind in REQUIRED_CONSENTS if consented.get(kind) is not ConsentAction.GIVEN]
+    missing = missing_consents(consented)
     if missing:
         names = ", ".join(f"{k.value} ({k.label_zh})" for k in missing)
         raise ConsentRequired(
