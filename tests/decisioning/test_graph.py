@@ -547,6 +547,53 @@ class TestGraphWritesUseTheIndexes:
             conn.rollback()
 
 
+class TestNeighbourhoodReadsEachNodeOnce:
+    """Each level of the neighbourhood carries the nodes its links lead to: a node is looked up
+    by its id once for each link that reaches it (for the answer and the next level's degree
+    filter alike), never a second time."""
+
+    def test_one_look_up_by_id_for_each_link(self, built: Container) -> None:
+        import json
+
+        from sqlalchemy import event
+
+        from creditfactory.decisioning import graph
+
+        if built.engine.dialect.name != "postgresql":
+            pytest.skip("the plans are PostgreSQL's")
+        sent: list[tuple[str, Any]] = []
+
+        def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            sent.append((statement, parameters))
+
+        with built.uow() as uow:
+            conn = uow.session.connection()
+            event.listen(conn, "before_cursor_execute", keep)
+            try:
+                near = graph.neighbourhood(conn, applicant("C"), FactSettings(), velocity=True)
+            finally:
+                event.remove(conn, "before_cursor_execute", keep)
+            ((statement, parameters),) = sent
+            links = sum(len(level) for level in near.levels)
+            assert links >= 5 and near.complete
+            # as on a graph of millions: every node and link looked up by its index
+            for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+                conn.exec_driver_sql(f"SET LOCAL {setting} = off")
+            plan = conn.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
+            ).scalar_one()
+
+        def by_id(node: dict[str, Any]) -> int:
+            """Nodes found by their id in this part of the plan (rows a loop, times its loops)."""
+            found = 0
+            if node.get("Index Name") == "pk_decisioning_graph_node":
+                found = node["Actual Rows"] * node["Actual Loops"]
+            return found + sum(by_id(child) for child in node.get("Plans", []))
+
+        root = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+        assert by_id(root) == links
+
+
 class TestNodesWrittenOnlyWhenChanged:
     """An application mostly brings nodes the graph holds already (a shared device, IP address,
     phone) and changes none of them: the upsert leaves their rows as they are, yet returns every

@@ -238,8 +238,10 @@ def _velocity_parts() -> list[str]:
         ("device", "device_fingerprint"),
         ("ip", "ip_address"),
     ):
+        # the longest window is the statement's own range
         sums = ", ".join(
-            f"COALESCE(SUM(CASE WHEN applied_at >= :start_{w} THEN 1 ELSE 0 END), 0) AS c{i}"
+            ("COUNT(*)" if w == longest else f"COUNT(*) FILTER (WHERE applied_at >= :start_{w})")
+            + f" AS c{i}"
             for i, w in enumerate(windows)
         )
         parts.append(
@@ -484,34 +486,31 @@ def _neighbourhood_sql(seeds: int, levels: int, velocity: bool = False) -> Any:
         return _NEIGHBOURHOODS[key]
     e, n = edge.name, node.name
     match = " OR ".join(f"(key = :k{i} AND kind = :t{i})" for i in range(seeds)) or "1 = 0"
+    # Each level's links carry the node they lead to, looked up once by its id: the next level's
+    # sources are filtered on the degree it carries, and the answer is the levels as they are.
     # Joins, not IN (subquery) or OR: PostgreSQL then estimates each level from the one before
     # and walks the indexes instead of scanning the tables.
+    cols = _NODE_COLS.replace("n.", "")
+    link = f"e.src_id, e.dst_id, e.kind AS edge_kind, {_NODE_COLS}"
     ctes = [
-        f"p0 AS (SELECT id FROM {n} WHERE key = :person AND kind = 'person')",
-        f"s1 AS (SELECT id FROM {n} WHERE {match})",
-        f"l1 AS (SELECT e.src_id, e.dst_id, e.kind FROM p0 JOIN {e} e ON e.src_id = p0.id)",
-        f"g1 AS (SELECT m.id FROM (SELECT dst_id AS id FROM l1 UNION SELECT id FROM s1) f "
-        f"JOIN {n} m ON m.id = f.id WHERE m.degree <= :cap)",
+        f"p0 AS (SELECT {cols} FROM {n} WHERE key = :person AND kind = 'person')",
+        f"s1 AS (SELECT {cols} FROM {n} WHERE {match})",
+        f"l1 AS (SELECT {link} FROM p0 JOIN {e} e ON e.src_id = p0.id JOIN {n} n ON n.id = e.dst_id)",
+        "g1 AS (SELECT id FROM l1 WHERE degree <= :cap UNION SELECT id FROM s1 WHERE degree <= :cap)",
     ]
     for k in range(2, levels + 1):
         ctes.append(
-            f"l{k} AS (SELECT e.src_id, e.dst_id, e.kind FROM g{k - 1} g JOIN {e} e ON e.src_id = g.id)"
+            f"l{k} AS (SELECT {link} FROM g{k - 1} g JOIN {e} e ON e.src_id = g.id "
+            f"JOIN {n} n ON n.id = e.dst_id)"
         )
         if k < levels:
-            ctes.append(
-                f"g{k} AS (SELECT m.id FROM (SELECT DISTINCT dst_id AS id FROM l{k}) f "
-                f"JOIN {n} m ON m.id = f.id WHERE m.degree <= :cap)"
-            )
-    counts = "".join(f", CAST(NULL AS BIGINT) AS v_{w}" for w in WINDOWS) if velocity else ""
+            ctes.append(f"g{k} AS (SELECT DISTINCT id FROM l{k} WHERE degree <= :cap)")
     parts = [
-        f"SELECT 0 AS lvl, NULL AS src_id, NULL AS dst_id, NULL AS edge_kind, {_NODE_COLS}{counts} "
-        f"FROM (SELECT id FROM p0 UNION SELECT id FROM s1) z JOIN {n} n ON n.id = z.id"
+        "SELECT 0 AS lvl, NULL AS src_id, NULL AS dst_id, NULL AS edge_kind, z.* "
+        "FROM (SELECT * FROM p0 UNION SELECT * FROM s1) z"
     ]
     for k in range(1, levels + 1):
-        parts.append(
-            f"SELECT {k} AS lvl, l.src_id, l.dst_id, l.kind AS edge_kind, {_NODE_COLS}{counts} "
-            f"FROM l{k} l JOIN {n} n ON n.id = l.dst_id"
-        )
+        parts.append(f"SELECT {k} AS lvl, l.* FROM l{k} l")
     near = f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS x ORDER BY lvl LIMIT :limit"
     result: list[Column[Any]] = [Column("lvl", Integer()), *_link_columns()]
     if not velocity:
@@ -519,12 +518,10 @@ def _neighbourhood_sql(seeds: int, levels: int, velocity: bool = False) -> Any:
     else:
         no_node = ", ".join("NULL" for _ in range(_NODE.stop - _NODE.start))
         windows = ", ".join(f"v.c{i}" for i in range(len(WINDOWS)))
-        counted = " UNION ALL ".join(
-            f"SELECT -1, NULL, NULL, v.k, {no_node}, {windows} FROM ({part}) AS v"
-            for part in _velocity_parts()
-        )
+        counted = f"SELECT -1, NULL, NULL, v.k, {no_node}, {windows} FROM ({' UNION ALL '.join(_velocity_parts())}) AS v"
+        no_counts = ", ".join("CAST(NULL AS BIGINT)" for _ in WINDOWS)
         stmt = (
-            text(f"WITH {', '.join(ctes)} SELECT * FROM ({near}) AS y UNION ALL {counted}")
+            text(f"WITH {', '.join(ctes)} SELECT y.*, {no_counts} FROM ({near}) AS y UNION ALL {counted}")
             .bindparams(*_velocity_times())
             .columns(*result, *(Column(f"v_{w}", BigInteger()) for w in WINDOWS))
         )
