@@ -760,3 +760,19 @@ class TestNodesWrittenOnlyWhenChanged:
         if via == "add_seen_and_nodes":
             with built.engine.connect() as conn:  # the seen row was written
                 assert store.get_seen(conn, application_ref="Q-race") is not None
+
+
+class TestNeighbourhoodStatementIsCachedByTheDriver:
+    def test_seven_seeds_with_the_velocity_fit_psycopg_s_cached_length(self) -> None:
+        """psycopg caches its translation of a statement (``%(name)s`` to ``$n``) of at most
+        4,096 characters and translates a longer one again at every execution: the
+        neighbourhood's statement with the velocity, for an application bringing its phone,
+        device, IP address, address and three contacts, stays under it."""
+        from psycopg import _queries
+        from sqlalchemy.dialects import postgresql
+
+        from creditfactory.decisioning import store
+
+        limit = getattr(_queries, "MAX_CACHED_STATEMENT_LENGTH", 4096)
+        statement = store._neighbourhood_sql(7, FactSettings().max_hops, velocity=True)
+        assert len(str(statement.compile(dialect=postgresql.dialect()))) <= limit

@@ -228,7 +228,11 @@ def ever_declined(conn: Connection, *, id_number_token: str) -> bool:
 
 def _velocity_parts() -> list[str]:
     """The velocity counts as ``SELECT k, <a count per window>`` parts of a ``UNION ALL``: one row
-    per key (``id``, ``phone``, ``device``, ``ip``) and one for the other people of the device."""
+    per key (``id``, ``phone``, ``device``, ``ip``) and one for the other people of the device.
+    The first part names the columns (``k``, ``c0``, …), as a ``UNION`` takes its names from it.
+
+    The text is kept short: psycopg caches its translation of a statement of at most 4,096
+    characters, and the neighbourhood's statement, which ends with these, is just under it."""
     windows = list(WINDOWS)
     longest = max(windows, key=lambda w: WINDOWS[w])
     parts = []
@@ -238,20 +242,21 @@ def _velocity_parts() -> list[str]:
         ("device", "device_fingerprint"),
         ("ip", "ip_address"),
     ):
+        first = not parts
         # the longest window is the statement's own range
         sums = ", ".join(
             ("COUNT(*)" if w == longest else f"COUNT(*) FILTER (WHERE applied_at >= :start_{w})")
-            + f" AS c{i}"
+            + (f" AS c{i}" if first else "")
             for i, w in enumerate(windows)
         )
         parts.append(
-            f"SELECT '{name}' AS k, {sums} FROM {seen.name} "
+            f"SELECT '{name}'{' AS k' if first else ''}, {sums} FROM {seen.name} "
             f"WHERE {column} = :{name} AND applied_at >= :start_{longest} AND applied_at < :at"
         )
-    zeros = "".join(f", 0 AS c{i}" for i in range(1, len(windows)))
+    zeros = ", 0" * (len(windows) - 1)
     parts.append(
-        f"SELECT 'device_people' AS k, COUNT(DISTINCT id_number_token) AS c0{zeros} FROM {seen.name} "
-        "WHERE device_fingerprint = :device AND applied_at >= :start_30d AND applied_at < :at "
+        f"SELECT 'device_people', COUNT(DISTINCT id_number_token){zeros} FROM {seen.name} "
+        f"WHERE device_fingerprint = :device AND applied_at >= :start_{longest} AND applied_at < :at "
         "AND id_number_token <> :id"
     )
     return parts
@@ -505,10 +510,7 @@ def _neighbourhood_sql(seeds: int, levels: int, velocity: bool = False) -> Any:
         )
         if k < levels:
             ctes.append(f"g{k} AS (SELECT DISTINCT id FROM l{k} WHERE degree <= :cap)")
-    parts = [
-        "SELECT 0 AS lvl, NULL AS src_id, NULL AS dst_id, NULL AS edge_kind, z.* "
-        "FROM (SELECT * FROM p0 UNION SELECT * FROM s1) z"
-    ]
+    parts = ["SELECT 0 AS lvl, NULL, NULL, NULL, z.* FROM (SELECT * FROM p0 UNION SELECT * FROM s1) z"]
     for k in range(1, levels + 1):
         parts.append(f"SELECT {k} AS lvl, l.* FROM l{k} l")
     near = f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS x ORDER BY lvl LIMIT :limit"
