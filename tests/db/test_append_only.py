@@ -678,3 +678,179 @@ def test_on_postgresql_a_json_none_is_written_as_json_null_whether_or_not_every_
         session.commit()
         stored = session.connection().execute(text("SELECT payload IS NULL, payload::text FROM log")).all()
     assert [tuple(r) for r in stored] == [(False, "null"), (False, "null")]
+
+
+class VersionRefused(Exception):
+    pass
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_changes_carried_by_the_commit_go_in_its_statement_with_the_last_write(
+    request: pytest.FixtureRequest, database: str
+) -> None:
+    """``write_changes(..., at_commit=...)`` sends nothing: the commit writes the versioned
+    ``UPDATE`` with the rows only ever added and the last write, in one statement on
+    PostgreSQL (each write's rows counted), one by one on SQLite; the object is as written at
+    once."""
+    from creditfactory.db.append_only import carried
+    from creditfactory.db.base import write_changes
+
+    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
+    with Session(eng) as session:
+        session.add_all(
+            [Parent(id=1, name="p"), Tally(id=1, label="open"), Versioned(id=1, name="a", status="new")]
+        )
+        session.commit()
+    seen = _statements(eng)
+    with Session(eng) as session:
+        row = session.get(Versioned, 1)
+        assert row is not None
+        seen.clear()
+        row.status, row.name = "moved", "b"
+        assert write_changes(session, row, at_commit=lambda: VersionRefused("moved meanwhile"))
+        assert seen == [] and not session.dirty and row.version == 2 and len(carried(session)) == 1
+        session.add(Note(parent_id=1, text="with it"))
+        commit_with(session, _last(1, "done"))
+        assert carried(session) == []
+    sent = [s for s in seen if not s.startswith("BEGIN")]
+    if database == "postgresql":
+        assert len(sent) == 1 and sent[0].startswith("WITH append_0 AS")
+    else:
+        assert [s.split()[:3] for s in sent] == [
+            ["INSERT", "INTO", "note"],
+            ["UPDATE", "versioned", "SET"],
+            ["UPDATE", "tally", "SET"],
+        ]
+    with Session(eng) as session:
+        assert tuple(session.execute(select(Versioned.name, Versioned.status, Versioned.version)).one()) == (
+            "b",
+            "moved",
+            2,
+        )
+        assert session.scalars(select(Note.text)).all() == ["with it"]
+    assert _tallies(eng) == [(1, "done", Decimal("12.34"), AT)]
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_carried_change_of_a_row_changed_meanwhile_fails_the_commit(
+    request: pytest.FixtureRequest, database: str
+) -> None:
+    """Another transaction moved the row on before the commit: the commit raises the carried
+    write's refusal and writes nothing (the rows added with it, the last write, the change)."""
+    from creditfactory.db.base import write_changes
+
+    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
+    with Session(eng) as session:
+        session.add_all(
+            [Parent(id=1, name="p"), Tally(id=1, label="open"), Versioned(id=1, name="a", status="new")]
+        )
+        session.commit()
+    with Session(eng) as session:
+        row = session.get(Versioned, 1)
+        assert row is not None
+        row.status = "moved"
+        assert write_changes(session, row, at_commit=lambda: VersionRefused("moved meanwhile"))
+        # another request moves the row on meanwhile (on the same connection: SQLite's lock)
+        session.connection().execute(update(Versioned).values(name="other", version=5))
+        session.add(Note(parent_id=1, text="with it"))
+        with pytest.raises(VersionRefused):
+            commit_with(session, _last(1, "done"))
+        session.commit()  # rolled back: nothing left to commit, nothing carried
+    with Session(eng) as session:
+        assert tuple(session.execute(select(Versioned.name, Versioned.version)).one()) == ("a", 1)
+        assert session.scalar(select(func.count()).select_from(Note)) == 0
+    assert _tallies(eng) == [(1, "open", None, None)]
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_carried_changes_end_with_the_transaction_and_a_later_write_sends_them_first(
+    request: pytest.FixtureRequest, database: str
+) -> None:
+    """A rollback forgets a carried change; a plain commit writes it; a second change of the
+    table before the commit sends the first at once (the second follows its version), and in
+    a savepoint a change is written at once."""
+    from creditfactory.db.append_only import carried
+    from creditfactory.db.base import write_changes
+
+    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
+    with Session(eng) as session:
+        session.add(Versioned(id=1, name="a", status="new"))
+        session.commit()
+    seen = _statements(eng)
+
+    def refused() -> VersionRefused:
+        return VersionRefused("moved meanwhile")
+
+    def stored() -> tuple[Any, ...]:
+        with Session(eng) as other:
+            return tuple(other.execute(select(Versioned.name, Versioned.status, Versioned.version)).one())
+
+    with Session(eng) as session:
+        row = session.get(Versioned, 1)
+        assert row is not None
+        row.name = "forgotten"
+        assert write_changes(session, row, at_commit=refused)
+        session.rollback()
+        assert carried(session) == [] and stored() == ("a", "new", 1)
+        row = session.get(Versioned, 1)
+        assert row is not None and row.name == "a"
+        row.name = "b"
+        assert write_changes(session, row, at_commit=refused)
+        seen.clear()
+        row.status = "moved"
+        assert write_changes(session, row, at_commit=refused)  # the first goes now
+        assert [s.split()[:3] for s in seen if not s.startswith("BEGIN")] == [["UPDATE", "versioned", "SET"]]
+        assert len(carried(session)) == 1 and row.version == 3
+        session.commit()
+        assert carried(session) == []
+    assert stored() == ("b", "moved", 3)
+    with Session(eng) as session:
+        row = session.get(Versioned, 1)
+        assert row is not None
+        with session.begin_nested():
+            row.name = "in a savepoint"
+            assert write_changes(session, row, at_commit=refused)
+            assert carried(session) == []
+        session.commit()
+    assert stored() == ("in a savepoint", "moved", 4)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_value_the_same_in_every_row_is_sent_once(pg_engine: Engine) -> None:
+    """Rows of a table that share a value (the same parent, the same time) take it as one
+    parameter used by each row: psycopg translates a statement of more than 50 parameters
+    again at every execution. A value equal but not of the same type (``True`` and ``1``),
+    and a value of one row alone, are sent for each row."""
+    sent: list[dict[str, Any]] = []
+
+    @event.listens_for(pg_engine, "before_cursor_execute")
+    def keep(_conn: Any, _cursor: Any, _statement: str, parameters: Any, *_: Any) -> None:
+        sent.append(dict(parameters or {}))
+
+    with Session(pg_engine) as session:
+        session.add_all([Parent(id=1, name="p"), Parent(id=2, name="q")])
+        session.commit()
+        sent.clear()
+        session.add_all([Note(parent_id=1, text=f"n{i}") for i in range(3)])
+        session.add_all([Log(level=Level.INFO, payload={}, at=AT, count=c) for c in (True, 1)])
+        session.commit()
+        (params,) = sent
+        # the notes' parent and attempts once, their texts each; the logs' level, payload and
+        # time once, their counts each (True is not 1)
+        assert sorted(k for k in params if k.startswith("a0_")) == [
+            "a0_0_1",
+            "a0_1_1",
+            "a0_2_1",
+            "a0_s_0",
+            "a0_s_2",
+        ]
+        assert {k for k in params if k.startswith("a1_") and "_s_" not in k} >= {"a1_0_3", "a1_1_3"}
+        sent.clear()
+        session.add(Note(parent_id=2, text="alone"))
+        session.commit()
+        assert "_s_" not in "".join(sent[0])
+    with Session(pg_engine) as session:
+        notes = session.execute(select(Note.parent_id, Note.text, Note.attempts).order_by(Note.text)).all()
+        assert [tuple(r) for r in notes] == [(2, "alone", 0), (1, "n0", 0), (1, "n1", 0), (1, "n2", 0)]
+        counts = session.scalars(select(Log.count).order_by(Log.id)).all()
+        assert counts == [1, 1]

@@ -388,6 +388,18 @@ class TestStatements:
             assert seen_writes[0].startswith("WITH s AS (INSERT INTO decisioning_seen")
             assert "INSERT INTO decisioning_graph_node" in seen_writes[0]
         assert not any(s.startswith("SELECT modeling_model_version.id") for s in sent)
+        # the application's decided move is written once, by the commit; on PostgreSQL in its
+        # statement, with the rows only ever added and the stored response
+        moves = [s for s in sent if "UPDATE origination_application SET" in s]
+        assert len(moves) == 1
+        if ready.container.engine.dialect.name == "postgresql":
+            assert moves[0].startswith("WITH append_0 AS (INSERT INTO origination_application_event")
+            assert "last_write_0 AS (UPDATE origination_application SET" in moves[0]
+            assert (
+                "UPDATE command_log SET" in moves[0]
+                and "INSERT INTO origination_application_event" in moves[0]
+            )
+            assert moves[0] is sent[-1]
         assert len(sent) <= 45, "\n".join(sent)
 
     def test_a_strategy_s_text_is_read_only_where_it_is_compiled(self, ready: Ready) -> None:

@@ -19,13 +19,15 @@ commit, and what it was to commit is only good for the rollback that follows (th
 work's and the API's boundaries make it).
 Read such a row back with a query when its id is needed; add a new object to write a row again.
 
-**A last write carried by the commit.** :func:`commit_with` commits with one more ``UPDATE``
-(a :class:`LastWrite`: a request's stored response, say) written by the commit's flush: on
-PostgreSQL in the statement of the rows only ever added (their ``INSERT`` s and the ``UPDATE`` in
-``WITH`` clauses, the statement counting the rows the ``UPDATE`` changed), so that the commit
-sends one statement instead of two; else after them, alone. A count other than the write's
-``rows`` raises its ``refused()`` and fails the commit, as an ``UPDATE`` that found nothing
-would have failed just before it.
+**Last writes carried by the commit.** :func:`commit_with` commits with one more ``UPDATE``
+(a :class:`LastWrite`: a request's stored response, say) written by the commit's flush, and
+:func:`carry` gives the session's next commit one to write (``db.base.write_changes(...,
+at_commit=...)``: an application's decided move): on PostgreSQL in the statement of the rows
+only ever added (their ``INSERT`` s and each ``UPDATE`` in ``WITH`` clauses, the statement
+counting the rows each ``UPDATE`` changed), so that the commit sends one statement instead of
+one more a write; else after them, one by one. A count other than a write's ``rows`` raises its
+``refused()`` and fails the commit, as an ``UPDATE`` that found nothing would have failed just
+before it. A rollback forgets the writes carried.
 
 The listeners are on :class:`~sqlalchemy.orm.Session` itself: every session of the process
 writes these rows the same way.
@@ -60,6 +62,7 @@ from creditfactory.db.base import column_defaults, filled
 _PENDING = "creditfactory.append_only"
 _COMMITTING = "creditfactory.append_only.committing"
 _LAST = "creditfactory.append_only.last_write"
+_KEYS = "creditfactory.append_only.last_write_keys"
 T = TypeVar("T", bound="AppendOnly")
 
 
@@ -84,11 +87,12 @@ def add(session: Session, cls: type[T], **values: Any) -> T:
 
 @dataclass(frozen=True, slots=True)
 class LastWrite:
-    """An ``UPDATE`` a commit carries (:func:`commit_with`). ``statement`` names each of its
-    values with a ``bindparam`` (not ``a`` followed by digits and underscores, the names of the
-    rows written with it), none expanding; ``params`` gives them. Built once, the statement is
-    compiled once (with each mix of rows it goes with). It must change exactly ``rows`` rows, or
-    ``refused()`` is raised."""
+    """An ``UPDATE`` a commit carries (:func:`commit_with`, :func:`carry`). ``statement`` names
+    each of its values with a ``bindparam`` (not ``a<digits>_<digits or s>_<digits>``, the
+    names of the rows written with it, nor a name of another write the commit carries), none
+    expanding; ``params`` gives them. Built once, the statement is compiled once (with each mix
+    of rows and writes it goes with). It must change exactly ``rows`` rows, or ``refused()`` is
+    raised."""
 
     statement: Update
     params: Mapping[str, Any]
@@ -97,11 +101,12 @@ class LastWrite:
 
 
 def commit_with(session: Session, last: LastWrite) -> None:
-    """``session.commit()``, the commit's flush writing ``last`` as well (see the module's
-    docstring): with the rows only ever added in one statement on PostgreSQL, else after
-    what the flush writes. A commit that fails (the write's refusal, or anything else) is
-    rolled back here: what it was to commit is never left to be committed without it."""
-    session.info[_LAST] = last
+    """``session.commit()``, the commit's flush writing ``last`` as well, after any write
+    :func:`carry` gave it (see the module's docstring): with the rows only ever added in one
+    statement on PostgreSQL, else after what the flush writes. A commit that fails (a write's
+    refusal, or anything else) is rolled back here: what it was to commit is never left to be
+    committed without it."""
+    carry(session, last)
     try:
         session.commit()
     except BaseException:
@@ -109,6 +114,32 @@ def commit_with(session: Session, last: LastWrite) -> None:
         raise
     finally:
         session.info.pop(_LAST, None)
+
+
+def carry(session: Session, last: LastWrite, *, key: object = None) -> None:
+    """Give the session's next commit ``last`` to write (see the module's docstring). Until
+    then the database has the row as it was: a read of it in SQL meanwhile reads it so. The
+    end of the session's transaction, committed or not, forgets it. A write carried under a
+    ``key`` (a table's, say) that another carried write has already is written at once first:
+    a commit carries one a key (the later write may depend on the earlier, or name the same
+    parameters)."""
+    if key is not None:
+        send_carried(session, key)
+        session.info.setdefault(_KEYS, {})[key] = last
+    session.info.setdefault(_LAST, []).append(last)
+
+
+def send_carried(session: Session, key: object) -> None:
+    """Write at once the write carried under ``key``, if any: the commit carries it no longer."""
+    last = session.info.get(_KEYS, {}).pop(key, None)
+    if last is not None:
+        session.info[_LAST].remove(last)
+        write_now(session.connection(), last)
+
+
+def carried(session: Session) -> list[LastWrite]:
+    """The writes the session's next commit carries, in the order given."""
+    return list(session.info.get(_LAST, ()))
 
 
 def write_now(conn: Connection, last: LastWrite) -> None:
@@ -140,27 +171,33 @@ def _values(rows: dict[Table, list[dict[str, Any]]]) -> int:
     return sum(len(batch) * len(batch[0]) for batch in rows.values() if batch)
 
 
-def _write(session: Session, rows: dict[Table, list[dict[str, Any]]], last: LastWrite | None = None) -> None:
+def _write(
+    session: Session, rows: dict[Table, list[dict[str, Any]]], lasts: tuple[LastWrite, ...] = ()
+) -> None:
     conn = session.connection()
-    if rows and conn.dialect.name == "postgresql" and _values(rows) <= ONE_STATEMENT_VALUES:
-        _one_statement(conn, rows, last)
+    if (
+        (rows or len(lasts) > 1)
+        and conn.dialect.name == "postgresql"
+        and _values(rows) <= ONE_STATEMENT_VALUES
+    ):
+        _one_statement(conn, rows, lasts)
         return
     for table, batch in rows.items():
         conn.execute(insert(table), batch)
-    if last is not None:
+    for last in lasts:
         write_now(conn, last)
 
 
 def _one_statement(
-    conn: Connection, rows: dict[Table, list[dict[str, Any]]], last: LastWrite | None = None
+    conn: Connection, rows: dict[Table, list[dict[str, Any]]], lasts: tuple[LastWrite, ...] = ()
 ) -> None:
     """Every table's rows in one statement: ``INSERT … VALUES (…), (…)`` a table, the others
     in ``WITH`` clauses of the last (PostgreSQL's data-modifying ``WITH``). One round trip and
     one statement for what a request adds (an application's move and its event), instead of a
     pipelined ``executemany`` a table. A constraint that one row checks against another written
-    with it holds: the statement's constraint checks run when all of it is written. With a
-    ``last`` write, every ``INSERT`` is a ``WITH`` clause, as is the ``UPDATE``, and the
-    statement counts the rows it changed.
+    with it holds: the statement's constraint checks run when all of it is written. With
+    ``lasts`` (writes the commit carries), every ``INSERT`` is a ``WITH`` clause, as is each
+    ``UPDATE``, and the statement counts the rows each changed.
 
     The statement is compiled once for so many rows of each table, and sent as its SQL with
     each value put through its column type's bind processor: SQLAlchemy would otherwise walk
@@ -171,30 +208,32 @@ def _one_statement(
     columns_of = []
     for table, batch in rows.items():
         # a row's values are in its table's column order (``_row``); a column that is NULL in
-        # every row and has no default is left out (NULL all the same): fewer parameters
+        # every row and has no default is left out (NULL all the same), and a value the same
+        # in every row of several is sent once: fewer parameters (psycopg translates a
+        # statement of more than 50 again at every execution)
         columns = list(zip(*[row.values() for row in batch], strict=True))
         count, nullable = len(batch), _left_out_when_null(table)
-        shape.append(
-            (
-                table,
-                count,
-                tuple(j for j, col in enumerate(columns) if j not in nullable or col.count(None) != count),
-            )
-        )
+        kept = tuple(j for j, col in enumerate(columns) if j not in nullable or col.count(None) != count)
+        shared = tuple(count > 1 and _same(columns[j]) for j in kept)
+        shape.append((table, count, kept, shared))
         columns_of.append(columns)
     sql, processors, last_processors = _compiled(
-        conn.dialect, tuple(shape), None if last is None else last.statement
+        conn.dialect, tuple(shape), tuple(w.statement for w in lasts)
     )
     params: dict[str, Any] = {}
     try:
-        for t, (_, _, kept) in enumerate(shape):
+        for t, (_, _, kept, shared) in enumerate(shape):
             columns = columns_of[t]
-            for k, (j, process) in enumerate(zip(kept, processors[t], strict=True)):
+            for k, (j, once, process) in enumerate(zip(kept, shared, processors[t], strict=True)):
+                if once:
+                    value = columns[j][0]
+                    params[f"a{t}_s_{k}"] = value if process is None else process(value)
+                    continue
                 for i, value in enumerate(columns[j]):
                     params[f"a{t}_{i}_{k}"] = value if process is None else process(value)
-        if last is not None:
+        for last in lasts:
             for name, value in last.params.items():
-                process = last_processors[name]
+                process = last_processors.get(name)
                 params[name] = value if process is None else process(value)
     except Exception as exc:
         cls = type(exc)
@@ -206,42 +245,60 @@ def _one_statement(
             hide_parameters=conn.engine.hide_parameters,
             ismulti=False,
         ) from exc
-    if last is None:
+    if not lasts:
         conn.exec_driver_sql(sql, params)
         return
-    if last_processors.keys() != last.params.keys():  # a literal or a name not given
+    given = [name for last in lasts for name in last.params]
+    if len(set(given)) != len(given):
+        raise ValueError(f"the last writes of a commit name the same parameter: {sorted(given)}")
+    if last_processors.keys() != set(given):  # a literal or a name not given
         raise ValueError(
-            f"a last write's parameters must be every value of its statement: it has "
-            f"{sorted(last_processors)}, given {sorted(last.params)}"
+            f"a last write's parameters must be every value of its statement: they have "
+            f"{sorted(last_processors)}, given {sorted(given)}"
         )
-    _check(last, conn.exec_driver_sql(sql, params).scalar_one())
+    for last, changed in zip(lasts, conn.exec_driver_sql(sql, params).one(), strict=True):
+        _check(last, changed)
 
 
-@lru_cache(maxsize=256)  # one a mix of tables, row counts and columns sent (and last write)
+def _same(values: tuple[Any, ...]) -> bool:
+    """Every value equal to the first and of its type (``1`` is not ``True``)."""
+    first, count = values[0], len(values)
+    return values.count(first) == count and list(map(type, values)).count(type(first)) == count
+
+
+@lru_cache(maxsize=256)  # one a mix of tables, row counts, columns sent and shared (and last writes)
 def _compiled(
-    dialect: Dialect, shape: tuple[tuple[Table, int, tuple[int, ...]], ...], last: Update | None = None
+    dialect: Dialect,
+    shape: tuple[tuple[Table, int, tuple[int, ...], tuple[bool, ...]], ...],
+    lasts: tuple[Update, ...] = (),
 ) -> tuple[str, list[list[Any]], dict[str, Any]]:
     """The SQL of :func:`_one_statement` for so many rows of each table, with the columns sent
-    (positions in the table's column order), and ``last``: its parameters named by table, row
-    and position among the columns sent, each table's bind processors in that order, and the
-    last write's by parameter name."""
+    (positions in the table's column order) and which of them are one value for every row, and
+    ``lasts``: its parameters named by table, row and position among the columns sent
+    (``a<t>_<row>_<k>``, ``a<t>_s_<k>`` for a value shared by the rows), each table's bind
+    processors in that order, and the last writes' by parameter name."""
     inserts = []
     processors = []
-    for t, (table, count, kept) in enumerate(shape):
+    for t, (table, count, kept, shared) in enumerate(shape):
         every = list(column_defaults(table))
         keys = [every[j] for j in kept]
         processors.append([table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys])
         inserts.append(
             insert(table).values(
                 [
-                    {key: bindparam(f"a{t}_{i}_{j}", type_=table.c[key].type) for j, key in enumerate(keys)}
+                    {
+                        key: bindparam(
+                            f"a{t}_s_{j}" if shared[j] else f"a{t}_{i}_{j}", type_=table.c[key].type
+                        )
+                        for j, key in enumerate(keys)
+                    }
                     for i in range(count)
                 ]
             )
         )
-    if last is not None:
-        changed = last.returning(literal_column("1")).cte("last_write")
-        counted = select(func.count()).select_from(changed)
+    if lasts:
+        changed = [last.returning(literal_column("1")).cte(f"last_write_{n}") for n, last in enumerate(lasts)]
+        counted = select(*(select(func.count()).select_from(c).scalar_subquery() for c in changed))
         compiled = counted.add_cte(*(ins.cte(f"append_{k}") for k, ins in enumerate(inserts))).compile(
             dialect=dialect
         )
@@ -272,8 +329,8 @@ def _left_out_when_null(table: Table) -> frozenset[int]:
     )
 
 
-#: the parameters of the rows only ever added (``a<table>_<row>_<column>``)
-_ROW_PARAM = re.compile(r"a\d+_\d+_\d+")
+#: the parameters of the rows only ever added (``a<table>_<row>_<column>``, ``a<table>_s_<column>``)
+_ROW_PARAM = re.compile(r"a\d+_(?:\d+|s)_\d+")
 
 
 @event.listens_for(Session, "before_flush")
@@ -296,8 +353,8 @@ def _take(session: Session, flush_context: Any, _instances: Any) -> None:
         # the commit's flush (of the transaction or of a savepoint): a failing INSERT fails the
         # commit, and what it was to commit is then only good for a rollback, so it needs no
         # savepoint of its own (the flag goes with this flush, failed or not); the commit's
-        # last write goes with the rows
-        _write(session, rows, session.info.pop(_LAST, None))
+        # last writes go with the rows
+        _write(session, rows, tuple(session.info.pop(_LAST, ())))
         return
     # in a savepoint, so that a failing INSERT leaves the session's transaction as it was
     with session.begin_nested():
@@ -307,13 +364,13 @@ def _take(session: Session, flush_context: Any, _instances: Any) -> None:
 @event.listens_for(Session, "before_commit")
 def _committing(session: Session) -> None:
     session.info[_COMMITTING] = True
-    if _LAST in session.info:
-        # the commit's flush, here, so that it carries the last write (``_take``, ``_put``); a
-        # flush that writes nothing leaves it to be written alone
+    if session.info.get(_LAST):
+        # the commit's flush, here, so that it carries the last writes (``_take``, ``_put``); a
+        # flush that writes nothing leaves them to be written without rows
         session.flush()
-        last = session.info.pop(_LAST, None)
-        if last is not None:
-            write_now(session.connection(), last)
+        lasts = tuple(session.info.pop(_LAST, ()))
+        if lasts:
+            _write(session, {}, lasts)
 
 
 @event.listens_for(Session, "after_transaction_end")  # of the transaction or of a savepoint
@@ -322,10 +379,19 @@ def _committed(session: Session, _transaction: Any) -> None:
     session.info.pop(_COMMITTING, None)
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _forget_carried(session: Session, transaction: Any) -> None:
+    # a savepoint's end leaves them: :func:`carry` is for the transaction's own commit (and
+    # ``db.base.write_changes`` writes at once inside a savepoint)
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(_LAST, None)  # committed, or gone with the transaction
+        session.info.pop(_KEYS, None)
+
+
 @event.listens_for(Session, "after_flush")
 def _put(session: Session, flush_context: Any) -> None:
     rows = flush_context.attributes.pop(_PENDING, None)
-    # after the unit of work's statements of the commit's flush: its last write, with any rows
-    last = session.info.pop(_LAST, None) if session.info.get(_COMMITTING) else None
-    if rows or last is not None:
-        _write(session, rows or {}, last)
+    # after the unit of work's statements of the commit's flush: its last writes, with any rows
+    lasts = tuple(session.info.pop(_LAST, ())) if session.info.get(_COMMITTING) else ()
+    if rows or lasts:
+        _write(session, rows or {}, lasts)

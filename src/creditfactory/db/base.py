@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
 from typing import Any, NamedTuple, TypeVar
@@ -110,7 +111,7 @@ def _settle_held(session: Session) -> None:
     session.info.pop(_HELD, None)  # committed: rows like any other
 
 
-def write_changes(session: Session, obj: Any) -> bool:
+def write_changes(session: Session, obj: Any, *, at_commit: Callable[[], Exception] | None = None) -> bool:
     """Write what changed on ``obj`` now: one ``UPDATE … SET <the changed columns>, version =
     version + 1 WHERE id = … AND version = <as read>`` on the session's connection, the new
     values becoming the object's unchanged state. It is what the unit of work's flush would
@@ -122,8 +123,22 @@ def write_changes(session: Session, obj: Any) -> bool:
     loaded, when a change is not of a column, inside a savepoint (whose rollback expires what
     the flush wrote, and only that), or when anything else waits for the unit of work: other
     changed or deleted rows, or new rows other than those written apart at the flush
-    (``written_apart``, see :mod:`creditfactory.db.append_only`), which may have to go first."""
+    (``written_apart``, see :mod:`creditfactory.db.append_only`), which may have to go first.
+
+    With ``at_commit`` (what a refusal raises), the ``UPDATE`` is not sent now but carried by
+    the transaction's commit (``append_only.carry``: on PostgreSQL in the commit's own
+    statement), and the new values are the object's unchanged state at once; a change by
+    another transaction meanwhile then fails the commit with ``at_commit()``. For a row no
+    other request can change before the commit (one this transaction inserted) and that
+    nothing reads again in SQL nor changes but through this function before it; the flush's
+    fallback writes at once all the same. A commit carries one such write a table: a write of
+    a table whose earlier write is carried sends that one at once first."""
+    from creditfactory.db import append_only
+
     state = inspect(obj)
+    # a write of the table carried before goes first (the row's, which this one follows, or
+    # another's, whose parameters this one's would name again)
+    append_only.send_carried(session, state.mapper.local_table)
     changed = state.committed_state
     versioned = _versioned(state.mapper)
     if (
@@ -144,16 +159,44 @@ def write_changes(session: Session, obj: Any) -> bool:
         return True
     values = state.dict
     read = values[versioned.version_key]
-    params = {versioned.columns[key].key: values[key] for key in changed}
-    params[versioned.version_column] = read + 1
-    params["_key"], params["_read"] = state.identity[0], read
-    result = session.connection().execute(versioned.update, params)
-    if result.rowcount != 1:
-        return False
+    if at_commit is not None:
+        columns = tuple(sorted(versioned.columns[key].key for key in changed))
+        statement, prefix = _carried_update(state.mapper, columns)
+        params = {f"{prefix}{versioned.columns[key].key}": values[key] for key in changed}
+        params[f"{prefix}{versioned.version_column}"] = read + 1
+        params[f"{prefix}_key"], params[f"{prefix}_read"] = state.identity[0], read
+        last = append_only.LastWrite(statement=statement, params=params, rows=1, refused=at_commit)
+        append_only.carry(session, last, key=state.mapper.local_table)
+    else:
+        params = {versioned.columns[key].key: values[key] for key in changed}
+        params[versioned.version_column] = read + 1
+        params["_key"], params["_read"] = state.identity[0], read
+        result = session.connection().execute(versioned.update, params)
+        if result.rowcount != 1:
+            return False
     values[versioned.version_key] = read + 1
     # the row as written is the object's unchanged state (what the flush does after its UPDATE)
     state._commit_all(values, session.identity_map)
     return True
+
+
+@cache  # one a mapper and set of columns changed
+def _carried_update(mapper: Mapper[Any], columns: tuple[str, ...]) -> tuple[Any, str]:
+    """The ``UPDATE`` of :func:`write_changes` carried by the commit, setting ``columns`` and
+    the version, each value a parameter named after the table (the commit's statement may
+    carry writes of other tables); and that prefix."""
+    versioned = _versioned(mapper)
+    assert versioned is not None
+    prefix = f"{mapper.local_table.name}_"
+    (key,) = mapper.primary_key
+    version = mapper.version_id_col
+    values = {name: bindparam(f"{prefix}{name}") for name in (*columns, versioned.version_column)}
+    statement = (
+        update(mapper.local_table)
+        .where(key == bindparam(f"{prefix}_key"), version == bindparam(f"{prefix}_read"))
+        .values(values)
+    )
+    return statement, prefix
 
 
 class _Versioned(NamedTuple):

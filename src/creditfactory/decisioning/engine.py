@@ -593,7 +593,10 @@ class DecisionEngine:
         origination would refuse) is asked before the first write. ``no_savepoint`` is for a
         caller that takes no savepoint around the decision: a refusal after the first write
         (none is foreseen) is then raised as :class:`DecisionNotRecorded`, not a domain error,
-        so that the caller's transaction fails as a whole rather than keep part of a decision."""
+        so that the caller's transaction fails as a whole rather than keep part of a decision.
+        Such a caller decides in the transaction that submitted the application (the decision
+        on submission), so the application's move is left to its commit, which writes it in its
+        own statement on PostgreSQL (``origination.record_decision(at_commit=True)``)."""
         conn = uow.session.connection()
         app = origination.application_facts(uow, application_id=application_id)
         if app["status"] != origination.ApplicationStatus.SUBMITTED.value:
@@ -753,6 +756,9 @@ class DecisionEngine:
                 decided_by=actor,
                 business_date=business_date,
                 now=now,
+                # made in the transaction that submitted the application: the commit writes
+                # the move in its own statement (nobody else sees the application before it)
+                at_commit=no_savepoint,
             )
             append(
                 uow.session,

@@ -303,14 +303,20 @@ def current_date(session: Session, *, now: datetime, timezone: str = "Asia/Shang
         return now.astimezone(ZoneInfo(timezone)).date()
 
 
-def _write(session: Session, app: Application) -> None:
+def _write(session: Session, app: Application, *, at_commit: bool = False) -> None:
     """Write the application's changes now (``db.base.write_changes``): a change by another
-    request since it was read is an :class:`ApplicationChanged` here."""
-    if not write_changes(session, app):
-        raise ApplicationChanged(
+    request since it was read is an :class:`ApplicationChanged` here. With ``at_commit`` the
+    transaction's commit writes them (on PostgreSQL in its own statement) and refuses such a
+    change instead."""
+
+    def changed() -> ApplicationChanged:
+        return ApplicationChanged(
             f"application {app.id} was changed by another request meanwhile; read it again and retry",
             application_id=app.id,
         )
+
+    if not write_changes(session, app, at_commit=changed if at_commit else None):
+        raise changed()
 
 
 def load(session: Session, application_id: int) -> Application:
@@ -365,16 +371,19 @@ def move(
     now: datetime,
     reason: str = "",
     payload: Mapping[str, Any] | None = None,
+    at_commit: bool = False,
 ) -> Transition:
     """Move ``app`` by ``event``, record the transition and announce it. The move, with what the
     caller changed on ``app`` before, is written at once, so that a change by another request
-    meanwhile is an :class:`ApplicationChanged` here."""
+    meanwhile is an :class:`ApplicationChanged` here; with ``at_commit``, by the transaction's
+    commit, which refuses such a change (for an application this transaction submitted, which
+    nobody else sees before the commit)."""
     transition = apply(app.status, event, actor=actor, business_date=business_date, reason=reason)
     app.status = transition.target
     if transition.target not in IN_PROGRESS:
         app.in_progress_customer_id = None
     app.updated_at = now
-    _write(session, app)
+    _write(session, app, at_commit=at_commit)
     _record(session, app, transition, now=now)
     append(
         session,
@@ -795,6 +804,7 @@ def record_decision(
     now: datetime,
     reason_texts: Mapping[str, tuple[str, str]] | None = None,
     approval_valid_days: int = APPROVAL_VALID_DAYS,
+    at_commit: bool = False,
 ) -> ApplicationView:
     """Record a decision's outcome on an application and move it (approve, decline, refer).
 
@@ -806,7 +816,8 @@ def record_decision(
     texts, and without any a general text per outcome is shown. A decline of an application made
     on an offer moves the whitelist entry to ``declined``. Recording the same ``decision_id`` with
     the same outcome again changes nothing (a retried handler); with another outcome it is a
-    :class:`DecisionConflict`.
+    :class:`DecisionConflict`. With ``at_commit`` the move is written by the transaction's
+    commit (:func:`move`): for a decision made in the transaction that submitted the application.
     """
     session = uow.session
     chosen = _outcome(outcome)
@@ -849,6 +860,7 @@ def record_decision(
         business_date=business_date,
         now=now,
         reason=" ".join(codes)[:400] or chosen.value,
+        at_commit=at_commit,
         payload={
             "decision_id": decision_id,
             "outcome": chosen.value,
