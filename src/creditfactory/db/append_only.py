@@ -100,13 +100,14 @@ class LastWrite:
     refused: Callable[[], Exception]
 
 
-def commit_with(session: Session, last: LastWrite) -> None:
+def commit_with(session: Session, last: LastWrite | None) -> None:
     """``session.commit()``, the commit's flush writing ``last`` as well, after any write
     :func:`carry` gave it (see the module's docstring): with the rows only ever added in one
     statement on PostgreSQL, else after what the flush writes. A commit that fails (a write's
     refusal, or anything else) is rolled back here: what it was to commit is never left to be
     committed without it."""
-    carry(session, last)
+    if last is not None:
+        carry(session, last)
     try:
         session.commit()
     except BaseException:
@@ -122,24 +123,54 @@ def carry(session: Session, last: LastWrite, *, key: object = None) -> None:
     end of the session's transaction, committed or not, forgets it. A write carried under a
     ``key`` (a table's, say) that another carried write has already is written at once first:
     a commit carries one a key (the later write may depend on the earlier, or name the same
-    parameters)."""
+    parameters). Only the transaction's own commit writes them, never a savepoint's: a write
+    is not carried inside a savepoint."""
+    if session.get_nested_transaction() is not None:
+        raise RuntimeError("a write is carried by the transaction's commit, not inside a savepoint")
+    conn = session.connection()  # the transaction begins, if it had not: its end forgets the write
     if key is not None:
-        send_carried(session, key)
+        earlier = session.info.get(_KEYS, {}).pop(key, None)
+        if earlier is not None:
+            session.info[_LAST].remove(earlier)
+            write_now(conn, earlier)
         session.info.setdefault(_KEYS, {})[key] = last
     session.info.setdefault(_LAST, []).append(last)
 
 
+def carried_under(session: Session, key: object) -> LastWrite | None:
+    """The write carried under ``key``, if any."""
+    found: LastWrite | None = session.info.get(_KEYS, {}).get(key)
+    return found
+
+
 def send_carried(session: Session, key: object) -> None:
-    """Write at once the write carried under ``key``, if any: the commit carries it no longer."""
-    last = session.info.get(_KEYS, {}).pop(key, None)
-    if last is not None:
-        session.info[_LAST].remove(last)
-        write_now(session.connection(), last)
+    """Write at once the write carried under ``key``, if any: the commit carries it no longer.
+    Not inside a savepoint, whose rollback would take it."""
+    last = session.info.get(_KEYS, {}).get(key)
+    if last is None:
+        return
+    if session.get_nested_transaction() is not None:
+        raise RuntimeError(
+            "a write carried by the transaction's commit cannot be sent inside a savepoint: "
+            "write its row again outside the savepoint"
+        )
+    del session.info[_KEYS][key]
+    session.info[_LAST].remove(last)
+    write_now(session.connection(), last)
 
 
 def carried(session: Session) -> list[LastWrite]:
     """The writes the session's next commit carries, in the order given."""
     return list(session.info.get(_LAST, ()))
+
+
+def _commits_lasts(session: Session) -> tuple[LastWrite, ...]:
+    """The carried writes, taken by the transaction's own commit: none at a savepoint's (a
+    savepoint's release runs ``before_commit`` too)."""
+    if not session.info.get(_LAST) or session.get_nested_transaction() is not None:
+        return ()
+    session.info.pop(_KEYS, None)
+    return tuple(session.info.pop(_LAST))
 
 
 def write_now(conn: Connection, last: LastWrite) -> None:
@@ -261,9 +292,14 @@ def _one_statement(
 
 
 def _same(values: tuple[Any, ...]) -> bool:
-    """Every value equal to the first and of its type (``1`` is not ``True``)."""
+    """Every value the first, of its type and written as it is: ``1`` is not ``True``,
+    ``Decimal("1.0")`` not ``Decimal("1.00")``, ``{"a": 1}`` not ``{"a": 1.0}``, nor one time
+    the same instant in another zone."""
     first, count = values[0], len(values)
-    return values.count(first) == count and list(map(type, values)).count(type(first)) == count
+    return (
+        list(map(type, values)).count(type(first)) == count
+        and list(map(repr, values)).count(repr(first)) == count
+    )
 
 
 @lru_cache(maxsize=256)  # one a mix of tables, row counts, columns sent and shared (and last writes)
@@ -354,7 +390,7 @@ def _take(session: Session, flush_context: Any, _instances: Any) -> None:
         # commit, and what it was to commit is then only good for a rollback, so it needs no
         # savepoint of its own (the flag goes with this flush, failed or not); the commit's
         # last writes go with the rows
-        _write(session, rows, tuple(session.info.pop(_LAST, ())))
+        _write(session, rows, _commits_lasts(session))
         return
     # in a savepoint, so that a failing INSERT leaves the session's transaction as it was
     with session.begin_nested():
@@ -364,11 +400,11 @@ def _take(session: Session, flush_context: Any, _instances: Any) -> None:
 @event.listens_for(Session, "before_commit")
 def _committing(session: Session) -> None:
     session.info[_COMMITTING] = True
-    if session.info.get(_LAST):
+    if session.info.get(_LAST) and session.get_nested_transaction() is None:
         # the commit's flush, here, so that it carries the last writes (``_take``, ``_put``); a
         # flush that writes nothing leaves them to be written without rows
         session.flush()
-        lasts = tuple(session.info.pop(_LAST, ()))
+        lasts = _commits_lasts(session)
         if lasts:
             _write(session, {}, lasts)
 
@@ -381,8 +417,7 @@ def _committed(session: Session, _transaction: Any) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_carried(session: Session, transaction: Any) -> None:
-    # a savepoint's end leaves them: :func:`carry` is for the transaction's own commit (and
-    # ``db.base.write_changes`` writes at once inside a savepoint)
+    # a savepoint's end leaves them: they are for the transaction's own commit
     if transaction.parent is None and not transaction.nested:
         session.info.pop(_LAST, None)  # committed, or gone with the transaction
         session.info.pop(_KEYS, None)
@@ -392,6 +427,6 @@ def _forget_carried(session: Session, transaction: Any) -> None:
 def _put(session: Session, flush_context: Any) -> None:
     rows = flush_context.attributes.pop(_PENDING, None)
     # after the unit of work's statements of the commit's flush: its last writes, with any rows
-    lasts = tuple(session.info.pop(_LAST, ())) if session.info.get(_COMMITTING) else ()
+    lasts = _commits_lasts(session) if session.info.get(_COMMITTING) else ()
     if rows or lasts:
         _write(session, rows or {}, lasts)

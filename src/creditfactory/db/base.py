@@ -131,14 +131,22 @@ def write_changes(session: Session, obj: Any, *, at_commit: Callable[[], Excepti
     another transaction meanwhile then fails the commit with ``at_commit()``. For a row no
     other request can change before the commit (one this transaction inserted) and that
     nothing reads again in SQL nor changes but through this function before it; the flush's
-    fallback writes at once all the same. A commit carries one such write a table: a write of
-    a table whose earlier write is carried sends that one at once first."""
+    fallback writes at once all the same. A commit carries one such write a table: another
+    carried write of the table, or a write of the row whose change is carried, sends the
+    earlier at once first (not inside a savepoint, whose rollback would take it: that raises)."""
     from creditfactory.db import append_only
 
     state = inspect(obj)
-    # a write of the table carried before goes first (the row's, which this one follows, or
-    # another's, whose parameters this one's would name again)
-    append_only.send_carried(session, state.mapper.local_table)
+    table = state.mapper.local_table
+    earlier = append_only.carried_under(session, table)
+    if earlier is not None:
+        same_row = state.identity is not None and earlier.params[f"{table.name}__key"] == state.identity[0]
+        carrying = at_commit is not None and session.get_nested_transaction() is None
+        if same_row or carrying:
+            # the row's change carried before goes first (this one follows its version; not
+            # inside a savepoint, which raises), as does another row's when this one is carried
+            # too (it would name the same parameters)
+            append_only.send_carried(session, table)
     changed = state.committed_state
     versioned = _versioned(state.mapper)
     if (
@@ -166,7 +174,7 @@ def write_changes(session: Session, obj: Any, *, at_commit: Callable[[], Excepti
         params[f"{prefix}{versioned.version_column}"] = read + 1
         params[f"{prefix}_key"], params[f"{prefix}_read"] = state.identity[0], read
         last = append_only.LastWrite(statement=statement, params=params, rows=1, refused=at_commit)
-        append_only.carry(session, last, key=state.mapper.local_table)
+        append_only.carry(session, last, key=table)
     else:
         params = {versioned.columns[key].key: values[key] for key in changed}
         params[versioned.version_column] = read + 1

@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from creditfactory.db.append_only import LastWrite, commit_with
+from creditfactory.db.append_only import LastWrite, carried, commit_with
 
 
 def flush_pending(session: Session, *types: type) -> bool:
@@ -70,9 +70,9 @@ class UnitOfWork:
         """Commit; with ``last``, an ``UPDATE`` the commit's own flush writes as well (on
         PostgreSQL in one statement with the rows only ever added: see
         :func:`creditfactory.db.append_only.commit_with`)."""
-        if last is None:
+        if last is None and not carried(self.session):
             self.session.commit()
-        else:
+        else:  # a refused write rolls the transaction back: nothing is committed without it
             commit_with(self.session, last)
 
     def rollback(self) -> None:
