@@ -684,6 +684,25 @@ class VersionRefused(Exception):
     pass
 
 
+def _moved_meanwhile() -> VersionRefused:
+    return VersionRefused("moved meanwhile")
+
+
+def _versioned_row(eng: Engine) -> tuple[Any, ...]:
+    """Versioned row 1 as stored: name, status, version."""
+    with Session(eng) as session:
+        return tuple(session.execute(select(Versioned.name, Versioned.status, Versioned.version)).one())
+
+
+def _with_a_versioned_row(eng: Engine, *, tally: bool = False) -> None:
+    """Parent 1 and versioned row 1 (``a``, ``new``, version 1); with ``tally``, tally 1 too."""
+    with Session(eng) as session:
+        session.add_all([Parent(id=1, name="p"), Versioned(id=1, name="a", status="new")])
+        if tally:
+            session.add(Tally(id=1, label="open"))
+        session.commit()
+
+
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_changes_carried_by_the_commit_go_in_its_statement_with_the_last_write(
     request: pytest.FixtureRequest, database: str
@@ -696,18 +715,14 @@ def test_changes_carried_by_the_commit_go_in_its_statement_with_the_last_write(
     from creditfactory.db.base import write_changes
 
     eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    with Session(eng) as session:
-        session.add_all(
-            [Parent(id=1, name="p"), Tally(id=1, label="open"), Versioned(id=1, name="a", status="new")]
-        )
-        session.commit()
+    _with_a_versioned_row(eng, tally=True)
     seen = _statements(eng)
     with Session(eng) as session:
         row = session.get(Versioned, 1)
         assert row is not None
         seen.clear()
         row.status, row.name = "moved", "b"
-        assert write_changes(session, row, at_commit=lambda: VersionRefused("moved meanwhile"))
+        assert write_changes(session, row, at_commit=_moved_meanwhile)
         assert seen == [] and not session.dirty and row.version == 2 and len(carried(session)) == 1
         session.add(Note(parent_id=1, text="with it"))
         commit_with(session, _last(1, "done"))
@@ -721,12 +736,8 @@ def test_changes_carried_by_the_commit_go_in_its_statement_with_the_last_write(
             ["UPDATE", "versioned", "SET"],
             ["UPDATE", "tally", "SET"],
         ]
+    assert _versioned_row(eng) == ("b", "moved", 2)
     with Session(eng) as session:
-        assert tuple(session.execute(select(Versioned.name, Versioned.status, Versioned.version)).one()) == (
-            "b",
-            "moved",
-            2,
-        )
         assert session.scalars(select(Note.text)).all() == ["with it"]
     assert _tallies(eng) == [(1, "done", Decimal("12.34"), AT)]
 
@@ -740,16 +751,12 @@ def test_a_carried_change_of_a_row_changed_meanwhile_fails_the_commit(
     from creditfactory.db.base import write_changes
 
     eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    with Session(eng) as session:
-        session.add_all(
-            [Parent(id=1, name="p"), Tally(id=1, label="open"), Versioned(id=1, name="a", status="new")]
-        )
-        session.commit()
+    _with_a_versioned_row(eng, tally=True)
     with Session(eng) as session:
         row = session.get(Versioned, 1)
         assert row is not None
         row.status = "moved"
-        assert write_changes(session, row, at_commit=lambda: VersionRefused("moved meanwhile"))
+        assert write_changes(session, row, at_commit=_moved_meanwhile)
         # another request moves the row on meanwhile (on the same connection: SQLite's lock)
         session.connection().execute(update(Versioned).values(name="other", version=5))
         session.add(Note(parent_id=1, text="with it"))
@@ -773,46 +780,37 @@ def test_carried_changes_end_with_the_transaction_and_a_later_write_sends_them_f
     from creditfactory.db.base import write_changes
 
     eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    with Session(eng) as session:
-        session.add(Versioned(id=1, name="a", status="new"))
-        session.commit()
+    _with_a_versioned_row(eng)
     seen = _statements(eng)
-
-    def refused() -> VersionRefused:
-        return VersionRefused("moved meanwhile")
-
-    def stored() -> tuple[Any, ...]:
-        with Session(eng) as other:
-            return tuple(other.execute(select(Versioned.name, Versioned.status, Versioned.version)).one())
 
     with Session(eng) as session:
         row = session.get(Versioned, 1)
         assert row is not None
         row.name = "forgotten"
-        assert write_changes(session, row, at_commit=refused)
+        assert write_changes(session, row, at_commit=_moved_meanwhile)
         session.rollback()
-        assert carried(session) == [] and stored() == ("a", "new", 1)
+        assert carried(session) == [] and _versioned_row(eng) == ("a", "new", 1)
         row = session.get(Versioned, 1)
         assert row is not None and row.name == "a"
         row.name = "b"
-        assert write_changes(session, row, at_commit=refused)
+        assert write_changes(session, row, at_commit=_moved_meanwhile)
         seen.clear()
         row.status = "moved"
-        assert write_changes(session, row, at_commit=refused)  # the first goes now
+        assert write_changes(session, row, at_commit=_moved_meanwhile)  # the first goes now
         assert [s.split()[:3] for s in seen if not s.startswith("BEGIN")] == [["UPDATE", "versioned", "SET"]]
         assert len(carried(session)) == 1 and row.version == 3
         session.commit()
         assert carried(session) == []
-    assert stored() == ("b", "moved", 3)
+    assert _versioned_row(eng) == ("b", "moved", 3)
     with Session(eng) as session:
         row = session.get(Versioned, 1)
         assert row is not None
         with session.begin_nested():
             row.name = "in a savepoint"
-            assert write_changes(session, row, at_commit=refused)
+            assert write_changes(session, row, at_commit=_moved_meanwhile)
             assert carried(session) == []
         session.commit()
-    assert stored() == ("in a savepoint", "moved", 4)
+    assert _versioned_row(eng) == ("in a savepoint", "moved", 4)
 
 
 @pytest.mark.postgres
@@ -877,15 +875,13 @@ def test_a_carried_change_waits_out_savepoints_and_flushes_for_the_commit(
     from creditfactory.db.base import write_changes
 
     eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    with Session(eng) as session:
-        session.add_all([Parent(id=1, name="p"), Versioned(id=1, name="a", status="new")])
-        session.commit()
+    _with_a_versioned_row(eng)
     seen = _statements(eng)
     with Session(eng) as session:
         row = session.get(Versioned, 1)
         assert row is not None
         row.status = "moved"
-        assert write_changes(session, row, at_commit=lambda: VersionRefused("moved meanwhile"))
+        assert write_changes(session, row, at_commit=_moved_meanwhile)
         seen.clear()
         session.add(Note(parent_id=1, text="alone"))
         session.flush()  # in a savepoint of its own, released
@@ -899,12 +895,8 @@ def test_a_carried_change_waits_out_savepoints_and_flushes_for_the_commit(
             write_changes(session, row)
         assert len(carried(session)) == 1
         session.commit()
+    assert _versioned_row(eng) == ("a", "moved", 2)
     with Session(eng) as session:
-        assert tuple(session.execute(select(Versioned.name, Versioned.status, Versioned.version)).one()) == (
-            "a",
-            "moved",
-            2,
-        )
         assert session.scalar(select(func.count()).select_from(Note)) == 3
 
 
@@ -922,15 +914,13 @@ def test_a_change_carried_between_transactions_begins_one_and_a_refusal_commits_
     from creditfactory.db.uow import UnitOfWork
 
     eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    with Session(eng) as session:
-        session.add_all([Parent(id=1, name="p"), Versioned(id=1, name="a", status="new")])
-        session.commit()
+    _with_a_versioned_row(eng)
     with Session(eng, expire_on_commit=False) as session:
         row = session.get(Versioned, 1)
         assert row is not None
         session.commit()  # the transaction ends; the row stays loaded
         row.name = "forgotten"
-        assert write_changes(session, row, at_commit=lambda: VersionRefused("moved meanwhile"))
+        assert write_changes(session, row, at_commit=_moved_meanwhile)
         assert session.in_transaction()
         session.rollback()
         assert carried(session) == []
@@ -938,17 +928,13 @@ def test_a_change_carried_between_transactions_begins_one_and_a_refusal_commits_
         row = uow.session.get(Versioned, 1)
         assert row is not None
         row.status = "moved"
-        assert write_changes(uow.session, row, at_commit=lambda: VersionRefused("moved meanwhile"))
+        assert write_changes(uow.session, row, at_commit=_moved_meanwhile)
         uow.session.connection().execute(update(Versioned).values(version=9))  # moved on meanwhile
         uow.session.add(Note(parent_id=1, text="with it"))
         with pytest.raises(VersionRefused):
             uow.commit()
         assert not uow.session.in_transaction() and carried(uow.session) == []
         uow.commit()  # nothing left to commit
+    assert _versioned_row(eng) == ("a", "new", 1)
     with Session(eng) as session:
-        assert tuple(session.execute(select(Versioned.name, Versioned.status, Versioned.version)).one()) == (
-            "a",
-            "new",
-            1,
-        )
         assert session.scalar(select(func.count()).select_from(Note)) == 0
