@@ -27,7 +27,8 @@ only ever added (their ``INSERT`` s and each ``UPDATE`` in ``WITH`` clauses, the
 counting the rows each ``UPDATE`` changed), so that the commit sends one statement instead of
 one more a write; else after them, one by one. A count other than a write's ``rows`` raises its
 ``refused()`` and fails the commit, as an ``UPDATE`` that found nothing would have failed just
-before it. A rollback forgets the writes carried.
+before it. Only the transaction's own commit writes what it carries, never a savepoint's; the
+end of the transaction, committed or not, forgets it.
 
 The listeners are on :class:`~sqlalchemy.orm.Session` itself: every session of the process
 writes these rows the same way.
@@ -115,6 +116,7 @@ def commit_with(session: Session, last: LastWrite | None) -> None:
         raise
     finally:
         session.info.pop(_LAST, None)
+        session.info.pop(_KEYS, None)
 
 
 def carry(session: Session, last: LastWrite, *, key: object = None) -> None:
@@ -127,12 +129,9 @@ def carry(session: Session, last: LastWrite, *, key: object = None) -> None:
     is not carried inside a savepoint."""
     if session.get_nested_transaction() is not None:
         raise RuntimeError("a write is carried by the transaction's commit, not inside a savepoint")
-    conn = session.connection()  # the transaction begins, if it had not: its end forgets the write
+    session.connection()  # the transaction begins, if it had not: its end forgets the write
     if key is not None:
-        earlier = session.info.get(_KEYS, {}).pop(key, None)
-        if earlier is not None:
-            session.info[_LAST].remove(earlier)
-            write_now(conn, earlier)
+        send_carried(session, key)
         session.info.setdefault(_KEYS, {})[key] = last
     session.info.setdefault(_LAST, []).append(last)
 
