@@ -140,7 +140,10 @@ def write_changes(session: Session, obj: Any, *, at_commit: Callable[[], Excepti
     table = state.mapper.local_table
     earlier = append_only.carried_under(session, table)
     if earlier is not None:
-        same_row = state.identity is not None and earlier.params[f"{table.name}__key"] == state.identity[0]
+        same_row = (
+            state.identity is not None
+            and earlier.params[f"{_carried_prefix(table)}_key"] == state.identity[0]
+        )
         carrying = at_commit is not None and session.get_nested_transaction() is None
         if same_row or carrying:
             # the row's change carried before goes first (this one follows its version; not
@@ -167,35 +170,38 @@ def write_changes(session: Session, obj: Any, *, at_commit: Callable[[], Excepti
         return True
     values = state.dict
     read = values[versioned.version_key]
+    # the carried UPDATE names its parameters after the table; the one sent now, plainly
+    prefix = "" if at_commit is None else _carried_prefix(table)
+    params = {f"{prefix}{versioned.columns[key].key}": values[key] for key in changed}
+    params[f"{prefix}{versioned.version_column}"] = read + 1
+    params[f"{prefix}_key"], params[f"{prefix}_read"] = state.identity[0], read
     if at_commit is not None:
-        columns = tuple(sorted(versioned.columns[key].key for key in changed))
-        statement, prefix = _carried_update(state.mapper, columns)
-        params = {f"{prefix}{versioned.columns[key].key}": values[key] for key in changed}
-        params[f"{prefix}{versioned.version_column}"] = read + 1
-        params[f"{prefix}_key"], params[f"{prefix}_read"] = state.identity[0], read
+        statement = _carried_update(
+            state.mapper, tuple(sorted(versioned.columns[key].key for key in changed))
+        )
         last = append_only.LastWrite(statement=statement, params=params, rows=1, refused=at_commit)
         append_only.carry(session, last, key=table)
-    else:
-        params = {versioned.columns[key].key: values[key] for key in changed}
-        params[versioned.version_column] = read + 1
-        params["_key"], params["_read"] = state.identity[0], read
-        result = session.connection().execute(versioned.update, params)
-        if result.rowcount != 1:
-            return False
+    elif session.connection().execute(versioned.update, params).rowcount != 1:
+        return False
     values[versioned.version_key] = read + 1
     # the row as written is the object's unchanged state (what the flush does after its UPDATE)
     state._commit_all(values, session.identity_map)
     return True
 
 
+def _carried_prefix(table: Table) -> str:
+    """What a carried ``UPDATE``'s parameters begin with: the commit's statement may carry
+    writes of other tables."""
+    return f"{table.name}_"
+
+
 @cache  # one a mapper and set of columns changed
-def _carried_update(mapper: Mapper[Any], columns: tuple[str, ...]) -> tuple[Any, str]:
+def _carried_update(mapper: Mapper[Any], columns: tuple[str, ...]) -> Any:
     """The ``UPDATE`` of :func:`write_changes` carried by the commit, setting ``columns`` and
-    the version, each value a parameter named after the table (the commit's statement may
-    carry writes of other tables); and that prefix."""
+    the version, each value a parameter named after the table (:func:`_carried_prefix`)."""
     versioned = _versioned(mapper)
     assert versioned is not None
-    prefix = f"{mapper.local_table.name}_"
+    prefix = _carried_prefix(mapper.local_table)
     (key,) = mapper.primary_key
     version = mapper.version_id_col
     values = {name: bindparam(f"{prefix}{name}") for name in (*columns, versioned.version_column)}
@@ -204,7 +210,7 @@ def _carried_update(mapper: Mapper[Any], columns: tuple[str, ...]) -> tuple[Any,
         .where(key == bindparam(f"{prefix}_key"), version == bindparam(f"{prefix}_read"))
         .values(values)
     )
-    return statement, prefix
+    return statement
 
 
 class _Versioned(NamedTuple):
