@@ -65,9 +65,10 @@ def from_environment() -> FastAPI:
 
 def _listening_socket(host: str, port: int) -> socket.socket:
     """A socket of its own for one worker, bound with ``SO_REUSEPORT``: the kernel then spreads
-    incoming connections over the workers' sockets by a hash of each connection's addresses. One
-    shared socket (uvicorn's ``--workers``) lets whichever process wakes first accept, so the
-    long-lived keep-alive connections of a gateway or load balancer end up on one process."""
+    incoming connections over the workers' sockets by a hash of each connection's addresses (at
+    random: :mod:`creditfactory.api.balance` evens them out). One shared socket (uvicorn's
+    ``--workers``) lets whichever process wakes first accept, so the long-lived keep-alive
+    connections of a gateway or load balancer end up on one process."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -102,11 +103,17 @@ def _worker(
     ready: Any,
     parent: int,
     processes: int,
+    connections: Any,
+    slot: int,
 ) -> None:
     """One server process of ``processes``: its own socket and app (built by ``factory``, its
     settings told how many processes serve); ``ready`` (a shared byte) is set to 1 once it
-    listens. It exits with 3 when it could not start."""
+    listens. ``connections[slot]`` is its count of connections, which its
+    :class:`~creditfactory.api.balance.ConnectionBalance` keeps even with the others'. It exits
+    with 3 when it could not start."""
     import uvicorn
+
+    from creditfactory.api.balance import ConnectionBalance
 
     _die_with(parent)
     os.environ["CREDITFACTORY_API__PROCESSES"] = str(processes)
@@ -116,8 +123,13 @@ def _worker(
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            held = self.server_state.connections
+            self.config.loaded_app = ConnectionBalance(
+                self.config.loaded_app, counts=connections, slot=slot, connections=lambda: len(held)
+            )
             await super().startup(sockets)
             if self.started:
+                connections[slot] = len(held)  # serving: the others may now send it connections
                 ready.value = 1
 
     if app_dir:
@@ -182,6 +194,9 @@ def serve_processes(
         return 0
     _port_free(host, port)
     ctx = multiprocessing.get_context("spawn")
+    # each process's connections, -1 while it does not serve (see api.balance); no lock: each
+    # process writes its own slot only, and the supervisor a dead process's
+    connections = ctx.RawArray("i", [-1] * workers)
     stopping = False
     me = os.getpid()
 
@@ -195,15 +210,29 @@ def serve_processes(
         ready: Any
         started: float
         first: bool
+        index: int
         pause: float = 0.0
 
-    def start(first: bool, pause: float = 0.0) -> Slot:
+    def start(first: bool, index: int, pause: float = 0.0) -> Slot:
         ready = ctx.RawValue("b", 0)  # no lock: a worker killed while setting it leaves none held
         proc = ctx.Process(
-            target=_worker, args=(host, port, factory, app_dir, log_level, access_log, ready, me, workers)
+            target=_worker,
+            args=(
+                host,
+                port,
+                factory,
+                app_dir,
+                log_level,
+                access_log,
+                ready,
+                me,
+                workers,
+                connections,
+                index,
+            ),
         )
         proc.start()
-        return Slot(proc, ready, time.monotonic(), first, pause)
+        return Slot(proc, ready, time.monotonic(), first, index, pause)
 
     # a hang-up stops the service, unless it is ignored (nohup): then it stays ignored
     handled = [signal.SIGINT, signal.SIGTERM]
@@ -211,13 +240,13 @@ def serve_processes(
         handled.append(signal.SIGHUP)
     previous = {s: signal.signal(s, stop) for s in handled}
     slots: list[Slot] = []
-    waiting: list[tuple[float, float]] = []  # (when, pause) of replacements not started yet
+    waiting: list[tuple[float, float, int]] = []  # (when, pause, index) of replacements to start
     code = 0
     try:
-        for _ in range(workers):
+        for index in range(workers):
             if stopping:
                 break
-            slots.append(start(first=True))
+            slots.append(start(first=True, index=index))
         log.info("serving on %s:%s with %d processes (SO_REUSEPORT)", host, port, workers)
         while not stopping:
             multiprocessing.connection.wait([s.proc.sentinel for s in slots], timeout=0.5)
@@ -227,6 +256,7 @@ def serve_processes(
                     continue
                 slots.remove(slot)
                 slot.proc.join()
+                connections[slot.index] = -1  # its connections went with it
                 if slot.first and not slot.ready.value:
                     log.error(
                         "server process %s could not start (exit %s): stopping",
@@ -244,11 +274,11 @@ def serve_processes(
                     slot.proc.exitcode,
                     pause,
                 )
-                waiting.append((now + pause, pause))
-            for when, pause in list(waiting):
+                waiting.append((now + pause, pause, slot.index))
+            for when, pause, index in list(waiting):
                 if not stopping and when <= now:
-                    waiting.remove((when, pause))
-                    slots.append(start(first=False, pause=pause))
+                    waiting.remove((when, pause, index))
+                    slots.append(start(first=False, index=index, pause=pause))
     finally:
         for slot in slots:
             if slot.proc.is_alive():

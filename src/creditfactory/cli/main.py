@@ -218,8 +218,9 @@ def serve(
         typer.Option(
             min=1,
             help="Server processes (one interpreter each, each on its own SO_REUSEPORT socket, so "
-            "that the kernel spreads connections over them); more than one needs PostgreSQL "
-            "(SQLite has one writer at a time).",
+            "that the kernel spreads connections over them; a process holding more than its share "
+            "of the keep-alive connections closes one after its answer, so they stay even); more "
+            "than one needs PostgreSQL (SQLite has one writer at a time).",
         ),
     ] = 1,
 ) -> None:
