@@ -57,7 +57,7 @@ def _served(balance: ConnectionBalance, scope: dict[str, Any]) -> list[dict[str,
     return sent
 
 
-HTTP = {"type": "http", "http_version": "1.1", "method": "POST", "path": "/v1/applications"}
+HTTP = {"type": "http", "http_version": "1.1", "method": "GET", "path": "/health", "headers": []}
 
 
 class TestConnectionBalance:
@@ -85,10 +85,33 @@ class TestConnectionBalance:
         assert (b"Connection", b"keep-alive") in start["headers"]
         assert balance.closed == 0
 
-    def test_an_http_1_0_request_or_another_scope_passes_untouched(self) -> None:
+    def test_a_request_answered_before_its_body_was_read_keeps_its_connection(self) -> None:
+        """As a 503 at the admission door is: closing then could reset the connection before
+        the client reads the answer."""
         counts = [6, 2]
         balance = ConnectionBalance(_answer, counts=counts, slot=0, connections=lambda: 6)
-        start, _ = _served(balance, {**HTTP, "http_version": "1.0"})
+        with_body = {**HTTP, "headers": [(b"content-length", b"120")]}
+        start, _ = _served(balance, with_body)
+        assert (b"Connection", b"keep-alive") in start["headers"]
+        assert balance.closed == 0
+
+        async def reads_then_answers(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            while (await receive()).get("more_body"):
+                pass
+            await _answer(scope, receive, send)
+
+        balance = ConnectionBalance(reads_then_answers, counts=counts, slot=0, connections=lambda: 6)
+        start, _ = _served(balance, with_body)
+        assert (b"connection", b"close") in start["headers"]
+        chunked = {**HTTP, "headers": [(b"transfer-encoding", b"chunked")]}
+        start, _ = _served(ConnectionBalance(_answer, counts=counts, slot=0, connections=lambda: 6), chunked)
+        assert (b"Connection", b"keep-alive") in start["headers"]
+
+    @pytest.mark.parametrize("version", ["1.0", "2"])
+    def test_an_http_1_0_or_2_request_or_another_scope_passes_untouched(self, version: str) -> None:
+        counts = [6, 2]
+        balance = ConnectionBalance(_answer, counts=counts, slot=0, connections=lambda: 6)
+        start, _ = _served(balance, {**HTTP, "http_version": version})
         assert (b"Connection", b"keep-alive") in start["headers"]
         seen: list[str] = []
 
