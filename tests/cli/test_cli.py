@@ -292,13 +292,15 @@ class TestServe:
             _wait_for(proc, lambda: len(_listening(port, _workers(proc))) == 2, "two processes listening")
             clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}") for _ in range(20)]
             try:
-                for _ in range(30):
+                # ten and ten within a few rounds: a simulation of the rule, from twenty on one
+                # process, needed at most 20 rounds in 100,000 starts
+                for _ in range(25):
                     answers = [c.get("/health") for c in clients]
                     assert all(a.status_code == 200 for a in answers)
                 assert {a.json()["admitted"] for a in answers} == {1}  # each of two: one at once
                 held = _accepted(port, _workers(proc))
                 assert sorted(held.values()) == [10, 10], held
-                for _ in range(10):
+                for _ in range(5):
                     assert all(c.get("/health").status_code == 200 for c in clients)
                 assert _accepted(port, _workers(proc)) == held
             finally:
