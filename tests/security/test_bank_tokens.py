@@ -92,3 +92,56 @@ def test_only_the_most_recently_used_tokens_are_kept(
     for t in (a, b, a, c, a, b):  # c pushes b out (a was used after b)
         v.verify(t)
     assert decoded == [a, b, c, b]
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[Any, str]:
+    """A bank's RSA private key and its public key in PEM."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+class TestRs256Key:
+    def test_the_key_is_read_once_when_configured_not_at_each_token(
+        self, keys: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        private, public = keys
+        check = BankTokenVerifier(
+            BankTokenConfig(algorithm="RS256", key=public, customer_claim="cif"), FixedClock(NOW)
+        )
+        reads: list[bytes] = []
+        load = jwt.algorithms.load_pem_public_key  # type: ignore[attr-defined]
+
+        def counted(data: bytes, *args: Any, **kwargs: Any) -> Any:
+            reads.append(data)
+            return load(data, *args, **kwargs)
+
+        monkeypatch.setattr(jwt.algorithms, "load_pem_public_key", counted)
+        claims = {"cif": "C0001", "exp": int((NOW + timedelta(minutes=10)).timestamp())}
+        for n in range(3):
+            assert (
+                check.verify(jwt.encode({**claims, "n": n}, private, algorithm="RS256")).customer_id
+                == "C0001"
+            )
+        assert reads == []
+        # a token of another key is refused, and so is one of another algorithm
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with pytest.raises(Unauthenticated, match="signature"):
+            check.verify(jwt.encode(claims, other, algorithm="RS256"))
+        with pytest.raises(Unauthenticated, match="invalid"):
+            check.verify(token())  # HS256
+
+    def test_a_key_that_cannot_be_read_is_refused_when_configured(self, keys: tuple[Any, str]) -> None:
+        _, public = keys
+        lines = public.splitlines()
+        broken = "\n".join([lines[0], lines[1][:20] + "broken", lines[-1]])
+        with pytest.raises(ValueError, match="cannot be read as a PEM public key"):
+            BankTokenConfig(algorithm="RS256", key=broken)
