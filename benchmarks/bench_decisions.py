@@ -900,21 +900,26 @@ async def _load(
 ) -> dict[str, Any]:
     """``clients`` keep-alive connections sending ``prepared`` requests (each taken once) until
     none are left or ``seconds`` have passed; a connection that fails is counted and opened
-    again."""
+    again, and so is one the server closed (``connections``: how many were opened in all; with
+    several server processes, those past ``clients`` were mostly closed by a process over its
+    share of them, see ``creditfactory.api.balance``)."""
     host, port = base.removeprefix("http://").rsplit(":", 1)
     queue = [_raw(method, path, f"{host}:{port}", headers, body) for _, headers, body in reversed(prepared)]
     ms: list[float] = []
     statuses: dict[str, int] = {}
     outcomes: dict[str, int] = {}
     deadline = time.perf_counter() + seconds
+    opened = 0
 
     async def worker() -> None:
+        nonlocal opened
         conn: _Connection | None = None
         while queue and time.perf_counter() < deadline:
             raw = queue.pop()
             t0 = time.perf_counter()
             try:
-                conn, status, payload, _ = await _send(conn, raw, host, int(port))
+                conn, status, payload, new = await _send(conn, raw, host, int(port))
+                opened += new
             except _SEND_ERRORS as exc:
                 ms.append((time.perf_counter() - t0) * 1000)  # counted, not hidden
                 statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
@@ -931,7 +936,7 @@ async def _load(
     t_all = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
     wall = time.perf_counter() - t_all
-    return _summary(ms, wall, statuses, outcomes)
+    return {**_summary(ms, wall, statuses, outcomes), "connections": opened}
 
 
 async def _paced(
@@ -1310,7 +1315,8 @@ def run(
             _row(
                 f"{db}: HTTP, POST /v1/applications",
                 hp["decided"],
-                f"{_outcomes(hp['decided'])}; {_cpu_note(hp['decided'])}",
+                f"{_outcomes(hp['decided'])}; {_cpu_note(hp['decided'])}; "
+                f"{hp['decided']['connections']} connections for {clients} clients",
             )
         )
         for at in hp["at_rates"]:
@@ -1343,6 +1349,7 @@ def run(
             }
         figures[f"{db}_inproc_cpu_ms"] = round(ip["decided"]["cpu_ms"], 2)
         figures[f"{db}_http_server_cpu_ms"] = round(hp["decided"]["server_cpu_ms"], 2)
+        figures[f"{db}_http_connections"] = hp["decided"]["connections"]
         figures[f"{db}_http_client_cpu_ms"] = round(hp["decided"]["client_cpu_ms"], 2)
         if "database_cpu_ms" in hp["decided"]:
             figures[f"{db}_http_database_cpu_ms"] = round(hp["decided"]["database_cpu_ms"], 2)

@@ -75,6 +75,8 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
     assert figures["sqlite_http_per_second"] > 0 and figures["sqlite_http_server_cpu_ms"] > 0
     assert 0 < figures["sqlite_http_server_cores"] <= 2.5 and figures["sqlite_http_client_cores"] > 0
     assert "sqlite_http_database_cpu_ms" not in figures  # SQLite runs inside the server
+    # one process alone never closes a connection for its share: one connection a client
+    assert figures["sqlite_http_connections"] == figures["clients"]
     assert "postgresql_http_p99_ms" not in figures
     assert not (tmp_path / "work").exists()  # removed unless --keep
 
@@ -234,4 +236,4 @@ def test_the_load_generator_sends_again_on_a_connection_closed_while_idle() -> N
     summary = asyncio.run(go())
     assert seen == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
     assert summary["requests"] == 3 and summary["statuses"] == {"500": 3}
-    assert connections == 3
+    assert connections == 3 == summary["connections"]  # each counted by the generator too
