@@ -703,6 +703,30 @@ def _with_a_versioned_row(eng: Engine, *, tally: bool = False) -> None:
         session.commit()
 
 
+def _versioned_engine(request: pytest.FixtureRequest, database: str, *, tally: bool = False) -> Engine:
+    """The test's engine of ``database`` with :func:`_with_a_versioned_row` written."""
+    eng: Engine = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
+    _with_a_versioned_row(eng, tally=tally)
+    return eng
+
+
+def _versioned(session: Session) -> Versioned:
+    """Versioned row 1, loaded in ``session``."""
+    row = session.get(Versioned, 1)
+    assert row is not None
+    return row
+
+
+def _carry(session: Session, row: Versioned, **values: Any) -> None:
+    """``row`` given ``values`` and written with ``at_commit=_moved_meanwhile``: carried to the
+    commit, or written at once inside a savepoint."""
+    from creditfactory.db.base import write_changes
+
+    for name, value in values.items():
+        setattr(row, name, value)
+    assert write_changes(session, row, at_commit=_moved_meanwhile)
+
+
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_changes_carried_by_the_commit_go_in_its_statement_with_the_last_write(
     request: pytest.FixtureRequest, database: str
@@ -712,17 +736,13 @@ def test_changes_carried_by_the_commit_go_in_its_statement_with_the_last_write(
     PostgreSQL (each write's rows counted), one by one on SQLite; the object is as written at
     once."""
     from creditfactory.db.append_only import carried
-    from creditfactory.db.base import write_changes
 
-    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    _with_a_versioned_row(eng, tally=True)
+    eng = _versioned_engine(request, database, tally=True)
     seen = _statements(eng)
     with Session(eng) as session:
-        row = session.get(Versioned, 1)
-        assert row is not None
+        row = _versioned(session)
         seen.clear()
-        row.status, row.name = "moved", "b"
-        assert write_changes(session, row, at_commit=_moved_meanwhile)
+        _carry(session, row, status="moved", name="b")
         assert seen == [] and not session.dirty and row.version == 2 and len(carried(session)) == 1
         session.add(Note(parent_id=1, text="with it"))
         commit_with(session, _last(1, "done"))
@@ -748,15 +768,11 @@ def test_a_carried_change_of_a_row_changed_meanwhile_fails_the_commit(
 ) -> None:
     """Another transaction moved the row on before the commit: the commit raises the carried
     write's refusal and writes nothing (the rows added with it, the last write, the change)."""
-    from creditfactory.db.base import write_changes
 
-    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    _with_a_versioned_row(eng, tally=True)
+    eng = _versioned_engine(request, database, tally=True)
     with Session(eng) as session:
-        row = session.get(Versioned, 1)
-        assert row is not None
-        row.status = "moved"
-        assert write_changes(session, row, at_commit=_moved_meanwhile)
+        row = _versioned(session)
+        _carry(session, row, status="moved")
         # another request moves the row on meanwhile (on the same connection: SQLite's lock)
         session.connection().execute(update(Versioned).values(name="other", version=5))
         session.add(Note(parent_id=1, text="with it"))
@@ -777,37 +793,29 @@ def test_carried_changes_end_with_the_transaction_and_a_later_write_sends_them_f
     table before the commit sends the first at once (the second follows its version), and in
     a savepoint a change is written at once."""
     from creditfactory.db.append_only import carried
-    from creditfactory.db.base import write_changes
 
-    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    _with_a_versioned_row(eng)
+    eng = _versioned_engine(request, database)
     seen = _statements(eng)
 
     with Session(eng) as session:
-        row = session.get(Versioned, 1)
-        assert row is not None
-        row.name = "forgotten"
-        assert write_changes(session, row, at_commit=_moved_meanwhile)
+        row = _versioned(session)
+        _carry(session, row, name="forgotten")
         session.rollback()
         assert carried(session) == [] and _versioned_row(eng) == ("a", "new", 1)
-        row = session.get(Versioned, 1)
-        assert row is not None and row.name == "a"
-        row.name = "b"
-        assert write_changes(session, row, at_commit=_moved_meanwhile)
+        row = _versioned(session)
+        assert row.name == "a"
+        _carry(session, row, name="b")
         seen.clear()
-        row.status = "moved"
-        assert write_changes(session, row, at_commit=_moved_meanwhile)  # the first goes now
+        _carry(session, row, status="moved")  # the first goes now
         assert [s.split()[:3] for s in seen if not s.startswith("BEGIN")] == [["UPDATE", "versioned", "SET"]]
         assert len(carried(session)) == 1 and row.version == 3
         session.commit()
         assert carried(session) == []
     assert _versioned_row(eng) == ("b", "moved", 3)
     with Session(eng) as session:
-        row = session.get(Versioned, 1)
-        assert row is not None
+        row = _versioned(session)
         with session.begin_nested():
-            row.name = "in a savepoint"
-            assert write_changes(session, row, at_commit=_moved_meanwhile)
+            _carry(session, row, name="in a savepoint")
             assert carried(session) == []
         session.commit()
     assert _versioned_row(eng) == ("in a savepoint", "moved", 4)
@@ -874,14 +882,11 @@ def test_a_carried_change_waits_out_savepoints_and_flushes_for_the_commit(
     from creditfactory.db.append_only import carried
     from creditfactory.db.base import write_changes
 
-    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    _with_a_versioned_row(eng)
+    eng = _versioned_engine(request, database)
     seen = _statements(eng)
     with Session(eng) as session:
-        row = session.get(Versioned, 1)
-        assert row is not None
-        row.status = "moved"
-        assert write_changes(session, row, at_commit=_moved_meanwhile)
+        row = _versioned(session)
+        _carry(session, row, status="moved")
         seen.clear()
         session.add(Note(parent_id=1, text="alone"))
         session.flush()  # in a savepoint of its own, released
@@ -910,25 +915,19 @@ def test_a_change_carried_between_transactions_begins_one_and_a_refusal_commits_
     from sqlalchemy.orm import sessionmaker
 
     from creditfactory.db.append_only import carried
-    from creditfactory.db.base import write_changes
     from creditfactory.db.uow import UnitOfWork
 
-    eng = request.getfixturevalue("engine" if database == "sqlite" else "pg_engine")
-    _with_a_versioned_row(eng)
+    eng = _versioned_engine(request, database)
     with Session(eng, expire_on_commit=False) as session:
-        row = session.get(Versioned, 1)
-        assert row is not None
+        row = _versioned(session)
         session.commit()  # the transaction ends; the row stays loaded
-        row.name = "forgotten"
-        assert write_changes(session, row, at_commit=_moved_meanwhile)
+        _carry(session, row, name="forgotten")
         assert session.in_transaction()
         session.rollback()
         assert carried(session) == []
     with UnitOfWork(sessionmaker(eng)) as uow:
-        row = uow.session.get(Versioned, 1)
-        assert row is not None
-        row.status = "moved"
-        assert write_changes(uow.session, row, at_commit=_moved_meanwhile)
+        row = _versioned(uow.session)
+        _carry(uow.session, row, status="moved")
         uow.session.connection().execute(update(Versioned).values(version=9))  # moved on meanwhile
         uow.session.add(Note(parent_id=1, text="with it"))
         with pytest.raises(VersionRefused):
