@@ -97,6 +97,27 @@ class TestBootstrap:
         finally:
             container.close()
 
+    def test_the_migrations_head_is_read_once_a_process(
+        self, fresh_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        read: list[str] = []
+
+        class Counted(ScriptDirectory):
+            def get_current_head(self) -> str | None:
+                read.append(self.dir)
+                return super().get_current_head()
+
+        monkeypatch.setattr(migrate, "ScriptDirectory", Counted)
+        migrate.head.cache_clear()
+        try:
+            for _ in range(3):
+                bootstrap.build(Settings(data_dir=tmp_path / "var", database_url=fresh_url)).close()
+            head = migrate.head()
+        finally:
+            migrate.head.cache_clear()
+        assert read == [str(migrate.MIGRATIONS)]
+        assert head == ScriptDirectory(str(migrate.MIGRATIONS)).get_current_head()
+
 
 class TestVersionFiles:
     def test_one_head_and_date_named_files(self) -> None:

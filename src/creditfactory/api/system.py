@@ -32,12 +32,13 @@ class Health(BaseModel):
 def health(container: ContainerDep) -> Health:
     with container.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+    revision = migrate.current(container.engine)
     return Health(
         status="ok",
         version=__version__,
         database=container.engine.dialect.name,
-        schema_revision=migrate.current(container.engine),
-        schema_current=migrate.is_current(container.engine),
+        schema_revision=revision,
+        schema_current=revision == migrate.head(),
         admitted=container.settings.api.admitted,
     )
 
