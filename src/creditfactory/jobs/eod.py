@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from time import perf_counter
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from creditfactory.clock import Clock
@@ -169,10 +170,51 @@ class EodReport:
         }
 
 
-def _run_row(session: Session, step: str, on: date) -> JobRun | None:
+_RUN = JobRun.__table__
+
+
+def _start_statement(dialect: Any) -> Any:
+    ins = dialect.insert(_RUN)
+    return ins.on_conflict_do_update(
+        index_elements=[_RUN.c.job, _RUN.c.business_date, _RUN.c.partition],
+        set_={"status": JobStatus.RUNNING, "attempts": _RUN.c.attempts + 1, "error": None},
+        where=_RUN.c.status != JobStatus.COMPLETED,
+    ).returning(_RUN.c.id)
+
+
+_STARTS = {
+    name: _start_statement(dialect) for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+def _start(conn: Connection, step: str, on: date, now: datetime) -> int | None:
+    """Mark ``step``'s run for ``on`` running, its attempts counted: a new row, or the one a
+    failed or interrupted attempt left, in one statement. None when the run had completed (the
+    row is left as it was)."""
+    values = {
+        "job": step,
+        "business_date": on,
+        "partition": "all",
+        "position": 0,
+        "status": JobStatus.RUNNING,
+        "attempts": 1,
+        "items": 0,
+        "failed_items": 0,
+        "seconds": 0.0,
+        "started_at": now,
+    }
+    return conn.execute(_STARTS[conn.dialect.name].values(values)).scalar_one_or_none()
+
+
+def _completed(session: Session, step: str, on: date) -> JobRun:
     return session.scalars(
         select(JobRun).where(JobRun.job == step, JobRun.business_date == on, JobRun.partition == "all")
-    ).one_or_none()
+    ).one()
+
+
+def _finish(conn: Connection, run_id: int, seconds: float, **values: Any) -> None:
+    """One attempt's end written on its run: ``values`` set, the seconds added."""
+    conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(seconds=_RUN.c.seconds + seconds, **values))
 
 
 def run_eod(
@@ -216,37 +258,28 @@ def run_eod(
     )
     outcomes: list[StepOutcome] = []
     for step in steps:
+        # Two statements a step: its start (a new run, or the failed one's attempts counted)
+        # and its end, each committed alone, so that a crash leaves the run as it stood.
         with UnitOfWork(sessions) as uow:
-            run = _run_row(uow.session, step.name, on)
-            if run is not None and run.status is JobStatus.COMPLETED:
-                outcomes.append(StepOutcome(step.name, "done before", run.items, run.failed_items, 0.0))
+            run_id = _start(uow.session.connection(), step.name, on, clock.now())
+            if run_id is None:
+                done = _completed(uow.session, step.name, on)
+                outcomes.append(StepOutcome(step.name, "done before", done.items, done.failed_items, 0.0))
                 continue
-            if run is None:
-                run = JobRun(
-                    job=step.name,
-                    business_date=on,
-                    partition="all",
-                    status=JobStatus.RUNNING,
-                    attempts=0,
-                    started_at=clock.now(),
-                )
-                uow.session.add(run)
-            run.status = JobStatus.RUNNING
-            run.attempts += 1
-            run.error = None
             uow.commit()
-            run_id = run.id
         say(step.name, "start")
         t0 = perf_counter()
         try:
             result = step.run(ctx)
         except Exception as exc:
             with UnitOfWork(sessions) as uow:
-                failed = uow.session.get(JobRun, run_id)
-                assert failed is not None
-                failed.status = JobStatus.FAILED
-                failed.error = f"{type(exc).__name__}: {exc}"[:4000]
-                failed.seconds += perf_counter() - t0
+                _finish(
+                    uow.session.connection(),
+                    run_id,
+                    perf_counter() - t0,
+                    status=JobStatus.FAILED,
+                    error=f"{type(exc).__name__}: {exc}"[:4000],
+                )
                 uow.commit()
             raise EodStepFailed(
                 f"end of day {on.isoformat()} stopped in step {step.name}: {exc}; fix the cause and run it "
@@ -255,13 +288,15 @@ def run_eod(
             ) from exc
         seconds = perf_counter() - t0
         with UnitOfWork(sessions) as uow:
-            done = uow.session.get(JobRun, run_id)
-            assert done is not None
-            done.status = JobStatus.COMPLETED
-            done.items += result.items
-            done.failed_items += result.failed
-            done.seconds += seconds
-            done.finished_at = clock.now()
+            _finish(
+                uow.session.connection(),
+                run_id,
+                seconds,
+                status=JobStatus.COMPLETED,
+                items=_RUN.c["items"] + result.items,  # (.items is the collection's own method)
+                failed_items=_RUN.c.failed_items + result.failed,
+                finished_at=clock.now(),
+            )
             uow.commit()
         say(step.name, "done")
         outcomes.append(
