@@ -190,19 +190,8 @@ _STARTS = {
 def _start(conn: Connection, step: str, on: date, now: datetime) -> int | None:
     """Mark ``step``'s run for ``on`` running, its attempts counted: a new row, or the one a
     failed or interrupted attempt left, in one statement. None when the run had completed (the
-    row is left as it was)."""
-    values = {
-        "job": step,
-        "business_date": on,
-        "partition": "all",
-        "position": 0,
-        "status": JobStatus.RUNNING,
-        "attempts": 1,
-        "items": 0,
-        "failed_items": 0,
-        "seconds": 0.0,
-        "started_at": now,
-    }
+    row is left as it was). The other columns take their defaults (partition "all", no items)."""
+    values = {"job": step, "business_date": on, "status": JobStatus.RUNNING, "attempts": 1, "started_at": now}
     return conn.execute(_STARTS[conn.dialect.name].values(values)).scalar_one_or_none()
 
 
