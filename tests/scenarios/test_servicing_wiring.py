@@ -42,6 +42,7 @@ EVERY_STEP = [
     "servicing.expire_lines",
     "origination.expire_approvals",
     "whitelist.expire_offers",
+    "ledger.fold",
     "servicing.reconcile",
     "ledger.trial_balance",
 ]

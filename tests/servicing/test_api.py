@@ -702,6 +702,7 @@ STEPS = [
     "servicing.expire_lines",
     "origination.expire_approvals",
     "whitelist.expire_offers",
+    "ledger.fold",
     "servicing.reconcile",
     "ledger.trial_balance",
 ]

@@ -56,6 +56,7 @@ from creditfactory.ledger.model import (
     write_off,
 )
 from creditfactory.ledger.store import (
+    FoldReport,
     OutOfBalance,
     PostingReport,
     balance,
@@ -63,6 +64,7 @@ from creditfactory.ledger.store import (
     check_trial_balance,
     ensure_accounts,
     ensure_chart,
+    fold,
     get_account,
     get_entry,
     list_accounts,
@@ -99,6 +101,7 @@ __all__ = [
     "LedgerError",
     "Line",
     "OutOfBalance",
+    "FoldReport",
     "PostingReport",
     "Side",
     "SourceKeyConflict",
@@ -112,6 +115,7 @@ __all__ = [
     "balance",
     "balances_by_subledger",
     "check_trial_balance",
+    "fold",
     "cr",
     "disbursement",
     "dr",

@@ -20,6 +20,10 @@ balance per currency (a statement-level trigger notes the entries each statement
 a trigger that refuses updates to entries and lines; on SQLite the balance is guarded by :class:`~creditfactory.ledger.model.Entry` and
 checked by :func:`check_trial_balance` at the end-of-day close.
 
+Balances are also kept folded (:func:`fold`, run by the end of day): the lines up to a mark
+summed per account and subledger and per value date and account, so that the reconciliation and
+the trial balance read those sums and the lines after the mark rather than the whole journal.
+
 Nothing here commits: the caller's unit of work does.
 """
 
@@ -56,7 +60,9 @@ from sqlalchemy import (
     insert,
     select,
     type_coerce,
+    union_all,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
@@ -99,6 +105,7 @@ __all__ = [
     "check_trial_balance",
     "ensure_accounts",
     "ensure_chart",
+    "fold",
     "get_account",
     "get_entry",
     "list_accounts",
@@ -175,6 +182,45 @@ UNCHECKED = Table(
     Column("entry_ids", ARRAY(BigInteger).with_variant(JSON(), "sqlite")),
 )
 
+
+#: The journal's lines folded into kept sums (:func:`fold`), so that the close reads the sums and
+#: the lines posted since instead of the whole journal. One row (``id`` 1): every line with an id
+#: up to ``through_line_id`` is in the sums; no row means nothing is folded yet.
+class LedgerFold(Base):
+    __tablename__ = "ledger_fold"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    through_line_id: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int] = mapped_column(BigInteger)
+    folded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LedgerBalanceFolded(Base):
+    """Debits and credits of the folded lines per account, subledger (``''`` for none) and
+    currency: a loan's balances without reading its history."""
+
+    __tablename__ = "ledger_balance_folded"
+
+    account_code: Mapped[str] = mapped_column(String(MAX_CODE), primary_key=True)
+    subledger: Mapped[str] = mapped_column(String(MAX_SUBLEDGER), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    debit: Mapped[int] = mapped_column(BigInteger)
+    credit: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerDayFolded(Base):
+    """Debits and credits of the folded lines per value date, account and currency: the trial
+    balance as of any date without reading the lines."""
+
+    __tablename__ = "ledger_day_folded"
+
+    value_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    account_code: Mapped[str] = mapped_column(String(MAX_CODE), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    debit: Mapped[int] = mapped_column(BigInteger)
+    credit: Mapped[int] = mapped_column(BigInteger)
+
+
 _ENTRY = LedgerEntry.__table__
 _ENTRY_COLUMNS = ("id", "source_key", "value_date", "posted_at", "description", "reverses_entry_id")
 _LINE_COLUMNS = ("entry_id", "account_code", "subledger", "currency", "debit", "credit", "value_date")
@@ -189,6 +235,14 @@ class OutOfBalance(LedgerError):
     code = "ledger_out_of_balance"
     http_status = 500
     title = "Ledger out of balance"
+
+
+@dataclass(frozen=True, slots=True)
+class FoldReport:
+    """What :func:`fold` did: lines added to the kept sums, and the last line id they now hold."""
+
+    lines: int
+    through_line_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -762,6 +816,104 @@ def _hundredths(units: int, currency: Currency) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# Folding
+
+
+#: The PostgreSQL advisory lock that keeps a fold apart from the transactions writing journal
+#: lines: a trigger takes it shared before every statement that adds lines (held to the end of
+#: the writing transaction), and :func:`fold` takes it alone. The migration
+#: ``20261203_ledger_folded`` names the same number.
+FOLD_LOCK = 6_647_893_112_370_001
+
+
+def _after_fold(session: Session) -> Any:
+    """The condition on the lines posted after the last fold: a range of primary keys. Its upper
+    end (the largest BIGINT) changes nothing but the plan: without statistics on the journal
+    PostgreSQL reckons ``id > n`` a third of the table and reads all of it, while a closed range
+    reckons few rows and takes the index."""
+    return LedgerEntryLine.id.between(_folded_through(session) + 1, _LAST_ID)
+
+
+#: The largest line id a BIGINT holds.
+_LAST_ID = 2**63 - 1
+
+
+def _folded_through(session: Session) -> int:
+    """The last line id the folded sums hold (0 before the first fold): the lines after it are
+    read by their primary key. On PostgreSQL the fold's lock is taken shared first, to the end
+    of the transaction, so that the sums and the lines after the mark are read without a fold
+    committing in between (under ``READ COMMITTED`` each statement sees the latest commits)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock_shared(FOLD_LOCK)))
+    return int(session.scalar(select(func.coalesce(func.max(LedgerFold.through_line_id), 0))) or 0)
+
+
+def fold(session: Session, *, now: datetime) -> FoldReport:
+    """Add the journal lines posted since the last fold to the kept sums, per account, subledger
+    and currency (:class:`LedgerBalanceFolded`) and per value date, account and currency
+    (:class:`LedgerDayFolded`), and move the fold's mark to the last line. Balances, the
+    reconciliation and the trial balance then read the sums and the lines after the mark, so the
+    close's reads grow with the book, not with the journal's history. Folding again with no new
+    line changes nothing.
+
+    The mark is the largest line id. It is exact because no line below it can still be on its
+    way: on PostgreSQL the fold waits, on its advisory lock, for every transaction that has
+    written lines to end, and a statement adding lines waits for the fold before it draws its
+    ids; SQLite writes one transaction at a time. Lines are never updated (a trigger refuses it
+    on PostgreSQL) nor deleted by the application: a correction is a reversing entry.
+
+    Nothing here commits: the caller's unit of work does, soon, since lines wait meanwhile.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        session.execute(select(func.pg_advisory_xact_lock(FOLD_LOCK)))
+    insert_ = postgresql.insert if postgres else sqlite.insert
+    done = session.execute(
+        select(LedgerFold.through_line_id, LedgerFold.lines).where(LedgerFold.id == 1)
+    ).first()
+    after, before = (int(done[0]), int(done[1])) if done else (0, 0)
+    line = LedgerEntryLine.__table__.c
+    upto = max(int(session.scalar(select(func.max(line.id))) or 0), after)
+    if upto == after:
+        return FoldReport(0, after)
+    window = (line.id > after) & (line.id <= upto)
+    debit, credit = (
+        cast(func.sum(type_coerce(c, BigInteger)), BigInteger) for c in (line.debit, line.credit)
+    )
+    for target, keys in (
+        (
+            LedgerBalanceFolded.__table__,
+            (line.account_code, func.coalesce(line.subledger, ""), line.currency),
+        ),
+        (LedgerDayFolded.__table__, (line.value_date, line.account_code, line.currency)),
+    ):
+        key_names = [c.name for c in target.primary_key.columns]
+        write = insert_(target).from_select(
+            [*key_names, "debit", "credit"], select(*keys, debit, credit).where(window).group_by(*keys)
+        )
+        session.execute(
+            write.on_conflict_do_update(
+                index_elements=key_names,
+                set_={
+                    "debit": target.c.debit + write.excluded.debit,
+                    "credit": target.c.credit + write.excluded.credit,
+                },
+            )
+        )
+    lines = int(session.scalar(select(func.count()).where(window)) or 0)
+    mark = insert_(LedgerFold.__table__).values(
+        id=1, through_line_id=upto, lines=before + lines, folded_at=now
+    )
+    session.execute(
+        mark.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"through_line_id": upto, "lines": before + lines, "folded_at": now},
+        )
+    )
+    return FoldReport(lines, upto)
+
+
+# --------------------------------------------------------------------------------------------
 # Reading
 
 
@@ -838,37 +990,53 @@ def subledger_balances(
     account of ``accounts`` (positive on the account's normal side, zero where it has no
     postings), for the subledgers starting with ``prefix`` (``"loan:"``): one pass over the
     lines for every account, for callers that join it to their own tables and compare in the
-    database (:mod:`creditfactory.servicing.reconcile`)."""
+    database (:mod:`creditfactory.servicing.reconcile`). It reads the folded sums and the lines
+    posted since (:func:`fold`), not the whole journal."""
     resolved = [_require_account(session, a) for a in accounts]
     if not resolved:
         raise ValueError("subledger_balances needs at least one account")
-    net = _DEBIT_FEN - _CREDIT_FEN
+    codes = [a.code for a in resolved]
+    kept_rows, line = LedgerBalanceFolded, LedgerEntryLine
+    kept = select(kept_rows.subledger, kept_rows.account_code, kept_rows.debit - kept_rows.credit).where(
+        kept_rows.account_code.in_(codes),
+        kept_rows.currency == currency.code,
+        kept_rows.subledger.like(f"{prefix}%"),
+    )
+    recent = select(line.subledger, line.account_code, _DEBIT_FEN - _CREDIT_FEN).where(
+        _after_fold(session),
+        line.account_code.in_(codes),
+        line.currency == currency.code,
+        line.subledger.like(f"{prefix}%"),
+    )
+    both = union_all(kept, recent).subquery()
+    subledger, code, net = both.c
     columns = []
     for k, account in enumerate(resolved):
         sign = 1 if account.normal_side is Side.DEBIT else -1
-        mine = case((LedgerEntryLine.account_code == account.code, net), else_=0)
+        mine = case((code == account.code, net), else_=0)
         # sum() of BIGINT is NUMERIC on PostgreSQL: back to BIGINT for cheap comparisons.
         columns.append(cast(sign * func.sum(mine), BigInteger).label(f"balance_{k}"))
-    return (
-        select(LedgerEntryLine.subledger.label("subledger"), *columns)
-        .where(
-            LedgerEntryLine.account_code.in_([a.code for a in resolved]),
-            LedgerEntryLine.currency == currency.code,
-            LedgerEntryLine.subledger.like(f"{prefix}%"),
-        )
-        .group_by(LedgerEntryLine.subledger)
-    )
+    return select(subledger.label("subledger"), *columns).group_by(subledger)
 
 
 def trial_balance(session: Session, as_of: date | None = None) -> TrialBalance:
-    """Debit and credit totals of every account with postings, per currency, up to ``as_of``."""
+    """Debit and credit totals of every account with postings, per currency, up to ``as_of``:
+    the folded sums per day and the lines posted since the last :func:`fold`."""
     _require_date(as_of, "as_of")
-    query = select(
-        LedgerEntryLine.account_code, LedgerEntryLine.currency, func.sum(_DEBIT_FEN), func.sum(_CREDIT_FEN)
-    ).group_by(LedgerEntryLine.account_code, LedgerEntryLine.currency)
+    day = LedgerDayFolded
+    kept = select(day.account_code, day.currency, day.debit, day.credit)
+    recent = select(LedgerEntryLine.account_code, LedgerEntryLine.currency, _DEBIT_FEN, _CREDIT_FEN).where(
+        _after_fold(session)
+    )
     if as_of is not None:
-        query = query.where(LedgerEntryLine.value_date <= as_of)
-    totals = session.execute(query).all()
+        kept = kept.where(day.value_date <= as_of)
+        recent = recent.where(LedgerEntryLine.value_date <= as_of)
+    both = union_all(kept, recent).subquery()
+    totals = session.execute(
+        select(
+            both.c.account_code, both.c.currency, func.sum(both.c.debit), func.sum(both.c.credit)
+        ).group_by(both.c.account_code, both.c.currency)
+    ).all()
     accounts = {a.code: a for a in list_accounts(session)}
     rows = tuple(
         TrialBalanceRow(accounts[code], cur, from_scaled(int(d), SCALE), from_scaled(int(c), SCALE))

@@ -591,6 +591,15 @@ def expire_lines(ctx: StepContext) -> StepResult:
     return StepResult(items=n)
 
 
+def fold_journal(ctx: StepContext) -> StepResult:
+    """The journal's lines posted since the last close added to the kept sums (``ledger.fold``),
+    so that the reconciliation and the trial balance after it read the book, not the history."""
+    with ctx.uow() as uow:
+        report = ledger.fold(uow.session, now=ctx.clock.now())
+        uow.commit()
+    return StepResult(items=report.lines, details={"through_line_id": report.through_line_id})
+
+
 def check_books(ctx: StepContext) -> StepResult:
     """The day's journal balances, and the loans' balances agree with it (trial balance zero)."""
     with ctx.uow() as uow:
@@ -615,6 +624,7 @@ STEPS = (
     ),
     EodStep("servicing.classify", 40, classify, "Five-tier classification"),
     EodStep("servicing.expire_lines", 50, expire_lines, "Credit lines past expiry"),
+    EodStep("ledger.fold", 70, fold_journal, "Journal lines added to the kept sums"),
     EodStep("ledger.trial_balance", 90, check_books, "Trial balance is zero"),
 )
 
