@@ -161,3 +161,29 @@ class TestFoldWaits:
         assert posted.is_set() and first.lines == 2
         assert fold(container).lines == 2  # the accrual, after the first fold's mark
         assert_reads_agree(container, [disbursed("L1"), accrued("L1")])
+
+
+class TestWhenDue:
+    def test_lines_wait_until_they_are_as_many_as_the_kept_sums(self, container: Container) -> None:
+        post(container, *(disbursed(f"L{n}") for n in range(4)))  # 8 lines
+        with container.uow() as uow:
+            first = ledger.fold(uow.session, now=container.clock.now(), when_due=True)
+            uow.commit()
+        assert first.lines == 8  # nothing kept yet: due at once
+        kept = count(container, LedgerBalanceFolded)
+        assert kept == 8  # principal and settlement, four loans
+        posted = [disbursed(f"L{n}") for n in range(4)]
+        for day in range(1, 5):
+            more = [accrued(f"L{n}", day=DAY + timedelta(days=day)) for n in range(2)]  # 4 lines
+            post(container, *more)
+            posted += more
+            with container.uow() as uow:
+                report = ledger.fold(uow.session, now=container.clock.now(), when_due=True)
+                uow.commit()
+            assert_reads_agree(container, posted)
+            if day == 1:
+                assert (report.lines, report.left) == (0, 4)  # 4 lines after the mark, 8 sums kept
+            if day == 2:
+                assert (report.lines, report.left) == (8, 0)  # 8 lines: due
+                kept = count(container, LedgerBalanceFolded)
+        assert kept == 12  # and the accruals' receivable and income per loan

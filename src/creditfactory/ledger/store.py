@@ -239,10 +239,12 @@ class OutOfBalance(LedgerError):
 
 @dataclass(frozen=True, slots=True)
 class FoldReport:
-    """What :func:`fold` did: lines added to the kept sums, and the last line id they now hold."""
+    """What :func:`fold` did: lines added to the kept sums, the last line id they now hold, and
+    the lines after it left for a later fold (``when_due``)."""
 
     lines: int
     through_line_id: int
+    left: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -848,13 +850,18 @@ def _folded_through(session: Session) -> int:
     return int(session.scalar(select(func.coalesce(func.max(LedgerFold.through_line_id), 0))) or 0)
 
 
-def fold(session: Session, *, now: datetime) -> FoldReport:
+def fold(session: Session, *, now: datetime, when_due: bool = False) -> FoldReport:
     """Add the journal lines posted since the last fold to the kept sums, per account, subledger
     and currency (:class:`LedgerBalanceFolded`) and per value date, account and currency
     (:class:`LedgerDayFolded`), and move the fold's mark to the last line. Balances, the
     reconciliation and the trial balance then read the sums and the lines after the mark, so the
     close's reads grow with the book, not with the journal's history. Folding again with no new
     line changes nothing.
+
+    With ``when_due`` the lines are folded only once they are at least as many as the kept
+    per-subledger sums: until then reading them costs no more than reading the sums, and a fold
+    of a day's lines (one update of a sum per loan) costs more than reading them. The reads then
+    stay within twice the book's size, and a book's daily lines are folded every few days.
 
     The mark is the largest line id. It is exact because no line below it can still be on its
     way: on PostgreSQL the fold waits, on its advisory lock, for every transaction that has
@@ -877,6 +884,11 @@ def fold(session: Session, *, now: datetime) -> FoldReport:
     if upto == after:
         return FoldReport(0, after)
     window = (line.id > after) & (line.id <= upto)
+    if when_due:
+        waiting = int(session.scalar(select(func.count()).where(window)) or 0)
+        kept = int(session.scalar(select(func.count()).select_from(LedgerBalanceFolded)) or 0)
+        if waiting < kept:
+            return FoldReport(0, after, waiting)
     debit, credit = (
         cast(func.sum(type_coerce(c, BigInteger)), BigInteger) for c in (line.debit, line.credit)
     )

@@ -592,12 +592,15 @@ def expire_lines(ctx: StepContext) -> StepResult:
 
 
 def fold_journal(ctx: StepContext) -> StepResult:
-    """The journal's lines posted since the last close added to the kept sums (``ledger.fold``),
-    so that the reconciliation and the trial balance after it read the book, not the history."""
+    """The journal's lines posted since the last fold added to the kept sums once they are as
+    many as the sums (``ledger.fold(when_due=True)``), so that the reconciliation and the trial
+    balance after it read the book, not the history."""
     with ctx.uow() as uow:
-        report = ledger.fold(uow.session, now=ctx.clock.now())
+        report = ledger.fold(uow.session, now=ctx.clock.now(), when_due=True)
         uow.commit()
-    return StepResult(items=report.lines, details={"through_line_id": report.through_line_id})
+    return StepResult(
+        items=report.lines, details={"through_line_id": report.through_line_id, "left": report.left}
+    )
 
 
 def check_books(ctx: StepContext) -> StepResult:
