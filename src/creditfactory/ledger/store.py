@@ -884,11 +884,9 @@ def fold(session: Session, *, now: datetime, when_due: bool = False) -> FoldRepo
     if upto == after:
         return FoldReport(0, after)
     window = (line.id > after) & (line.id <= upto)
-    if when_due:
-        waiting = int(session.scalar(select(func.count()).where(window)) or 0)
-        kept = int(session.scalar(select(func.count()).select_from(LedgerBalanceFolded)) or 0)
-        if waiting < kept:
-            return FoldReport(0, after, waiting)
+    lines = int(session.scalar(select(func.count()).where(window)) or 0)
+    if when_due and lines < int(session.scalar(select(func.count()).select_from(LedgerBalanceFolded)) or 0):
+        return FoldReport(0, after, lines)
     debit, credit = (
         cast(func.sum(type_coerce(c, BigInteger)), BigInteger) for c in (line.debit, line.credit)
     )
@@ -912,7 +910,6 @@ def fold(session: Session, *, now: datetime, when_due: bool = False) -> FoldRepo
                 },
             )
         )
-    lines = int(session.scalar(select(func.count()).where(window)) or 0)
     mark = insert_(LedgerFold.__table__).values(
         id=1, through_line_id=upto, lines=before + lines, folded_at=now
     )
