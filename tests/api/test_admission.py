@@ -4,13 +4,14 @@ order they came, ``/health`` never kept waiting."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from creditfactory.api.admission import Admission
+from creditfactory.api.admission import Admission, off_loop
 from creditfactory.api.app import create_app
 from creditfactory.bootstrap import build
 from creditfactory.config import Settings
@@ -262,6 +263,45 @@ def test_two_event_loops_each_admit_their_own_requests() -> None:
     for t in threads:
         t.join(timeout=10)
     assert answers == [200, 200]
+
+
+async def _where_work_runs(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI app answering where :func:`off_loop` ran its work: ``loop`` or ``pool``."""
+    ran_on = await off_loop(threading.get_ident)
+    where = b"loop" if ran_on == threading.get_ident() else b"pool"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": where})
+
+
+def test_a_request_alone_in_its_process_works_on_the_event_loop() -> None:
+    """Under a limit of one nothing else is at work in the process: the request's blocking
+    work runs where the request is, with no hand-over to a worker thread and back. Under any
+    other limit, and for what goes past the door, it runs on the thread pool."""
+
+    async def where(limit: int, method: str, path: str) -> str:
+        async with _client(Admission(_where_work_runs, limit=limit)) as client:
+            return (await client.request(method, path)).text
+
+    def ask(limit: int, method: str = "POST", path: str = "/v1/applications") -> str:
+        return asyncio.run(where(limit, method, path))
+
+    assert ask(1) == "loop"
+    assert ask(2) == "pool"  # a request waiting on the database leaves the loop to the other
+    assert ask(0) == "pool"
+    assert ask(1, "POST", "/v1/eod") == "pool"  # batch work past the door: minutes long
+    assert ask(1, "GET", "/health") == "pool"
+    assert asyncio.run(off_loop(threading.get_ident)) != threading.get_ident()  # outside a request
+
+
+def test_requests_alone_in_turn_each_work_on_the_loop_and_all_get_through() -> None:
+    """Eight requests at once under a limit of one: each in its turn, each on the loop."""
+
+    async def go() -> list[str]:
+        async with _client(Admission(_where_work_runs, limit=1)) as client:
+            answers = await asyncio.gather(*(client.post(f"/r{k}") for k in range(8)))
+            return [a.text for a in answers]
+
+    assert asyncio.run(go()) == ["loop"] * 8
 
 
 def test_a_negative_limit_or_no_wait_is_refused() -> None:

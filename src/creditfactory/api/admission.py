@@ -21,6 +21,15 @@ been sent, across every hop to the thread pool, so a request let in can always f
   not how busy it is. Nor does batch work that runs inside its request for minutes
   (``POST /v1/ingestions``, ``POST /v1/eod``): it would hold a place that long.
 
+**Alone in its process.** Under a limit of one (each of several server processes, the default
+of ``serve --workers N``), an admitted request is the only one at work in its process, and the
+thread pool has nothing to run beside it: :func:`off_loop` then runs the request's blocking
+work (its database calls) on the event loop itself, as a synchronous worker process would,
+instead of handing it to a worker thread and back. Each hand-over costs a queue put, a wake-up
+and the interpreter's lock passed between two threads. Nothing else waits on the loop
+meanwhile but requests that are not admitted yet, ``GET /health`` (answered when the work
+ends) and the exempt batch requests, whose work runs on the thread pool as before.
+
 The request's body is read after admission: behind a proxy that buffers request bodies (nginx
 by default) that costs nothing; a server facing slow clients directly wants a higher limit.
 """
@@ -30,7 +39,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditfactory.api.problems import problem
@@ -43,6 +56,21 @@ EXEMPT = frozenset({("*", "/health"), ("POST", "/v1/ingestions"), ("POST", "/v1/
 
 def exempt(method: str, path: str) -> bool:
     return ("*", path) in EXEMPT or (method, path) in EXEMPT
+
+
+#: True while the current request works alone in its process (admitted under a limit of one).
+_alone: ContextVar[bool] = ContextVar("creditfactory_admitted_alone", default=False)
+
+T = TypeVar("T")
+
+
+async def off_loop(func: Callable[..., T], *args: Any) -> T:
+    """Run the request's blocking ``func(*args)``: on the event loop when the request works
+    alone in its process, else on the thread pool, so that a call that waits (a lock, a round
+    trip) does not stop the other requests at work."""
+    if _alone.get():
+        return func(*args)
+    return await run_in_threadpool(func, *args)
 
 
 class Admission:
@@ -89,6 +117,7 @@ class Admission:
         finally:
             self.waiting -= 1
         self.working += 1
+        alone = _alone.set(self.limit == 1)
         try:
             first = await receive()
             if first["type"] == "http.disconnect":
@@ -97,6 +126,7 @@ class Admission:
                 return
             await self.app(scope, _replaying(first, receive), send)
         finally:
+            _alone.reset(alone)
             self.working -= 1
             slots.release()
 

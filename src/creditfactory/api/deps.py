@@ -12,8 +12,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError
-from starlette.concurrency import run_in_threadpool
 
+from creditfactory.api.admission import off_loop
 from creditfactory.bootstrap import Container
 from creditfactory.clock import Clock
 from creditfactory.db.uow import UnitOfWork
@@ -50,12 +50,12 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
         ended = True
     finally:
         session = uow.session
-        if session.in_transaction():  # a round trip: not on the event loop
+        if session.in_transaction():  # a round trip: off the loop unless alone (api.admission)
             read = ended and request.method in SAFE_METHODS
             if read and not (session.new or session.dirty or session.deleted):
-                await run_in_threadpool(_commit_and_close, uow)
+                await off_loop(_commit_and_close, uow)
             else:
-                await run_in_threadpool(uow.__exit__, None, None, None)
+                await off_loop(uow.__exit__, None, None, None)
         else:
             uow.__exit__(None, None, None)
 

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
+from creditfactory.api.admission import off_loop
 from creditfactory.db import command_log
 from creditfactory.db.reads import Along
 from creditfactory.db.uow import UnitOfWork
@@ -58,9 +58,10 @@ async def run_idempotent(
         raise InvalidInput("Idempotency-Key is longer than 128 characters")
     req_hash = command_log.request_hash(await request.body())
 
-    # Every database call runs in the thread pool, never on the event loop: a call that waits
+    # Every database call runs in the thread pool, not on the event loop: a call that waits
     # (SQLite's write lock, a PostgreSQL row lock, a round trip) would stop every other request
-    # meanwhile, and on SQLite the holder of the lock could never get back to commit.
+    # meanwhile, and on SQLite the holder of the lock could never get back to commit. Unless
+    # the request works alone in its process, with no other request to stop (api.admission).
     def claim() -> command_log.StoredResult | None:
         try:
             stored = claim_only()
@@ -133,11 +134,9 @@ async def run_idempotent(
             raise
         return (*finish(status, body), False)
 
-    # One hand-over to the thread pool per request: each costs the event loop a queue put and
-    # a wake-up, which shows under load.
-    status, encoded, replayed = await run_in_threadpool(
-        claim_and_run if claim_apart else claim_within_and_run
-    )
+    # At most one hand-over to the thread pool per request: each costs the event loop a queue
+    # put and a wake-up, which shows under load.
+    status, encoded, replayed = await off_loop(claim_and_run if claim_apart else claim_within_and_run)
     if replayed:
         return JSONResponse(encoded, status_code=status, headers={"Idempotent-Replayed": "true"})
     return _Rendered(encoded.encode("utf-8"), status_code=status)
