@@ -94,6 +94,16 @@ class TestEvent:
         with pytest.raises(TypeError, match="JSON-plain"):
             Event("servicing.loan.disbursed", {"amount": Decimal("5000.00")})
 
+    def test_the_payload_is_encoded_once_as_the_outbox_stores_it(self, container: Container) -> None:
+        event = Event("servicing.loan.disbursed", {"loan_id": "L0001", "名": "张三", "amount": "5000.00"})
+        assert event.encoded == '{"amount": "5000.00", "loan_id": "L0001", "名": "张三"}'
+        assert event == Event(
+            "servicing.loan.disbursed", {"名": "张三", "amount": "5000.00", "loan_id": "L0001"}
+        )
+        commit_events(container, event)
+        [msg] = messages(container)
+        assert msg.payload == event.encoded
+
     def test_dates_travel_as_iso_text(self, container: Container) -> None:
         commit_events(container, Event("servicing.loan.disbursed", {"value_date": date(2025, 7, 1)}))
         [msg] = messages(container)

@@ -53,12 +53,16 @@ class Event:
     payload: Mapping[str, Any] = field(default_factory=dict)
     key: str | None = None
     """Optional deduplication key: appending the same key twice stores one message."""
+    encoded: str = field(init=False, repr=False, compare=False)
+    """The payload as the outbox stores it, encoded once when the event is made (which also
+    refuses a payload that is not JSON-plain)."""
 
     def __post_init__(self) -> None:
         # Lower-case ASCII only: handlers are registered and matched by the exact name.
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             raise ValueError(f"event name must be dotted <domain>.<entity>.<past_tense>, got {self.name!r}")
-        json.dumps(self.payload, default=_reject)
+        encoded = json.dumps(dict(self.payload), default=_reject, ensure_ascii=False, sort_keys=True)
+        object.__setattr__(self, "encoded", encoded)
 
 
 def _reject(value: Any) -> Any:
@@ -98,7 +102,7 @@ def append(session: Session, event: Event, *, now: datetime) -> OutboxMessage:
         event_id=str(uuid.uuid4()),
         dedup_key=event.key,
         name=event.name,
-        payload=json.dumps(dict(event.payload), default=_reject, ensure_ascii=False, sort_keys=True),
+        payload=event.encoded,
         status=OutboxStatus.PENDING,
         attempts=0,
         created_at=now,
