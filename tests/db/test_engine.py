@@ -4,6 +4,7 @@ on PostgreSQL, statements prepared before a migration changed their columns rene
 from __future__ import annotations
 
 import gc
+import socket
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from creditfactory.db.engine import _PingAfterIdle, _WriterTurn, create_engine
+from creditfactory.db.engine import CONNECT_TIMEOUT_SECONDS, _PingAfterIdle, _WriterTurn, create_engine
 
 
 @pytest.fixture
@@ -290,3 +291,38 @@ def test_a_connection_dropped_within_the_window_fails_one_statement_and_renews_t
         assert _pid(engine) != old
     finally:
         engine.dispose()
+
+
+def test_a_postgresql_server_that_never_answers_fails_the_connection_within_its_timeout() -> None:
+    """A server that takes the connection and says nothing (a hung host behind a proxy): the
+    connection gives up after ``connect_timeout`` (10 s unless the URL sets one) instead of
+    psycopg's two minutes."""
+
+    class Stop(Exception):
+        pass
+
+    asked: list[dict[str, Any]] = []
+
+    def ask_only(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        asked.append(dict(cparams))
+        raise Stop
+
+    default = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    event.listen(default, "do_connect", ask_only)
+    with pytest.raises(Stop), default.connect():
+        pass  # pragma: no cover
+    assert asked == [{**asked[0], "connect_timeout": CONNECT_TIMEOUT_SECONDS}]
+    assert CONNECT_TIMEOUT_SECONDS == 10
+
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen()
+    try:
+        port = mute.getsockname()[1]
+        engine = create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none?connect_timeout=2")
+        t0 = time.perf_counter()
+        with pytest.raises(OperationalError, match="timeout"), engine.connect():
+            pass  # pragma: no cover
+        assert time.perf_counter() - t0 < 8  # the URL's 2 s, not the default's 10
+    finally:
+        mute.close()

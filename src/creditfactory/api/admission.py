@@ -28,7 +28,10 @@ work (its database calls) on the event loop itself, as a synchronous worker proc
 instead of handing it to a worker thread and back. Each hand-over costs a queue put, a wake-up
 and the interpreter's lock passed between two threads. Nothing else waits on the loop
 meanwhile but requests that are not admitted yet, ``GET /health`` (answered when the work
-ends) and the exempt batch requests, whose work runs on the thread pool as before.
+ends) and the exempt batch requests, whose work runs on the thread pool as before. A request
+that waits long on the database keeps them waiting as long: a row lock another transaction
+holds, or a server that cannot be reached (a new PostgreSQL connection gives up after
+``db.engine.CONNECT_TIMEOUT_SECONDS``, 10 s).
 
 The request's body is read after admission: behind a proxy that buffers request bodies (nginx
 by default) that costs nothing; a server facing slow clients directly wants a higher limit.

@@ -14,6 +14,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+#: How long a new PostgreSQL connection may take (the URL's ``connect_timeout`` wins).
+CONNECT_TIMEOUT_SECONDS = 10
+
 
 def create_engine(url: str, *, echo: bool = False) -> Engine:
     parsed = make_url(url)
@@ -36,6 +39,11 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
         # (psycopg's default): a pool's connections each pay the server's planning until then,
         # 0.8 ms for an applicant's graph neighbourhood. Decisions over HTTP: 128 -> 144 a second.
         connect_args["prepare_threshold"] = 1
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # A server that cannot be reached fails the request that needs it within seconds, not
+        # the two minutes psycopg waits by default: a server process working alone on a request
+        # waits on the database on its event loop (api.admission), GET /health with it.
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     engine = sa_create_engine(url, echo=echo, pool_size=10, max_overflow=20, connect_args=connect_args)
     _PingAfterIdle().install(engine)
     if parsed.get_backend_name() == "postgresql":
