@@ -56,8 +56,8 @@ class ApiSettings(BaseModel):
         default=None,
         ge=0,
         description="Requests a server process works on at once; the others wait in the order they "
-        "came (0: no limit). Default: 2 when one process serves, 1 in each of several (serve "
-        "--workers). See creditfactory.api.admission.",
+        "came (0: no limit). Default: 2 when one process serves on PostgreSQL, 1 on SQLite and in "
+        "each of several (serve --workers). See creditfactory.api.admission.",
     )
     processes: int = Field(
         default=1,
@@ -71,15 +71,16 @@ class ApiSettings(BaseModel):
         description="How long a request waits for its turn before it is answered 503 server_busy.",
     )
 
-    @property
-    def admitted(self) -> int:
-        """Requests admitted at once in a process: ``concurrency`` when set; otherwise 2 for a
-        lone process (one request's wait on the database does not leave it idle) and 1 in each
-        of several (the others fill the cores meanwhile, and fewer threads of one process
-        contend for the interpreter: 7% less CPU a decision on two cores)."""
+    def admitted_on(self, database: str) -> int:
+        """Requests admitted at once in a process working on ``database`` (the URL's backend:
+        ``sqlite``, ``postgresql``): ``concurrency`` when set; otherwise 2 for a lone process on
+        a database server (one request's wait on the database does not leave it idle), and 1 in
+        each of several processes (the others fill the cores meanwhile) or on SQLite (whose work
+        waits on no server, one writer at a time). One at a time, a request's work runs on the
+        event loop, without a thread's hand-over (creditfactory.api.admission)."""
         if self.concurrency is not None:
             return self.concurrency
-        return 1 if self.processes > 1 else 2
+        return 1 if self.processes > 1 or database == "sqlite" else 2
 
 
 class IngestSettings(BaseModel):
@@ -106,6 +107,11 @@ class Settings(BaseSettings):
         description="Decide an application when it is submitted, with the published champion strategy "
         "(left submitted while none is published).",
     )
+
+    @property
+    def admitted(self) -> int:
+        """Requests a server process admits at once (:meth:`ApiSettings.admitted_on`)."""
+        return self.api.admitted_on(self.resolved_database_url.split(":", 1)[0].split("+", 1)[0])
 
     @property
     def resolved_database_url(self) -> str:

@@ -312,12 +312,16 @@ def test_a_negative_limit_or_no_wait_is_refused() -> None:
 
 
 def test_the_app_admits_as_many_requests_as_its_settings_say(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "var")
-    assert settings.api.admitted == 2  # one process: a request's database wait leaves it work
-    several = Settings(data_dir=tmp_path / "var", api={"processes": 2})
-    assert several.api.admitted == 1  # the others fill the cores meanwhile
-    assert Settings(data_dir=tmp_path / "var", api={"processes": 2, "concurrency": 3}).api.admitted == 3
-    assert Settings(data_dir=tmp_path / "var", api={"processes": 2, "concurrency": 0}).api.admitted == 0
+    server = "postgresql+psycopg://cf@db.bank.internal/creditfactory"
+    # one process on a database server: a request's wait on the database leaves it work
+    assert Settings(data_dir=tmp_path / "var", database_url=server).admitted == 2
+    # the others fill the cores meanwhile
+    assert Settings(data_dir=tmp_path / "var", database_url=server, api={"processes": 2}).admitted == 1
+    # SQLite (the default): nothing to wait on but the disk, one writer at a time
+    assert Settings(data_dir=tmp_path / "var").admitted == 1
+    assert Settings(data_dir=tmp_path / "var", api={"processes": 2, "concurrency": 3}).admitted == 3
+    assert Settings(data_dir=tmp_path / "var", api={"concurrency": 0}).admitted == 0
+    assert Settings(data_dir=tmp_path / "var", database_url=server, api={"concurrency": 4}).admitted == 4
 
     def admission_of(app: Any) -> tuple[Admission, list[str]]:
         layer, outside = app.build_middleware_stack(), []

@@ -21,8 +21,8 @@ been sent, across every hop to the thread pool, so a request let in can always f
   not how busy it is. Nor does batch work that runs inside its request for minutes
   (``POST /v1/ingestions``, ``POST /v1/eod``): it would hold a place that long.
 
-**Alone in its process.** Under a limit of one (each of several server processes, the default
-of ``serve --workers N``), an admitted request is the only one at work in its process, and the
+**Alone in its process.** Under a limit of one (the default on SQLite, and in each of several
+server processes, ``serve --workers N``), an admitted request is the only one at work in its process, and the
 thread pool has nothing to run beside it: :func:`off_loop` then runs the request's blocking
 work (its database calls) on the event loop itself, as a synchronous worker process would,
 instead of handing it to a worker thread and back. Each hand-over costs a queue put, a wake-up

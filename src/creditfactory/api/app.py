@@ -86,7 +86,7 @@ def create_app(container: Container) -> FastAPI:
     # Inside the request ids (a request refused at the door is answered with its id), outside
     # everything else: a request waiting to be admitted holds nothing yet (see api.admission).
     api = container.settings.api
-    app.add_middleware(Admission, limit=api.admitted, wait_seconds=api.admission_wait_seconds)
+    app.add_middleware(Admission, limit=container.settings.admitted, wait_seconds=api.admission_wait_seconds)
     app.add_middleware(RequestIds)
 
     @app.exception_handler(DomainError)

@@ -39,7 +39,7 @@ def health(container: ContainerDep) -> Health:
         database=container.engine.dialect.name,
         schema_revision=revision,
         schema_current=revision == migrate.head(),
-        admitted=container.settings.api.admitted,
+        admitted=container.settings.admitted,
     )
 
 

@@ -227,7 +227,8 @@ def serve(
     """Start the HTTP API (OpenAPI docs at /docs). The decision path is warmed up first.
 
     Each process works on CREDITFACTORY_API__CONCURRENCY requests at once (default 2 for one
-    process, 1 in each of several; the others wait in the order they came; 0: no limit)."""
+    process on PostgreSQL, 1 on SQLite and in each of several; the others wait in the order they
+    came; 0: no limit)."""
     import os
 
     import uvicorn
@@ -238,10 +239,13 @@ def serve(
     container = st.container
     api = container.settings.api
     host, port = host or api.host, port or api.port
+    each = (api if workers == 1 else api.model_copy(update={"processes": workers})).admitted_on(
+        container.engine.dialect.name
+    )
     st.console.print(
         f"creditfactory API on http://{host}:{port} "
         f"(docs at /docs, database {container.engine.dialect.name}, {workers} worker(s), "
-        f"{_admitted((api if workers == 1 else api.model_copy(update={'processes': workers})).admitted)} each)"
+        f"{_admitted(each)} each)"
     )
     if workers == 1:
         uvicorn.run(serve_app(container), host=host, port=port, log_level="info")
