@@ -131,6 +131,21 @@ class TestLoadProducts:
         )
         assert sorted(load_products(f)) == ["a", "b"]
 
+    def test_rates_are_read_from_their_text_and_a_rate_that_is_not_a_number_is_refused(
+        self, tmp_path: Path
+    ) -> None:
+        head = "code: r\nname: R\nmin_amount: 1\nmax_amount: 2\nmin_term: 1\nmax_term: 2\nmethod: bullet\n"
+        f = tmp_path / "r.yaml"
+        f.write_text(head + "annual_rate: 0.043_5\n", encoding="utf-8")
+        assert load_products(f)["r"].annual_rate == Decimal("0.0435")
+        for not_finite in (".nan", ".inf", "-.inf"):
+            f.write_text(head + f"annual_rate: {not_finite}\n", encoding="utf-8")
+            with pytest.raises(ProductError, match="not valid YAML: not a finite number"):
+                load_products(f)
+        f.write_text(head + "annual_rate: [0.04\n", encoding="utf-8")
+        with pytest.raises(ProductError, match="r.yaml: not valid YAML"):
+            load_products(f)
+
     def test_error_names_file_product_and_field(self, tmp_path: Path) -> None:
         f = tmp_path / "bad.yaml"
         f.write_text(
