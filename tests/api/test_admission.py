@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from creditfactory.api.admission import Admission, off_loop
+from creditfactory.api.admission import Admission, _alone, off_loop
 from creditfactory.api.app import create_app
 from creditfactory.bootstrap import build
 from creditfactory.config import Settings
@@ -291,6 +291,50 @@ def test_a_request_alone_in_its_process_works_on_the_event_loop() -> None:
     assert ask(1, "POST", "/v1/eod") == "pool"  # batch work past the door: minutes long
     assert ask(1, "GET", "/health") == "pool"
     assert asyncio.run(off_loop(threading.get_ident)) != threading.get_ident()  # outside a request
+
+
+def test_a_request_past_the_door_is_never_alone_whatever_context_it_starts_in() -> None:
+    """A request may start in a copy of the context of the one before it on its connection
+    (uvicorn starts a pipelined request from the previous one's last send): an end of day
+    started from an admitted request's context still works on the thread pool."""
+
+    async def go() -> list[str]:
+        async with _client(Admission(_where_work_runs, limit=1)) as client:
+            _alone.set(True)  # as the admitted request before it left it
+            return [(await client.post(path)).text for path in ("/v1/eod", "/v1/ingestions", "/health")]
+
+    assert asyncio.run(go()) == ["pool", "pool", "pool"]
+
+
+def test_while_batch_work_is_at_work_a_request_alone_goes_to_the_thread_pool() -> None:
+    """An end of day over the API takes SQLite's writer turn for each of its transactions: a
+    customer's request let in meanwhile waits for it on a worker thread, not on the loop (which
+    would stop the end of day's own answers and the health checks)."""
+    eod_may_end = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/v1/eod":
+            await eod_may_end.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"eod"})
+            return
+        await _where_work_runs(scope, receive, send)
+
+    admission = Admission(app, limit=1)
+
+    async def go() -> list[str]:
+        async with _client(admission) as client:
+            before = (await client.post("/v1/applications")).text
+            eod = asyncio.create_task(client.post("/v1/eod"))
+            await _settle()
+            during = (await client.post("/v1/applications")).text
+            eod_may_end.set()
+            await eod
+            after = (await client.post("/v1/applications")).text
+            return [before, during, after]
+
+    assert asyncio.run(go()) == ["loop", "pool", "loop"]
+    assert admission.past_door == 0
 
 
 def test_requests_alone_in_turn_each_work_on_the_loop_and_all_get_through() -> None:

@@ -28,8 +28,11 @@ work (its database calls) on the event loop itself, as a synchronous worker proc
 instead of handing it to a worker thread and back. Each hand-over costs a queue put, a wake-up
 and the interpreter's lock passed between two threads. Nothing else waits on the loop
 meanwhile but requests that are not admitted yet, ``GET /health`` (answered when the work
-ends) and the exempt batch requests, whose work runs on the thread pool as before. A request
-that waits long on the database keeps them waiting as long: a row lock another transaction
+ends) and the exempt batch requests, whose work runs on the thread pool as before. While such a
+batch request is at work in the process, admitted requests go to the thread pool too: the
+batch takes SQLite's writer turn for each of its transactions, and row locks, that a request
+may have to wait for, and that wait must not stop the loop. A request that waits long on the
+database otherwise keeps the loop waiting as long: a row lock another process's transaction
 holds, or a server that cannot be reached (a new PostgreSQL connection gives up after
 ``db.engine.CONNECT_TIMEOUT_SECONDS``, 10 s).
 
@@ -96,6 +99,7 @@ class Admission:
         self.working = 0  # requests let in and not finished
         self.refused = 0  # answered 503 after waiting too long
         self.dropped = 0  # their clients gone before their turn
+        self.past_door = 0  # requests exempt from the limit at work now (batch work, health)
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -105,8 +109,20 @@ class Admission:
         return slots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limit or exempt(scope["method"], scope["path"]):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not self.limit or exempt(scope["method"], scope["path"]):
+            past = exempt(scope["method"], scope["path"])
+            self.past_door += past
+            # Never alone, said here too: a request can start in a copy of the context of the
+            # one before it on its connection (uvicorn starts a pipelined request from there).
+            alone = _alone.set(False)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                _alone.reset(alone)
+                self.past_door -= past
             return
         slots = self._semaphore()
         self.waiting += 1
@@ -120,7 +136,10 @@ class Admission:
         finally:
             self.waiting -= 1
         self.working += 1
-        alone = _alone.set(self.limit == 1)
+        # Alone unless batch work past the door is at work: it takes SQLite's writer turn and
+        # row locks this request may have to wait for, which the event loop must not wait for.
+        # None can start meanwhile: the loop is this request's until it ends.
+        alone = _alone.set(self.limit == 1 and not self.past_door)
         try:
             first = await receive()
             if first["type"] == "http.disconnect":
