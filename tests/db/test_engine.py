@@ -293,7 +293,9 @@ def test_a_connection_dropped_within_the_window_fails_one_statement_and_renews_t
         engine.dispose()
 
 
-def test_a_postgresql_server_that_never_answers_fails_the_connection_within_its_timeout() -> None:
+def test_a_postgresql_server_that_never_answers_fails_the_connection_within_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A server that takes the connection and says nothing (a hung host behind a proxy): the
     connection gives up after ``connect_timeout`` (10 s unless the URL sets one) instead of
     psycopg's two minutes."""
@@ -313,6 +315,13 @@ def test_a_postgresql_server_that_never_answers_fails_the_connection_within_its_
         pass  # pragma: no cover
     assert asked == [{**asked[0], "connect_timeout": CONNECT_TIMEOUT_SECONDS}]
     assert CONNECT_TIMEOUT_SECONDS == 10
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "3")  # libpq's own setting is left to libpq
+    from_env = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    event.listen(from_env, "do_connect", ask_only)
+    with pytest.raises(Stop), from_env.connect():
+        pass  # pragma: no cover
+    assert "connect_timeout" not in asked[1]
+    monkeypatch.delenv("PGCONNECT_TIMEOUT")
 
     mute = socket.socket()
     mute.bind(("127.0.0.1", 0))

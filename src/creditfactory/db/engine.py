@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -14,7 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-#: How long a new PostgreSQL connection may take (the URL's ``connect_timeout`` wins).
+#: How long a new PostgreSQL connection may take (the URL's ``connect_timeout`` or the
+#: environment's ``PGCONNECT_TIMEOUT`` wins).
 CONNECT_TIMEOUT_SECONDS = 10
 
 
@@ -39,7 +41,11 @@ def create_engine(url: str, *, echo: bool = False) -> Engine:
         # (psycopg's default): a pool's connections each pay the server's planning until then,
         # 0.8 ms for an applicant's graph neighbourhood. Decisions over HTTP: 128 -> 144 a second.
         connect_args["prepare_threshold"] = 1
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+    if (
+        parsed.get_backend_name() == "postgresql"
+        and "connect_timeout" not in parsed.query
+        and not os.environ.get("PGCONNECT_TIMEOUT")  # libpq's own setting, where it is given
+    ):
         # A server that cannot be reached fails the request that needs it within seconds, not
         # the two minutes psycopg waits by default: a server process working alone on a request
         # waits on the database on its event loop (api.admission), GET /health with it.
