@@ -111,7 +111,9 @@ class Settings(BaseSettings):
     @property
     def admitted(self) -> int:
         """Requests a server process admits at once (:meth:`ApiSettings.admitted_on`)."""
-        return self.api.admitted_on(self.resolved_database_url.split(":", 1)[0].split("+", 1)[0])
+        from sqlalchemy.engine import make_url
+
+        return self.api.admitted_on(make_url(self.resolved_database_url).get_backend_name())
 
     @property
     def resolved_database_url(self) -> str:

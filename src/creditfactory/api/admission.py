@@ -112,8 +112,8 @@ class Admission:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not self.limit or exempt(scope["method"], scope["path"]):
-            past = exempt(scope["method"], scope["path"])
+        past = exempt(scope["method"], scope["path"])
+        if not self.limit or past:
             self.past_door += past
             # Never alone, said here too: a request can start in a copy of the context of the
             # one before it on its connection (uvicorn starts a pipelined request from there).
