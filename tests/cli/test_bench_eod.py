@@ -22,3 +22,7 @@ def test_the_benchmark_closes_a_small_book_and_reports_every_step(tmp_path: Path
     for step in ("accrue_interest", "mark_overdue", "classify", "reconcile", "trial_balance"):
         assert step in result.output
     assert not (tmp_path / "work").exists()  # the scratch books are removed
+    # the machine's pace, taken before and after, beside the figures
+    assert set(figures["pace_ms"]) == {"before", "after"}
+    assert all(0 < ms < 10_000 for ms in figures["pace_ms"].values())
+    assert "machine pace: before" in result.output

