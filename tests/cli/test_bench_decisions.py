@@ -78,6 +78,10 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
     # one process alone never closes a connection for its share: one connection a client
     assert figures["sqlite_http_connections"] == figures["clients"]
     assert "postgresql_http_p99_ms" not in figures
+    # the machine's pace before each timed stage, and before and after the whole run
+    assert figures["sqlite_inproc_pace_ms"] > 0 and figures["sqlite_http_pace_ms"] > 0
+    assert set(figures["pace_ms"]) == {"before", "after"}
+    assert "pace before each stage: sqlite in process" in " ".join(result.output.split())
     assert not (tmp_path / "work").exists()  # removed unless --keep
 
 
