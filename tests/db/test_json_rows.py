@@ -44,7 +44,8 @@ def test_a_value_of_another_type_is_refused(value: object) -> None:
 
 @pytest.mark.postgres
 def test_postgresql_reads_back_every_value_in_order(postgres_server: Any) -> None:
-    engine: Engine = create_engine(postgres_server.create_database())
+    url = postgres_server.create_database()
+    engine: Engine = create_engine(url)
     try:
         with engine.connect() as conn:
             got = conn.execute(
@@ -56,4 +57,5 @@ def test_postgresql_reads_back_every_value_in_order(postgres_server: Any) -> Non
             ).all()
     finally:
         engine.dispose()
+        postgres_server.drop_database(url)  # a database of its own: not left behind
     assert [tuple(r) for r in got] == [tuple(row.values()) for row in ROWS]
