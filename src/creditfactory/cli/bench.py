@@ -5,9 +5,8 @@ Each benchmark lives in ``benchmarks/bench_<name>.py`` at the project root and e
 figures (``figures``). The command prints a readable table and ends with one JSON line.
 
 Every benchmark also reports the machine's pace before and after it (:func:`machine_pace_ms`,
-``pace_ms`` in the JSON line): on a machine whose cores are shared, the same code runs half as
-fast again in one hour as in another, and two runs' figures compare only as far as their paces
-agree.
+``pace_ms`` in the JSON line): the same code can run at twice the speed in one hour as in
+another (README, Benchmarks), and two runs' figures compare only as far as their paces agree.
 """
 
 from __future__ import annotations
@@ -109,13 +108,13 @@ def report(ctx: typer.Context, title: str, result: dict[str, Any], *, json_out: 
     st.console.print(table)
     for key, value in result.get("notes", {}).items():
         st.console.print(f"{key}: {value}")
-    pace = {"before": ctx.meta.get(_PACE_BEFORE), "after": machine_pace_ms()}
+    paces = {"before": ctx.meta.get(_PACE_BEFORE), "after": machine_pace_ms()}
+    pace_ms = {when: round(ms, 2) for when, ms in paces.items() if ms is not None}
     st.console.print(
         "machine pace: "
-        + ", ".join(f"{when} {ms:.1f} ms" for when, ms in pace.items() if ms is not None)
+        + ", ".join(f"{when} {ms:.1f} ms" for when, ms in pace_ms.items())
         + " (a fixed piece of Python work, the shortest of 5 runs; lower is faster)"
     )
-    pace_ms = {when: round(ms, 2) for when, ms in pace.items() if ms is not None}
     emit_json({"bench": title, **result["figures"], "pace_ms": pace_ms})
     _ = json_out
 
