@@ -4,6 +4,7 @@ loop and every end-of-day step run, and the figures come back as one JSON line."
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -26,3 +27,6 @@ def test_the_benchmark_closes_a_small_book_and_reports_every_step(tmp_path: Path
     assert set(figures["pace_ms"]) == {"before", "after"}
     assert all(0 < ms < 10_000 for ms in figures["pace_ms"].values())
     assert "machine pace: before" in result.output
+    # and the Python that ran it
+    assert figures["python"]["version"] == platform.python_version()
+    assert f"python: {platform.python_implementation()} {platform.python_version()}" in result.output
