@@ -34,7 +34,8 @@ def test_the_interpreter_is_named_as_this_process_runs_it() -> None:
     python = interpreter()
     assert python["implementation"] == platform.python_implementation()
     assert python["version"] == platform.python_version()
-    assert python["build"] and python["build"] in sys.version
+    # the build as sys.version gives it (which compiler, when), on one line
+    assert platform.python_compiler() in python["build"] and "\n" not in python["build"]
     # a virtualenv's python followed to the interpreter it runs
     assert python["executable"] == os.path.realpath(sys.executable)
     assert not os.path.islink(python["executable"])

@@ -8,7 +8,7 @@ Every benchmark also reports the machine's pace before and after it (:func:`mach
 ``pace_ms`` in the JSON line): the same code can run at twice the speed in one hour as in
 another (README, Benchmarks), and two runs' figures compare only as far as their paces agree.
 And it names the Python that ran it (:func:`interpreter`, ``python`` in the JSON line): two
-builds of the same Python version ran the pace's work 25% apart on one machine.
+builds of the same Python version ran the pace's work in 5.9-6.4 and 8.1-9.3 ms on one machine.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def interpreter() -> dict[str, str]:
     return {
         "implementation": platform.python_implementation(),
         "version": platform.python_version(),
-        "build": sys.version.split(" ", 1)[1] if " " in sys.version else "",
+        "build": sys.version.partition(" ")[2].replace("\n", " "),
         "executable": os.path.realpath(sys.executable),
     }
 
