@@ -65,6 +65,7 @@ from typing import Any
 BUSINESS_DAY = date(2025, 7, 1)
 SECRET = "bench-mobile-bank-shared-secret-0123456789-0123456789-abcdefgh"
 ISSUER, AUDIENCE = "mobile-bank", "creditfactory"
+SCRATCH = "cf_bench_decisions"  # the PostgreSQL database of a run, dropped after it unless kept
 
 
 def _peak_mb() -> float:
@@ -1134,19 +1135,6 @@ def _child(stage: str, args: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _pg_url(base: str, name: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base)
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 def _row(stage: str, s: dict[str, Any], note: str = "") -> dict[str, Any]:
     return {
         "stage": stage,
@@ -1193,6 +1181,8 @@ def run(
     keep: bool,
     console: Any,
 ) -> dict[str, Any]:
+    from creditfactory.cli.bench import drop_scratch_database, machine_pace_ms, scratch_database
+
     workdir = Path(workdir)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -1205,11 +1195,9 @@ def run(
     databases: dict[str, tuple[str, str | None]] = {"sqlite": (str(workdir / "sqlite"), None)}
     if postgres_url:
         try:
-            databases["postgresql"] = (str(workdir / "pg"), _pg_url(postgres_url, "cf_bench_decisions"))
+            databases["postgresql"] = (str(workdir / "pg"), scratch_database(postgres_url, SCRATCH))
         except Exception as exc:  # reported, not hidden
             console.print(f"PostgreSQL not used: {exc}")
-    from creditfactory.cli.bench import machine_pace_ms
-
     paces: dict[str, float] = {}  # the machine's pace before each stage that is timed
     figures: dict[str, Any] = {
         "customers": customers,
@@ -1406,6 +1394,8 @@ def run(
             )
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
+        if postgres_url and "postgresql" in databases:
+            drop_scratch_database(postgres_url, SCRATCH)
     notes = {
         "target": "over HTTP on PostgreSQL p99 < 50 ms and >= 200 decisions/s; strategy alone p99 < 2 ms (2 cores)",
         "load": f"{clients} concurrent keep-alive clients in one process beside the server: one process on "

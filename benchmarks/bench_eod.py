@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select, text
-from sqlalchemy.engine import make_url
 
 from creditfactory import ledger
 from creditfactory.bootstrap import Container, build, register_eod_steps
+from creditfactory.cli.bench import drop_scratch_database, scratch_database
 from creditfactory.clock import FixedClock
 from creditfactory.config import Settings
 from creditfactory.jobs import open_business_date, run_eod
@@ -50,6 +50,7 @@ from creditfactory.servicing.store import CreditLine, Instalment, Loan
 BUSINESS_DATE = date(2025, 6, 30)
 PRODUCT = "farmer_revolving_line"
 TERM = 6
+SCRATCH = "cf_bench_eod"  # the PostgreSQL database of a run, dropped after it
 
 
 def _peak_mb() -> float:
@@ -260,18 +261,6 @@ def naive_loop(c: Container, sample: int) -> float:
     return len(ids) / (time.perf_counter() - t0)
 
 
-def _pg_url(base: str, name: str) -> str:
-    from sqlalchemy import create_engine
-
-    url = make_url(base)
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 def run_one(label: str, settings: Settings, loans: int, sample: int, console: Any) -> dict[str, Any]:
     c = build(settings, clock=FixedClock(datetime(2025, 6, 30, 20, tzinfo=UTC)))
     try:
@@ -304,7 +293,7 @@ def run(*, loans: int, sample: int, workdir: Path, postgres_url: str | None, con
     results["sqlite"] = run_one("SQLite", Settings(data_dir=workdir / "sqlite"), loans, sample, console)
     if postgres_url:
         try:
-            url = _pg_url(postgres_url, "cf_bench_eod")
+            url = scratch_database(postgres_url, SCRATCH)
         except Exception as exc:  # reported, not hidden
             console.print(f"PostgreSQL not used: {exc}")
         else:
@@ -350,5 +339,7 @@ def run(*, loans: int, sample: int, workdir: Path, postgres_url: str | None, con
         figures[f"{db}_setup_seconds"] = round(r["setup"], 1)
         figures[f"{db}_peak_mb"] = round(r["peak_mb"])
     shutil.rmtree(workdir, ignore_errors=True)
+    if postgres_url and "postgresql" in results:
+        drop_scratch_database(postgres_url, SCRATCH)
     notes = {"targets": "1M loans: < 120 s on SQLite, < 60 s on PostgreSQL; >= 50x the per-loan loop"}
     return {"rows": rows, "figures": figures, "notes": notes}

@@ -34,6 +34,7 @@ from typing import Any
 
 AT = datetime(2025, 7, 31, 4, 0, tzinfo=UTC)
 BUSINESS_DATE = date(2025, 7, 31)
+SCRATCH = "cf_bench_facts"  # the PostgreSQL database of a run, dropped after it unless kept
 GRAPH_TABLES = ("customers", "devices", "contacts", "negative_list", "loans", "loan_performance")
 
 
@@ -265,19 +266,6 @@ def _child(stage: str, args: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _pg_url(base: str, name: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base)
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 def run(
     *,
     customers: int,
@@ -290,6 +278,8 @@ def run(
     keep: bool,
     console: Any,
 ) -> dict[str, Any]:
+    from creditfactory.cli.bench import drop_scratch_database, scratch_database
+
     workdir = Path(workdir)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -304,7 +294,7 @@ def run(
     databases: dict[str, tuple[str, str | None]] = {"sqlite": (str(workdir / "sqlite"), None)}
     if postgres_url:
         try:
-            databases["postgresql"] = (str(workdir / "pg"), _pg_url(postgres_url, "cf_bench_facts"))
+            databases["postgresql"] = (str(workdir / "pg"), scratch_database(postgres_url, SCRATCH))
         except Exception as exc:  # reported, not hidden
             console.print(f"PostgreSQL not used: {exc}")
     figures: dict[str, Any] = {"customers": customers}
@@ -385,6 +375,8 @@ def run(
         figures[f"{db}_parts_p50_ms"] = ga["parts_p50"]
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
+        if postgres_url and "postgresql" in databases:
+            drop_scratch_database(postgres_url, SCRATCH)
     if "truth" in figures:
         m = figures["truth"]
         for who, part in (("ring members", m["labelled"]), ("everyone else", m["unlabelled"])):

@@ -79,6 +79,35 @@ def interpreter() -> dict[str, str]:
     }
 
 
+def scratch_database(base_url: str, name: str) -> str:
+    """A new, empty PostgreSQL database ``name`` on the server ``base_url`` names (one left by an
+    earlier run dropped first), and its URL: a benchmark's scratch database. The benchmark drops
+    it with :func:`drop_scratch_database` when it ends, as it removes its scratch files."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base_url)
+    _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_scratch_database(base_url: str, name: str) -> None:
+    """Drop the scratch database ``name`` (:func:`scratch_database`), its sessions ended first,
+    from the database ``base_url`` names: a database cannot be dropped from itself."""
+    _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(base_url: str, *statements: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        admin.dispose()
+
+
 _PACE_BEFORE = "creditfactory.bench.pace_before_ms"
 
 
@@ -181,7 +210,7 @@ def bench_eod(
         str | None,
         typer.Option(
             envvar="CREDITFACTORY_BENCH_POSTGRES_URL",
-            help="PostgreSQL server to also run on (a scratch database is created).",
+            help="PostgreSQL server to also run on (a scratch database, dropped after the run).",
         ),
     ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     workdir: Annotated[
@@ -381,13 +410,16 @@ def bench_facts(
         str | None,
         typer.Option(
             envvar="CREDITFACTORY_BENCH_POSTGRES_URL",
-            help="PostgreSQL server to also run on (a scratch database is created).",
+            help="PostgreSQL server to also run on (a scratch database, dropped after the run unless kept).",
         ),
     ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     workdir: Annotated[
         Path | None, typer.Option(help="Scratch folder (default: DATA_DIR/bench/facts).")
     ] = None,
-    keep: Annotated[bool, typer.Option(help="Keep the generated files and databases' folders.")] = False,
+    keep: Annotated[
+        bool,
+        typer.Option(help="Keep the generated files, the databases' folders and the PostgreSQL database."),
+    ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
     ] = False,
@@ -453,13 +485,16 @@ def bench_decisions(
         str | None,
         typer.Option(
             envvar="CREDITFACTORY_BENCH_POSTGRES_URL",
-            help="PostgreSQL server to also run on (a scratch database is created).",
+            help="PostgreSQL server to also run on (a scratch database, dropped after the run unless kept).",
         ),
     ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     workdir: Annotated[
         Path | None, typer.Option(help="Scratch folder (default: DATA_DIR/bench/decisions).")
     ] = None,
-    keep: Annotated[bool, typer.Option(help="Keep the generated files and databases' folders.")] = False,
+    keep: Annotated[
+        bool,
+        typer.Option(help="Keep the generated files, the databases' folders and the PostgreSQL database."),
+    ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Also end with one JSON line (always printed).")
     ] = False,
