@@ -85,9 +85,9 @@ def scratch_database(base_url: str, name: str) -> str:
     it with :func:`drop_scratch_database` when it ends, as it removes its scratch files."""
     from sqlalchemy.engine import make_url
 
-    url = make_url(base_url)
-    _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False)
+    drop_scratch_database(base_url, name)
+    _admin(base_url, f'CREATE DATABASE "{name}"')
+    return make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_scratch_database(base_url: str, name: str) -> None:
