@@ -1159,6 +1159,21 @@ def _cpu_note(d: dict[str, Any]) -> str:
     return "CPU a decision: " + ", ".join(shown)
 
 
+def cpu_ceiling(d: dict[str, Any], *, cores: int, workers: int) -> float:
+    """The most decisions a second the machine could answer at the CPU a decision measured over
+    HTTP (``d``: the server's, the database's where it runs apart, the load generator's), were
+    its ``cores`` busy with nothing else and never idle: the cores share all three, and no
+    server process works on more than one core. A bound, not a forecast: a queue's waits grow
+    long well before the cores are full."""
+    all_in = d["server_cpu_ms"] + d.get("database_cpu_ms", 0.0) + d["client_cpu_ms"]
+    return min(cores * 1000 / all_in, workers * 1000 / d["server_cpu_ms"])
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _outcomes(s: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(s["outcomes"].items()))
 
@@ -1199,6 +1214,7 @@ def run(
         except Exception as exc:  # reported, not hidden
             console.print(f"PostgreSQL not used: {exc}")
     paces: dict[str, float] = {}  # the machine's pace before each stage that is timed
+    ceilings: dict[str, str] = {}  # the most the cores could answer at the CPU a decision measured
     figures: dict[str, Any] = {
         "customers": customers,
         "clients": clients,
@@ -1350,6 +1366,11 @@ def run(
         figures[f"{db}_http_client_cpu_ms"] = round(hp["decided"]["client_cpu_ms"], 2)
         if "database_cpu_ms" in hp["decided"]:
             figures[f"{db}_http_database_cpu_ms"] = round(hp["decided"]["database_cpu_ms"], 2)
+        served_by = 1 if db == "sqlite" else workers
+        ceiling = cpu_ceiling(hp["decided"], cores=_cores(), workers=served_by)
+        figures[f"{db}_http_cpu_ceiling_per_second"] = round(ceiling, 1)
+        processes = f"{served_by} server process" + ("es" if served_by > 1 else "")
+        ceilings[db] = f"{db} {ceiling:.0f} a second ({_cores()} cores, {processes})"
         for who in ("server", "database", "client"):
             if f"{who}_cores" in hp["decided"]:
                 figures[f"{db}_http_{who}_cores"] = round(hp["decided"][f"{who}_cores"], 2)
@@ -1412,6 +1433,11 @@ def run(
         "pace before each stage": ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in paces.items())
         + " (lower is faster; see machine pace below)",
     }
+    if ceilings:
+        notes["CPU ceiling over HTTP"] = (
+            "; ".join(ceilings.values()) + ": the most the cores could answer at the CPU a decision "
+            "measured (server, database and load generator), busy with nothing else and never idle"
+        )
     return {"rows": rows, "figures": figures, "notes": notes}
 
 

@@ -82,6 +82,10 @@ def test_the_benchmark_decides_and_persists_every_request(tmp_path: Path) -> Non
     assert figures["sqlite_inproc_pace_ms"] > 0 and figures["sqlite_http_pace_ms"] > 0
     assert set(figures["pace_ms"]) == {"before", "after"}
     assert "pace before each stage: sqlite in process" in " ".join(result.output.split())
+    # the run's rate was within what its cores could answer at the CPU a decision it measured
+    ceiling = figures["sqlite_http_cpu_ceiling_per_second"]
+    assert 0 < figures["sqlite_http_per_second"] <= ceiling * 1.1
+    assert "CPU ceiling over HTTP: sqlite" in " ".join(result.output.split())
     assert not (tmp_path / "work").exists()  # removed unless --keep
 
 
@@ -103,6 +107,22 @@ def test_database_cpu_is_counted_in_whole_clock_ticks() -> None:
     ended_before = {0: 1 / tick, 5: 3 / tick, 9: 2 / tick}
     assert module._cpu_since(ended_before, {0: 4 / tick, 5: 4 / tick}) == 2 / tick
     assert module._cpu_since(None, after) is None
+
+
+def test_the_cpu_ceiling_is_the_cores_over_the_cpu_a_decision() -> None:
+    """Worked examples from a run of the full benchmark (2 cores): PostgreSQL's two server
+    processes at 6.29 ms a decision, the database 3.01 ms and the load generator 0.23 ms, can
+    answer at most 2 / 9.53 ms = 209.9 a second; SQLite's one process at 6.83 ms at most
+    1 / 6.83 ms = 146.4, however many cores are idle beside it."""
+    from creditfactory.cli.bench import _load
+
+    ceiling = _load("decisions").cpu_ceiling
+    pg = {"server_cpu_ms": 6.29, "database_cpu_ms": 3.01, "client_cpu_ms": 0.23}
+    assert round(ceiling(pg, cores=2, workers=2), 1) == 209.9
+    assert round(ceiling(pg, cores=4, workers=2), 1) == 318.0  # two processes, a core each at most
+    sqlite = {"server_cpu_ms": 6.83, "client_cpu_ms": 0.24}
+    assert round(ceiling(sqlite, cores=2, workers=1), 1) == 146.4
+    assert round(ceiling(sqlite, cores=1, workers=1), 1) == 141.4  # the generator shares the core
 
 
 @pytest.mark.postgres
