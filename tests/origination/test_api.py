@@ -198,6 +198,8 @@ class TestSubmit:
             {"channel": "fax"},
             {"purpose": "buy_a_house"},
             {"ip": "300.1.1.1"},
+            {"ip": "fe80::1%" + "a" * 60},  # a zone: an interface's name, not an address
+            {"ip": "fe80::1%\x00x"},
             {"customer_id": "C0001; DROP"},
             {"unexpected": 1},
             {"applicant": None},
@@ -206,7 +208,7 @@ class TestSubmit:
             {"contacts": [{"name": "x", "phone": "13900001111", "relation": "pet"}]},
             {"offer_version_id": 2**63},
         ],
-        ids=lambda c: next(iter(c)),
+        ids=lambda c: f"{next(iter(c))}={str(next(iter(c.values())))[:12]!r}",
     )
     def test_malformed_fields(self, world: World, api: Api, change: dict[str, Any]) -> None:
         world.consent("C0001")
@@ -232,6 +234,11 @@ class TestSubmit:
         refused(world, api, 422, "applicant_under_age", json=body(applicant=applicant))
         applicant.update(id_number=number, phone="1381234567")
         refused(world, api, 422, "invalid_phone", json=body(applicant=applicant))
+        # the same number with its birth date and sequence in fullwidth digits is not the number:
+        # it would be stored and counted as another person's
+        fullwidth = number[:2] + number[2:17].translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+        applicant.update(id_number=fullwidth + number[17], phone=CUSTOMERS["C0001"][2])
+        refused(world, api, 422, "invalid_id_number", json=body(applicant=applicant))
 
     def test_amounts_terms_and_products_that_do_not_fit(self, offered: World) -> None:
         api = Api(offered.container)

@@ -39,6 +39,16 @@ class TestProblems:
         assert idcard.problems(STANDARD_EXAMPLE) == []
         assert idcard.is_valid(STANDARD_EXAMPLE)
 
+    def test_digits_are_ascii_digits(self) -> None:
+        # fullwidth or Arabic-Indic digits read as numbers to int(), but are not the number
+        for digits in ("０１２３４５６７８９", "٠١٢٣٤٥٦٧٨٩"):
+            other = STANDARD_EXAMPLE[:2] + STANDARD_EXAMPLE[2:17].translate(
+                str.maketrans("0123456789", digits)
+            )
+            assert idcard.problems(other + "X") == ["must be 17 digits followed by a digit or X"]
+            with pytest.raises(InvalidIdNumber):
+                idcard.check_char(other)
+
     def test_lower_case_x_and_spaces_are_accepted(self) -> None:
         assert idcard.is_valid(" 11010519491231002x ")
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from creditfactory import __version__
 from creditfactory.api.deps import ContainerDep, PrincipalDep, UowDep
+from creditfactory.api.params import PLAIN_TEXT
 from creditfactory.db import migrate
 from creditfactory.security.audit import list_access
 from creditfactory.security.roles import Permission, require
@@ -60,11 +62,11 @@ class AccessRead(BaseModel):
 def audit_access(
     uow: UowDep,
     principal: PrincipalDep,
-    subject_id: str | None = None,
-    principal_id: str | None = None,
-    limit: int = 100,
+    subject_id: Annotated[str | None, Query(max_length=64, pattern=PLAIN_TEXT)] = None,
+    principal_id: Annotated[str | None, Query(max_length=64, pattern=PLAIN_TEXT)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AccessRead]:
     """Who read which customer's data, when and why (auditors and administrators)."""
     require(principal, Permission.AUDIT_READ)
-    rows = list_access(uow.session, subject_id=subject_id, principal_id=principal_id, limit=min(limit, 1000))
+    rows = list_access(uow.session, subject_id=subject_id, principal_id=principal_id, limit=limit)
     return [AccessRead.model_validate(r, from_attributes=True) for r in rows]

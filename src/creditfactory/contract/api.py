@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from creditfactory.api.deps import ContainerDep, PrincipalDep, RequestIdDep, UowDep
 from creditfactory.api.idempotency import run_idempotent
+from creditfactory.api.params import PLAIN_TEXT, CustomerId, RunId
 from creditfactory.contract import service
 from creditfactory.contract.ingest import IngestSettings
 from creditfactory.contract.schemas import (
@@ -93,16 +95,17 @@ async def create_ingestion(
 
 
 @router.get("/ingestions", response_model=list[IngestRunRead])
-def list_ingestions(uow: UowDep, principal: PrincipalDep, limit: int = 20) -> list[IngestRunRead]:
+def list_ingestions(
+    uow: UowDep, principal: PrincipalDep, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> list[IngestRunRead]:
     require(principal, Permission.CONTRACT_INGEST)
     return [
-        IngestRunRead.model_validate(r, from_attributes=True)
-        for r in service.list_runs(uow, limit=min(limit, 200))
+        IngestRunRead.model_validate(r, from_attributes=True) for r in service.list_runs(uow, limit=limit)
     ]
 
 
 @router.get("/ingestions/{run_id}", response_model=IngestRunRead)
-def get_ingestion(run_id: int, uow: UowDep, principal: PrincipalDep) -> IngestRunRead:
+def get_ingestion(run_id: RunId, uow: UowDep, principal: PrincipalDep) -> IngestRunRead:
     require(principal, Permission.CONTRACT_INGEST)
     run, files = service.get_run(uow, run_id=run_id)
     read = IngestRunRead.model_validate(run, from_attributes=True)
@@ -112,12 +115,12 @@ def get_ingestion(run_id: int, uow: UowDep, principal: PrincipalDep) -> IngestRu
 
 @router.get("/customers/{customer_id}", response_model=CustomerRead, tags=["customers"])
 def get_customer(
-    customer_id: str,
+    customer_id: CustomerId,
     container: ContainerDep,
     uow: UowDep,
     principal: PrincipalDep,
     request_id: RequestIdDep,
-    purpose: str = "service",
+    purpose: Annotated[str, Query(max_length=200, pattern=PLAIN_TEXT)] = "service",
 ) -> CustomerRead:
     """A customer's record. Personal data is masked unless the role may see it; every read is audited."""
     view = service.view_customer(
@@ -125,7 +128,7 @@ def get_customer(
         vault=container.vault,
         principal=principal,
         customer_id=customer_id,
-        purpose=purpose[:200],
+        purpose=purpose,
         now=container.clock.now(),
         request_id=request_id,
     )

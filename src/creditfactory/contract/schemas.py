@@ -6,6 +6,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from creditfactory.api.params import PLAIN_TEXT
+
 
 class ColumnRead(BaseModel):
     name: str
@@ -28,8 +30,8 @@ class TableRead(BaseModel):
 class IngestionCreate(BaseModel):
     directory: str = Field(
         description="Folder under the server's inbox (DATA_DIR/inbox) holding the extract files.",
-        min_length=1,
         max_length=300,
+        pattern=PLAIN_TEXT,
         examples=["2025-06-30"],
     )
 

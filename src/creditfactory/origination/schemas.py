@@ -65,7 +65,17 @@ Text = Annotated[str, AfterValidator(_no_control)]
 CUSTOMER_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,20}$"
 CustomerId = Annotated[str, Field(pattern=CUSTOMER_ID_PATTERN, examples=["C0000001"])]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
-IpAddress = IPv4Address | IPv6Address
+
+
+def _no_zone(value: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address:
+    # "fe80::1%eth0": a zone names an interface of the sending machine, not where the request
+    # came from, and would make one address count as many in the velocity checks
+    if isinstance(value, IPv6Address) and value.scope_id is not None:
+        raise ValueError("send the IPv6 address without a zone (the part from '%')")
+    return value
+
+
+IpAddress = Annotated[IPv4Address | IPv6Address, AfterValidator(_no_zone)]
 
 
 class _In(BaseModel):

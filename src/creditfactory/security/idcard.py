@@ -31,7 +31,7 @@ PROVINCE_CODES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-_PATTERN = re.compile(r"^\d{17}[\dX]$")
+_PATTERN = re.compile(r"^\d{17}[\dX]$", re.ASCII)  # ASCII digits: "３" is not "3"
 
 
 class InvalidIdNumber(InvalidInput):
@@ -60,7 +60,7 @@ class IdNumber:
 
 def check_char(first17: str) -> str:
     """The check character for the first seventeen digits."""
-    if len(first17) != 17 or not first17.isdigit():
+    if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise InvalidIdNumber(f"need 17 digits to compute a check character, got {first17!r}")
     total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
     return CHECK_CHARS[total % 11]

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from creditfactory import jobs
 from creditfactory.api.deps import ContainerDep, PrincipalDep, UowDep
 from creditfactory.api.idempotency import run_idempotent
+from creditfactory.api.params import LineId, LoanId, ProductCode
 from creditfactory.clock import DayCount
 from creditfactory.db.command_log import IdempotencyKeyReused
 from creditfactory.errors import InvalidInput, PermissionDenied
@@ -211,13 +212,13 @@ def list_products(uow: UowDep, principal: PrincipalDep) -> list[LoanProduct]:
 
 
 @router.get("/products/{code}", response_model=LoanProduct)
-def get_product(code: str, uow: UowDep, principal: PrincipalDep) -> LoanProduct:
+def get_product(code: ProductCode, uow: UowDep, principal: PrincipalDep) -> LoanProduct:
     return service.get_product(uow.session, code)
 
 
 @router.put("/products/{code}", response_model=ProductVersionRead)
 async def define_product(
-    code: str,
+    code: ProductCode,
     body: LoanProduct,
     request: Request,
     container: ContainerDep,
@@ -322,7 +323,7 @@ async def open_line(
 
 
 @router.get("/lines/{line_id}", response_model=LineRead)
-def get_line(line_id: int, uow: UowDep, principal: PrincipalDep) -> LineRead:
+def get_line(line_id: LineId, uow: UowDep, principal: PrincipalDep) -> LineRead:
     """A credit line: its limit, what is drawn, what is available, its status and expiry."""
     line = _line(uow.session, line_id)
     _allow(principal, customer_id=line.customer_id, permission=Permission.LOAN_MANAGE)
@@ -331,7 +332,7 @@ def get_line(line_id: int, uow: UowDep, principal: PrincipalDep) -> LineRead:
 
 @router.post("/lines/{line_id}/drawdowns", response_model=LoanRead, status_code=201)
 async def draw_down(
-    line_id: int,
+    line_id: LineId,
     body: DrawdownCreate,
     request: Request,
     container: ContainerDep,
@@ -361,7 +362,11 @@ async def draw_down(
             key=idempotency_key,
         )
         made = drawn.loan
-        if (made.line_id, made.principal) != (line_id, body.amount) or body.term not in (None, made.term):
+        if (
+            (made.line_id, made.principal) != (line_id, body.amount)
+            or body.term not in (None, made.term)
+            or body.method not in (None, made.method)
+        ):
             raise IdempotencyKeyReused(
                 f"idempotency key {idempotency_key!r} already made loan {made.id} with another request",
                 key=idempotency_key,
@@ -380,7 +385,7 @@ async def draw_down(
 
 @router.post("/lines/{line_id}/{action}", response_model=LineRead)
 async def change_line(
-    line_id: int,
+    line_id: LineId,
     action: LineAction,
     request: Request,
     container: ContainerDep,
@@ -414,7 +419,7 @@ async def change_line(
 
 
 @router.get("/loans/{loan_id}", response_model=LoanRead)
-def get_loan(loan_id: int, uow: UowDep, principal: PrincipalDep) -> LoanRead:
+def get_loan(loan_id: LoanId, uow: UowDep, principal: PrincipalDep) -> LoanRead:
     """A loan: its terms, balances, days past due, class and instalments."""
     loan, instalments = service.get_loan(uow.session, loan_id)
     _allow(principal, customer_id=loan.customer_id, permission=Permission.LOAN_MANAGE)
@@ -422,7 +427,7 @@ def get_loan(loan_id: int, uow: UowDep, principal: PrincipalDep) -> LoanRead:
 
 
 @router.get("/loans/{loan_id}/payoff", response_model=PayoffRead)
-def get_payoff(loan_id: int, uow: UowDep, principal: PrincipalDep) -> PayoffRead:
+def get_payoff(loan_id: LoanId, uow: UowDep, principal: PrincipalDep) -> PayoffRead:
     """What settles the loan today: principal outstanding plus the interest and penalty accrued."""
     loan, _ = service.get_loan(uow.session, loan_id)
     _allow(principal, customer_id=loan.customer_id, permission=Permission.LOAN_MANAGE)
@@ -432,7 +437,7 @@ def get_payoff(loan_id: int, uow: UowDep, principal: PrincipalDep) -> PayoffRead
 
 @router.post("/loans/{loan_id}/repayments", response_model=AllocationRead, status_code=201)
 async def repay(
-    loan_id: int,
+    loan_id: LoanId,
     body: RepaymentCreate,
     request: Request,
     container: ContainerDep,
@@ -489,7 +494,7 @@ async def repay(
 
 @router.post("/loans/{loan_id}/write-off", response_model=LoanRead)
 async def write_off(
-    loan_id: int,
+    loan_id: LoanId,
     body: WriteOffCreate,
     request: Request,
     container: ContainerDep,

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
+from creditfactory.api.params import CUSTOMER_ID_MAX, MULTILINE_TEXT, PLAIN_TEXT, PRODUCT_CODE
 from creditfactory.clock import DayCount
 from creditfactory.money import from_minor, to_minor
 from creditfactory.servicing.model import LoanProduct, ReamortiseOption, RepaymentMethod
@@ -138,8 +139,8 @@ class ScheduleRead(BaseModel):
 class LineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, max_length=20, examples=["C0000001"])
-    product_code: str = Field(min_length=1, max_length=64, examples=["farmer_revolving_line"])
+    customer_id: str = Field(max_length=CUSTOMER_ID_MAX, pattern=PLAIN_TEXT, examples=["C0000001"])
+    product_code: str = Field(max_length=64, pattern=PRODUCT_CODE, examples=["farmer_revolving_line"])
     limit: AmountIn
     term_months: int | None = Field(
         default=None,
@@ -278,7 +279,7 @@ class AllocationRead(BaseModel):
 class WriteOffCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500, examples=["uncollectable after litigation"])
+    reason: str = Field(max_length=500, pattern=MULTILINE_TEXT, examples=["uncollectable after litigation"])
 
 
 # ------------------------------------------------------------------ portfolio

@@ -12,6 +12,7 @@ import json
 from fastapi import APIRouter, Query
 
 from creditfactory.api.deps import ClockDep, PrincipalDep, UowDep
+from creditfactory.api.params import CustomerId, VersionId
 from creditfactory.errors import PermissionDenied
 from creditfactory.security.roles import Permission, PrincipalKind, require
 from creditfactory.whitelist import service
@@ -45,7 +46,7 @@ def offer_read(offer: service.Offer) -> OfferRead:
 
 
 @router.get("/customers/{customer_id}/offer", response_model=OfferRead)
-def get_offer(customer_id: str, uow: UowDep, clock: ClockDep, principal: PrincipalDep) -> OfferRead:
+def get_offer(customer_id: CustomerId, uow: UowDep, clock: ClockDep, principal: PrincipalDep) -> OfferRead:
     """The customer's current pre-approved offer (404 ``no_offer`` when there is none)."""
     if principal.kind == PrincipalKind.CUSTOMER:
         if principal.customer_id != customer_id:
@@ -99,7 +100,7 @@ def list_whitelists(
 
 
 @router.get("/whitelists/{version_id}", response_model=VersionDetailRead)
-def get_whitelist(version_id: int, uow: UowDep, principal: PrincipalDep) -> VersionDetailRead:
+def get_whitelist(version_id: VersionId, uow: UowDep, principal: PrincipalDep) -> VersionDetailRead:
     """One version: counts and limits by segment, grade and branch, exclusions by reason, and
     how many of its offers are offered, applied, accepted, declined, exited or expired."""
     _may_read_lists(principal)
