@@ -127,7 +127,7 @@ def build_book(c: Container, loans: int, console: Any) -> None:
                         "rounding": str(product.rounding),
                         "principal": amount,
                         "annual_rate": product.annual_rate,
-                        "penalty_rate": product.penalty_rate,
+                        "penalty_rate": product.effective_penalty_rate,
                         "grace_days": product.grace_days,
                         "term": TERM,
                         "start_date": first.start_date,
@@ -240,8 +240,7 @@ def naive_loop(c: Container, sample: int) -> float:
                     overdue_principal += inst.principal - inst.paid_principal
             loan.dpd = days_past_due(oldest, day, loan.grace_days)
             loan.oldest_unpaid_due = oldest
-            if loan.dpd > 0:
-                loan.status = "overdue"
+            loan.status = "overdue" if loan.dpd > 0 else "active"  # cured once nothing is past grace
             if overdue_principal > 0:
                 penalty, _carry = accrual.step(
                     overdue_principal, loan.penalty_rate, product.day_count, Decimal(0)

@@ -132,3 +132,12 @@ def test_a_page_size_above_its_most_is_refused_not_cut(api: Api) -> None:
     assert api.get("/v1/audit/access?limit=1000", token=auditor).status_code == 200
     r = api.get("/v1/audit/access?limit=1001", token=auditor)
     assert r.status_code == 422, r.text
+
+
+@pytest.mark.parametrize("query", ["term=12&start=9999-12-31", "term=600&start=9999-01-01"])
+def test_a_schedule_past_the_year_9999_is_refused(api: Api, query: str) -> None:
+    """The loan calculator is public: due dates past the last representable date are the
+    request's fault (422), not the server's."""
+    r = api.request("GET", f"/v1/schedule?amount=100000.00&rate=0.05&{query}")
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_schedule" and "9999" in r.json()["detail"]

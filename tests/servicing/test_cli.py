@@ -59,6 +59,9 @@ class TestScheduleCommand:
             (["--day-count", "30/365"], "--day-count: unknown value"),
             (["--start", "2025-02-30"], "--start: '2025-02-30' is not a date"),
             (["--multiple", "0"], "instalment_multiple must be positive"),
+            (["--amount", "1e32"], "principal 1E+32 is too large: at most 92233720368547758.07"),
+            (["--start", "9999-06-15"], "start 9999-06-15 with a term of 12 months puts due dates after"),
+            (["--first-due", "9999-12-20"], "first_due 9999-12-20 with a term of 12 months"),
         ],
     )
     def test_bad_input_is_one_clear_error_with_exit_code_2(self, changes: list[str], message: str) -> None:

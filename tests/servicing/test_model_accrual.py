@@ -96,14 +96,18 @@ class TestAccrualDays:
         )
         assert weights == [1] * 31
 
-    def test_30_360_skips_the_31st_and_adds_february_days(self) -> None:
+    def test_30_360_counts_the_31st_as_the_30th_and_adds_february_days(self) -> None:
+        """30E/360 counts 15 Jan → 31 Jan as 15 days, the same as 15 Jan → 30 Jan (a 31st is the
+        30th), and 15 Jan → 1 Feb as 16: so the 30th of January weighs 0 and the 31st 1, and the
+        weights to any day add up to ``DayCount.days`` from the period's start."""
         jan = accrual_weights(
             day_count=DayCount.THIRTY_E_360,
             period_start=date(2025, 1, 15),
             period_end=date(2025, 2, 15),
             period_days=30,
         )
-        assert jan[date(2025, 1, 30).day - 15] == 1 and jan[date(2025, 1, 31).day - 15] == 0
+        assert jan[date(2025, 1, 30).day - 15] == 0 and jan[date(2025, 1, 31).day - 15] == 1
+        assert sum(jan[:16]) == DayCount.THIRTY_E_360.days(date(2025, 1, 15), date(2025, 1, 31)) == 15
         assert sum(jan) == 30
         feb = accrual_weights(
             day_count=DayCount.THIRTY_E_360,
@@ -112,6 +116,22 @@ class TestAccrualDays:
             period_days=30,
         )
         assert feb[13] == 3 and sum(feb) == 30  # 28 Feb → 1 Mar counts 3 days under 30E/360
+
+    @given(start=st.dates(date(2024, 1, 1), date(2026, 12, 1)), length=st.integers(1, 40))
+    def test_30_360_weights_to_a_day_are_the_30e_360_days_to_it(self, start: date, length: int) -> None:
+        """Within a period, the weights of the days before ``d`` add up to
+        ``DayCount.THIRTY_E_360.days(start, d)`` (capped at the period's days), so interest
+        accrued to a day is what a payoff quote on that day counts."""
+        end = start + timedelta(days=length)
+        period_days = DayCount.THIRTY_E_360.days(start, end)
+        if period_days <= 0:
+            return
+        weights = accrual_weights(
+            day_count=DayCount.THIRTY_E_360, period_start=start, period_end=end, period_days=period_days
+        )
+        for k in range(length):
+            d = start + timedelta(days=k)
+            assert sum(weights[:k]) == min(DayCount.THIRTY_E_360.days(start, d), period_days)
 
     def test_30_360_end_of_month_anchor_still_sums_to_the_period(self) -> None:
         for start, end in [(date(2025, 1, 31), date(2025, 2, 28)), (date(2025, 2, 28), date(2025, 3, 31))]:

@@ -41,7 +41,8 @@ def product(**changes: object) -> LoanProduct:
 class TestLoanProduct:
     def test_defaults_follow_house_conventions(self) -> None:
         p = product()
-        assert p.penalty_rate == Decimal("0.06525")  # 1.5 × the rate
+        assert p.penalty_rate is None  # unset: each loan's penalty is 1.5 × its own rate
+        assert p.effective_penalty_rate == Decimal("0.06525")  # 1.5 × the product's 4.35%
         assert p.allocation_order == (
             Component.PENALTY,
             Component.FEE,
@@ -51,6 +52,17 @@ class TestLoanProduct:
         assert p.rounding is RoundingMode.HALF_UP
         assert p.day_count is DayCount.THIRTY_E_360
         assert p.rounding_policy.mode is RoundingMode.HALF_UP
+
+    def test_an_unset_penalty_rate_follows_the_loans_own_rate(self) -> None:
+        """No penalty rate on the product: a loan on a line at 8% pays 1.5 × 8% = 12%, and a rate
+        of 0.04350001 gives 1.5 × 0.04350001 = 0.065250015, kept to 1e-8 with the product's
+        half-up: 0.06525002 (down: 0.06525001). A product's own penalty rate is fixed."""
+        unset = product()
+        assert unset.penalty_rate_for(Decimal("0.08")) == Decimal("0.12")
+        assert unset.penalty_rate_for(Decimal("0.04350001")) == Decimal("0.06525002")
+        assert product(rounding="down").penalty_rate_for(Decimal("0.04350001")) == Decimal("0.06525001")
+        fixed = product(penalty_rate="0.0725")
+        assert fixed.penalty_rate_for(Decimal("0.08")) == fixed.effective_penalty_rate == Decimal("0.0725")
 
     def test_a_single_method_may_be_given_as_method(self) -> None:
         p = product(methods=None, method="bullet")
@@ -73,6 +85,7 @@ class TestLoanProduct:
             ({"line_limit": "100000"}, "revolving products only"),
             ({"annual_rate": "-0.01"}, "greater than or equal to 0"),
             ({"methods": ["balloon"]}, "equal_installment"),
+            ({"name": "farm\x00loan"}, "name"),  # a name is one line of text
         ],
     )
     def test_refuses_inconsistent_settings(self, changes: dict[str, object], message: str) -> None:

@@ -183,11 +183,20 @@ class TestGenerateSchedule:
             ({"rate": "1.2"}, "annual fraction"),
             ({"method": "balloon"}, "unknown repayment method 'balloon'"),
             ({"first_due": date(2025, 1, 15)}, "must be after the start"),
+            ({"principal": "1e32"}, r"principal 1E\+32 is too large"),
+            ({"start": date(9999, 6, 15)}, "start 9999-06-15 .* after the year 9999"),
+            ({"first_due": date(9999, 12, 20)}, "first_due 9999-12-20 .* after the year 9999"),
         ],
     )
     def test_bad_input_is_refused_with_a_reason(self, changes: dict[str, object], message: str) -> None:
         with pytest.raises(ScheduleError, match=message):
             make(**changes)  # type: ignore[arg-type]
+
+    def test_the_largest_bookable_amount_is_accepted_and_one_fen_more_refused(self) -> None:
+        """Amounts are kept as whole fen in a BIGINT: 2**63 - 1 fen = 92,233,720,368,547,758.07."""
+        assert make(principal="92233720368547758.07", term=600).total_principal == D("92233720368547758.07")
+        with pytest.raises(ScheduleError, match="at most 92233720368547758.07"):
+            make(principal="92233720368547758.08")
 
     def test_floats_are_refused(self) -> None:
         with pytest.raises(TypeError, match="Decimal"):
@@ -297,6 +306,38 @@ class TestReamortise:
         assert r.interest_due == D("136.67")  # 75405.59 × 0.0435 × 15 / 360
         first = r.schedule.instalments[0]
         assert (first.start_date, first.days, first.interest) == (date(2025, 4, 30), 15, D("100.42"))
+
+    @pytest.mark.parametrize(
+        ("paid", "on", "elapsed", "interest_due"),
+        [
+            # 31 Jan → 10 Feb is 10 days (the 31st counts as the 30th): 100,000 × 0.0435 × 10 / 360
+            (0, date(2025, 2, 10), 10, D("120.83")),
+            # 28 Feb → 10 Mar is 12 days (30 − 28 + 10): 91,831.51 × 0.0435 × 12 / 360 = 133.156…
+            (1, date(2025, 3, 10), 12, D("133.16")),
+        ],
+    )
+    def test_30_360_split_keeps_the_periods_30_days_at_clamped_month_ends(
+        self, paid: int, on: date, elapsed: int, interest_due: Decimal
+    ) -> None:
+        """A loan of 31 Jan on 30/360: its months (31 Jan → 28 Feb, 28 Feb → 31 Mar) are full
+        months of 30 days, though 30E/360 counts 28 and 32 days between those dates. A
+        prepayment splits the month into the days to it (10, and 12) on the old balance and the
+        rest of the 30 (20, and 18) on the new: 99,000 × 0.0435 × 20 / 360 = 239.25 and
+        90,831.51 × 0.0435 × 18 / 360 = 197.558… → 197.56."""
+        s = make(start=date(2025, 1, 31))
+        assert [i.days for i in s.instalments[:2]] == [30, 30]
+        r = reamortise(
+            schedule=s,
+            paid_instalments=paid,
+            prepayment=D("1000"),
+            option="keep_term",
+            policy=HALF_UP,
+            prepayment_date=on,
+        )
+        first = r.schedule.instalments[0]
+        assert r.interest_due == interest_due
+        assert (first.start_date, first.days) == (on, 30 - elapsed)
+        assert first.interest == (D("239.25") if paid == 0 else D("197.56"))
 
     def test_bullet_partial_prepayment_keeps_maturity(self) -> None:
         s = make(method=RepaymentMethod.BULLET, day_count=DayCount.ACTUAL_360, principal="50000", term=6)

@@ -62,6 +62,7 @@ def _parsed_terms(definition: str, rate_floor: Decimal, rate_cap: Decimal) -> Pr
         list_annual_rate=product.annual_rate,
         revolving=product.revolving,
         method_labels={m.value: m.label for m in product.methods},
-        penalty_annual_rate=product.effective_penalty_rate,
+        # None when the product sets no penalty rate: 1.5 × the contract's own rate then applies.
+        penalty_annual_rate=product.penalty_rate,
         day_count=product.day_count.value,
     )

@@ -68,11 +68,13 @@ def _chunk_of_instalments(lo: int, hi: int) -> tuple[Any, ...]:
 
 
 def _ordinal_30e(days: np.ndarray) -> np.ndarray:
+    """Days to each date on a calendar of 30-day months, as 30E/360 counts them (a 31st is the
+    30th): the difference of two ordinals is ``DayCount.THIRTY_E_360.days`` between the dates."""
     d = days.astype("datetime64[D]")
     y = d.astype("datetime64[Y]").astype(np.int64) + 1970
     m = (d.astype("datetime64[M]").astype(np.int64) % 12) + 1
     dom = (d - d.astype("datetime64[M]")).astype(np.int64) + 1
-    return 360 * y + 30 * (m - 1) + np.minimum(dom, 31) - 1
+    return 360 * y + 30 * (m - 1) + np.minimum(dom, 30) - 1
 
 
 def _reached(
@@ -383,9 +385,10 @@ def mark_overdue(ctx: StepContext) -> StepResult:
 
     The instalments' statuses move first, set-based. Then, chunk by chunk (an id range, one
     transaction each), one grouped read gives every loan with a due or overdue instalment its
-    oldest unpaid due date and overdue principal; days past due and status follow, and a loan that
-    is overdue on the day accrues the day's penalty interest (posted as one ``ledger.Spread`` for
-    the chunk). The loan's watermark ``last_penalty_date`` makes a chunk that committed charge
+    oldest unpaid due date and overdue principal; days past due and status follow (overdue while
+    anything is past its grace days, active again once nothing is), and a loan that is overdue
+    on the day accrues the day's penalty interest, posted to the fen with the loan's rounding
+    mode (one ``ledger.Spread`` for the chunk). The loan's watermark ``last_penalty_date`` makes a chunk that committed charge
     nothing when the step runs again; days past due and status are recomputed to the same values.
     """
     day = ctx.business_date
@@ -396,7 +399,7 @@ def mark_overdue(ctx: StepContext) -> StepResult:
         case((Instalment.status == "overdue", Instalment.principal - Instalment.paid_principal), else_=0)
     )
 
-    def chunk(bounds: tuple[int, int]) -> tuple[int, int, int]:
+    def chunk(bounds: tuple[int, int]) -> tuple[int, int, int, int]:
         lo, hi = bounds
         with ctx.uow() as uow:
             s = uow.session
@@ -412,6 +415,7 @@ def mark_overdue(ctx: StepContext) -> StepResult:
                     _raw(Loan.penalty_rate),
                     Loan.day_count,
                     Loan.penalty_carry,
+                    Loan.rounding,
                 )
                 .join(Instalment, Instalment.loan_id == Loan.id)
                 .where(
@@ -429,18 +433,21 @@ def mark_overdue(ctx: StepContext) -> StepResult:
                     Loan.penalty_rate,
                     Loan.day_count,
                     Loan.penalty_carry,
+                    Loan.rounding,
                 )
             ).all()
             if not rows:
-                return 0, 0, 0
+                return 0, 0, 0, 0
             n = len(rows)
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
             was = [r[1] for r in rows]
             grace = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
             oldest = _days(rows, 3)
             dpd = days_past_due_array(oldest, day, grace)
-            status = ["overdue" if p > 0 else st for p, st in zip(dpd.tolist(), was, strict=True)]
+            # Overdue while anything is past its grace days; back to active (cured) once nothing is.
+            status = ["overdue" if p > 0 else "active" for p in dpd.tolist()]
             fell = sum(1 for now, st in zip(status, was, strict=True) if now == "overdue" and st == "active")
+            cured = sum(1 for now, st in zip(status, was, strict=True) if now == "active" and st == "overdue")
             # Penalty interest: loans overdue today with an overdue instalment, not yet charged today.
             principal = np.fromiter((int(r[4] or 0) for r in rows), dtype=np.int64, count=n)
             charged = (
@@ -456,7 +463,13 @@ def mark_overdue(ctx: StepContext) -> StepResult:
                 sel = charged & (year == y)
                 if sel.any():
                     daily[sel] = daily_interest_fen_scaled(principal[sel], rate[sel], y)
-            posted, new_carry = split_posted_fen(daily, carry)
+            # Posted to the fen by each loan's own rounding policy (the product's, copied at drawdown).
+            rounding = np.array([r[10] for r in rows], dtype=object)
+            posted = np.zeros(n, dtype=np.int64)
+            new_carry = carry.copy()
+            for mode in set(rounding[charged].tolist()):
+                sel = charged & (rounding == mode)
+                posted[sel], new_carry[sel] = split_posted_fen(daily[sel], carry[sel], mode=mode)
             posted = np.where(charged, posted, 0)
             new_carry = np.where(charged, new_carry, carry)
             posted_total = _post_chunk(
@@ -480,7 +493,7 @@ def mark_overdue(ctx: StepContext) -> StepResult:
                 },
             )
             uow.commit()
-        return n, fell, posted_total
+        return n, fell, cured, posted_total
 
     done = ctx.each_chunk(_ranges(ctx, Loan.status.in_(LIVE)), chunk)
     return StepResult(
@@ -489,7 +502,8 @@ def mark_overdue(ctx: StepContext) -> StepResult:
             "became_due": became_due,
             "overdue_instalments": overdue_instalments,
             "fell_overdue": sum(d[1] for d in done),
-            "penalty": str(from_minor(sum(d[2] for d in done))),
+            "cured": sum(d[2] for d in done),
+            "penalty": str(from_minor(sum(d[3] for d in done))),
         },
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,6 +33,7 @@ from creditfactory.servicing.model import (
     RepaymentMethod,
     Schedule,
     allocate_repayment,
+    days_past_due,
     generate_schedule,
     reamortise,
 )
@@ -354,9 +355,7 @@ def draw_down(
         rounding=str(product.rounding),
         principal=amount,
         annual_rate=line.annual_rate,
-        penalty_rate=product.penalty_rate
-        if product.penalty_rate is not None
-        else line.annual_rate * Decimal("1.5"),
+        penalty_rate=product.penalty_rate_for(line.annual_rate),
         grace_days=product.grace_days,
         term=term,
         start_date=business_date,
@@ -449,14 +448,16 @@ def repay(
 ) -> RepaymentResult:
     """Apply a repayment through the product's waterfall.
 
-    Due and overdue instalments are paid oldest first (penalty, interest, principal); an amount
-    that covers the payoff settles the loan with interest to the payoff date. What is left after
-    the dues first pays the interest accrued in the current period, then prepays principal and
-    re-amortises the coming instalments on the lower balance (:func:`reamortise`): with
-    ``keep_instalment`` the instalment stays and the term shortens, with ``keep_term`` the
-    due dates stay and the instalment falls. ``prepayment`` is the customer's choice; without
-    one the product's ``prepayment`` applies (interest-only and bullet loans always keep their
-    term). A repeat with the same key returns the first result.
+    Due and overdue instalments are paid oldest first, each in the product's ``allocation_order``
+    (penalty, fee, interest, principal by default); the loan's penalty interest counts as the
+    oldest unpaid instalment's penalty. An amount that covers the payoff settles the loan with
+    interest to the payoff date. What is left after the dues first pays the interest accrued in
+    the current period, then prepays principal and re-amortises the coming instalments on the
+    lower balance (:func:`reamortise`): with ``keep_instalment`` the instalment stays and the
+    term shortens, with ``keep_term`` the due dates stay and the instalment falls.
+    ``prepayment`` is the customer's choice; without one the product's ``prepayment`` applies
+    (interest-only and bullet loans always keep their term). An overdue loan with nothing left
+    past its grace days is active again. A repeat with the same key returns the first result.
     """
     source_key = f"repayment:{loan_id}:{key}"
     done = session.scalars(select(LoanTransaction).where(LoanTransaction.source_key == source_key)).first()
@@ -499,8 +500,13 @@ def repay(
             if i.status != "paid" and i.due_date <= business_date
         ]
         if loan.penalty_receivable > 0:
-            first = dues[0].due_date if dues else business_date
-            dues.insert(0, Due(number=0, due_date=first, penalty=loan.penalty_receivable))
+            # The penalty is kept per loan; it is the oldest unpaid instalment's penalty, so the
+            # product's order places it within that instalment (first by default, or after its
+            # interest and principal with an order that ends with the penalty).
+            if dues:
+                dues[0] = replace(dues[0], penalty=loan.penalty_receivable)
+            else:
+                dues.append(Due(number=0, due_date=business_date, penalty=loan.penalty_receivable))
         allocation = allocate_repayment(amount, dues, order=product.allocation_order)
         by_number = {i.number: i for i in instalments}
         for line in allocation.lines:
@@ -546,10 +552,13 @@ def repay(
         loan.closed_date = business_date
         settled = True
     else:
-        unpaid_due = [i for i in instalments if i.status != "paid" and i.due_date <= business_date]
-        if not unpaid_due and loan.status == "overdue":
+        # Cured once nothing unpaid is past its grace days: an instalment that falls due today
+        # (or is still within its grace days) does not keep the loan overdue.
+        unpaid_due = [i.due_date for i in instalments if i.status != "paid" and i.due_date <= business_date]
+        oldest = min(unpaid_due, default=None)
+        if loan.status == "overdue" and days_past_due(oldest, business_date, loan.grace_days) == 0:
             loan.status = str(LOAN.next_state(LoanStatus(loan.status), LoanEvent.CURE))
-            loan.dpd, loan.oldest_unpaid_due = 0, None
+            loan.dpd, loan.oldest_unpaid_due = 0, oldest
     if loan.line_id is not None and parts["principal"] > 0:
         table = CreditLine.__table__
         session.execute(
@@ -614,7 +623,12 @@ def _prepayment_option(
 
 def _as_schedule(loan: Loan, rows: list[Instalment], *, coming_from: int) -> Schedule:
     """The loan's current schedule as the pure model sees it (balances from the end backwards);
-    instalments from number ``coming_from`` on count only their principal not yet paid."""
+    instalments from number ``coming_from`` on count only their principal not yet paid.
+
+    The level instalment (and the level principal part) is the one of the instalments still to
+    come, the last excepted (it absorbs the rounding): an earlier ``keep_term`` prepayment
+    lowered it, and the paid instalments still show the old one.
+    """
     after = ZERO
     out: list[ScheduleInstalment] = []
     for r in reversed(rows):
@@ -624,8 +638,9 @@ def _as_schedule(loan: Loan, rows: list[Instalment], *, coming_from: int) -> Sch
         )
         after += principal
     out.reverse()
-    head = [i.principal + i.interest for i in out[:-1]] or [out[-1].principal + out[-1].interest]
-    parts = [i.principal for i in out[:-1]] or [out[-1].principal]
+    coming = [r for r in rows if r.number >= coming_from] or rows[-1:]
+    head = [r.principal + r.interest for r in coming[:-1]] or [coming[-1].principal + coming[-1].interest]
+    parts = [r.principal for r in coming[:-1]] or [coming[-1].principal]
     return Schedule(
         principal=after,
         annual_rate=loan.annual_rate,

@@ -102,8 +102,9 @@ def _quantised_daily(balance: Decimal, annual_rate: Decimal, day_count: DayCount
 
 
 def _thirty_360_ordinal(d: date) -> int:
-    """Days to ``d`` on a calendar of 30-day months: the 31st weighs 0, the last of February 3 (2)."""
-    return 360 * d.year + 30 * (d.month - 1) + min(d.day, 31) - 1
+    """Days to ``d`` on a calendar of 30-day months, as 30E/360 counts them: a 31st is the 30th, so
+    ``ordinal(b) - ordinal(a) == DayCount.THIRTY_E_360.days(a, b)`` for any two dates."""
+    return 360 * d.year + 30 * (d.month - 1) + min(d.day, 30) - 1
 
 
 def accrual_days(
@@ -111,9 +112,11 @@ def accrual_days(
 ) -> int:
     """The weight of accruing ``day`` (the interest of that one day) within a schedule period.
 
-    1 under actual/365 and actual/360. Under 30/360 every month has 30 days: a 31st weighs 0 and
-    the last day of February weighs 3 (2 in a leap year), capped so that the weights of the
-    period add up to ``period_days`` (the schedule's
+    1 under actual/365 and actual/360. Under 30/360 every month has 30 days and the weights up to
+    a day are the 30E/360 days to it (:meth:`DayCount.days`, a 31st counting as the 30th): the
+    30th of a 31-day month weighs 0 (interest to the 31st is interest to the 30th), the 31st 1,
+    and the last day of February 3 (2 in a leap year), capped so that the weights of the period
+    add up to ``period_days`` (the schedule's
     :attr:`~creditfactory.servicing.model.schedule.Instalment.days`, 30 for a full month).
     """
     if not period_start <= day < period_end:

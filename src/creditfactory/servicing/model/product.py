@@ -87,6 +87,7 @@ DEFAULT_ALLOCATION_ORDER: tuple[Component, ...] = (
 )
 
 _PENALTY_FACTOR = Decimal("1.5")
+_RATE_PLACES = 8
 _FEN = Decimal("0.01")
 
 
@@ -110,7 +111,9 @@ def _on_fen_grid(value: Decimal) -> bool:
 class LoanProduct(BaseModel):
     """A loan product: limits, price, repayment methods and servicing conventions.
 
-    ``penalty_rate`` defaults to 1.5 × ``annual_rate`` (罚息: the rate on overdue principal).
+    ``penalty_rate`` (罚息: the rate on overdue principal) is a fixed annual rate when given; left
+    unset it stays ``None`` and each loan's penalty rate is 1.5 × that loan's own rate
+    (:meth:`penalty_rate_for`), which on a credit line is the line's contract rate.
     ``grace_days`` are the days after a due date during which an unpaid instalment is not yet
     overdue. ``instalment_multiple`` rounds the equal instalment to a multiple such as
     ``Decimal("1")`` yuan (the last instalment absorbs the difference). ``allocation_order`` is
@@ -125,7 +128,7 @@ class LoanProduct(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     code: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")  # one line of text
     min_amount: Decimal = Field(gt=0)
     max_amount: Decimal = Field(gt=0)
     min_term: int = Field(ge=1, le=600)
@@ -198,9 +201,6 @@ class LoanProduct(BaseModel):
             raise ValueError(f"min_amount {self.min_amount} is above max_amount {self.max_amount}")
         if self.min_term > self.max_term:
             raise ValueError(f"min_term {self.min_term} is above max_term {self.max_term}")
-        if self.penalty_rate is None:
-            with calc_context():
-                object.__setattr__(self, "penalty_rate", self.annual_rate * _PENALTY_FACTOR)
         if self.revolving:
             if self.line_limit is None or self.line_term_months is None:
                 raise ValueError("a revolving product needs line_limit and line_term_months")
@@ -219,9 +219,17 @@ class LoanProduct(BaseModel):
 
     @property
     def effective_penalty_rate(self) -> Decimal:
-        """The annual penalty rate (set from 1.5 × the rate when the product gives none)."""
-        assert self.penalty_rate is not None
-        return self.penalty_rate
+        """The annual penalty rate of a loan at the product's own rate (see :meth:`penalty_rate_for`)."""
+        return self.penalty_rate_for(self.annual_rate)
+
+    def penalty_rate_for(self, annual_rate: Decimal) -> Decimal:
+        """The annual penalty rate of a loan at ``annual_rate`` (a line's contract rate may differ
+        from the product's): the product's ``penalty_rate`` when it sets one, else 1.5 × the loan's
+        own rate, kept to the 1e-8 that rates are stored at (rounded with the product's mode)."""
+        if self.penalty_rate is not None:
+            return self.penalty_rate
+        with calc_context():
+            return self.rounding_policy.with_exponent(_RATE_PLACES).round(annual_rate * _PENALTY_FACTOR)
 
     def check_loan(self, *, amount: Decimal, term: int, method: RepaymentMethod | str) -> RepaymentMethod:
         """Raise :class:`ProductError` unless amount, term and method fit; return the method."""

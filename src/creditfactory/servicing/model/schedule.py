@@ -64,6 +64,11 @@ Dues = Sequence[Due]
 
 _ZERO = Decimal(0)
 
+#: The largest amount a schedule takes: amounts are kept as whole fen in a 64-bit integer column,
+#: so nothing above ``(2**63 - 1)`` fen can be booked (and it keeps every intermediate well
+#: inside the 34-digit calculation precision).
+_MAX_AMOUNT = Decimal(2**63 - 1).scaleb(-2)
+
 
 class ScheduleError(InvalidInput):
     """The inputs of a schedule, a re-amortisation or a payoff quote are invalid."""
@@ -186,6 +191,8 @@ def _amount(value: object, what: str, policy: RoundingPolicy, *, positive: bool 
         raise ScheduleError(
             f"{what} must be {'positive' if positive else 'zero or more'}, got {number}", field=what
         )
+    if number > _MAX_AMOUNT:
+        raise ScheduleError(f"{what} {number} is too large: at most {_MAX_AMOUNT}", field=what)
     rounded = policy.round(number)
     if number != rounded:
         raise ScheduleError(f"{what} {number} has more places than the rounding policy allows", field=what)
@@ -246,7 +253,15 @@ def annuity_payment(principal: Decimal, annual_rate: Decimal, periods: int) -> D
 
 def _periods(*, start: date, term: int, day_count: DayCount, first_due: date | None) -> list[_Period]:
     anchor_first = first_due is not None
-    dues = [add_months(first_due, k) if anchor_first else add_months(start, k + 1) for k in range(term)]  # type: ignore[arg-type]
+    try:
+        dues = [add_months(first_due, k) if anchor_first else add_months(start, k + 1) for k in range(term)]  # type: ignore[arg-type]
+    except ValueError:
+        what, anchor = ("first_due", first_due) if anchor_first else ("start", start)
+        raise ScheduleError(
+            f"{what} {anchor.isoformat()} with a term of {term} months puts due dates after "  # type: ignore[union-attr]
+            "the year 9999",
+            field=what,
+        ) from None
     periods: list[_Period] = []
     previous = start
     for k, due in enumerate(dues):
@@ -363,8 +378,9 @@ def generate_schedule(
     ``first_due`` moves the first due date (a broken first period); later due dates follow it
     monthly on its day. ``instalment_multiple`` (equal instalment only) rounds the instalment
     to a multiple such as ``Decimal("1")`` with the policy's mode. Raises
-    :class:`ScheduleError` for a non-positive amount or term, a rate outside ``[0, 1)``, an
-    unknown method, or a first due date not after ``start``.
+    :class:`ScheduleError` for a non-positive amount or term, an amount above the largest that
+    can be booked (``2**63 - 1`` fen), a rate outside ``[0, 1)``, an unknown method, a first due
+    date not after ``start``, or due dates that would fall after the year 9999.
     """
     amount = _amount(principal, "principal", policy)
     rate = _rate(annual_rate)
@@ -435,10 +451,12 @@ class ReamortiseOption(StrEnum):
 class Reamortisation:
     """The result of an early partial repayment.
 
-    ``interest_due`` is the interest accrued on ``balance_before`` from the last due date to the
-    prepayment date, payable together with the prepayment (zero on a due date). ``schedule``
-    holds the remaining instalments on the new balance, numbered on from the paid ones; its
-    ``principal`` is the new balance and its ``start`` the prepayment date.
+    ``interest_due`` is the interest accrued on ``balance_before`` from the start of the current
+    period (the last due date) to the prepayment date, payable together with the prepayment (zero
+    on a due date); the new first period counts the period's remaining days, so the two add up to
+    the period's :attr:`Instalment.days`. ``schedule`` holds the remaining instalments on the new
+    balance, numbered on from the paid ones; its ``principal`` is the new balance and its
+    ``start`` the prepayment date.
     """
 
     balance_before: Decimal
@@ -515,13 +533,15 @@ def reamortise(
     day_count = schedule.day_count
     interest_due = _ZERO
     first = remaining[0]
-    if on == last_due:
-        first_days = first.days
-    else:
-        interest_due = period_interest(
-            balance, schedule.annual_rate, day_count.days(last_due, on), day_count, policy
-        )
-        first_days = day_count.days(on, first.due_date)
+    # The current period splits at the prepayment: its days to that day (by the day count, capped
+    # at the period's days, as the daily accrual counts them) on the old balance, the rest on the
+    # new, so the two parts always add up to the period's days (30 for a full 30/360 month, even
+    # from 31 Jan to 28 Feb). The period starts at its own start date: the last due date, or an
+    # earlier prepayment in the same period.
+    elapsed = min(max(day_count.days(first.start_date, on), 0), first.days)
+    if elapsed:
+        interest_due = period_interest(balance, schedule.annual_rate, elapsed, day_count, policy)
+    first_days = first.days - elapsed
     periods = [_Period(on, first.due_date, first_days)]
     periods += [_Period(i.start_date, i.due_date, i.days) for i in remaining[1:]]
 
