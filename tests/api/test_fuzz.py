@@ -7,25 +7,19 @@ holding every staff role, with a fresh ``Idempotency-Key``. The book has the sam
 credit line of customer C0000001 and a loan drawn on it; every other request is aimed at them
 (their ids in the path, the customer's id, a product's code), so that the routes are reached
 past the look-ups and what is stored is fuzzed too. No request may end in a server error, on
-SQLite or PostgreSQL. ``CREDITFACTORY_FUZZ_EXAMPLES=500`` searches harder.
+SQLite or PostgreSQL (``tests.fuzzing``).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import not_a_server_error
 
 from creditfactory.bootstrap import Container
 from creditfactory.security.roles import Principal, PrincipalKind, Role
+from tests.fuzzing import fuzz
 from tests.servicing.test_api import OWNER, Api
 
-EXAMPLES = int(os.environ.get("CREDITFACTORY_FUZZ_EXAMPLES", "5"))
 #: Fuzzed elsewhere (the customers' routes) or not at all: the end of day's run closes the
 #: business date, which each request after it would find moved.
 LEFT_OUT = {"origination", "system"}
@@ -55,7 +49,6 @@ def test_no_input_makes_a_server_error(book: Container, mode: schemathesis.Gener
         "GET /v1/customers/{customer_id}",
     }
     tried = 0
-    unbreakable: list[str] = []
 
     def aim(case: schemathesis.Case) -> schemathesis.Case:
         nonlocal tried
@@ -73,27 +66,6 @@ def test_no_input_makes_a_server_error(book: Container, mode: schemathesis.Gener
             case.body["customer_id"] = OWNER
         return case
 
-    for operation in operations:
-
-        @given(case=operation.as_strategy(generation_mode=mode).map(aim))
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: schemathesis.Case) -> None:
-            case.call_and_validate(
-                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
-                checks=[not_a_server_error],
-            )
-
-        try:
-            run()
-        except Unsatisfiable:
-            # nothing to break in an operation without parameters or body (GET /v1/products)
-            assert mode == schemathesis.GenerationMode.NEGATIVE, operation.path
-            unbreakable.append(f"{operation.method.upper()} {operation.path}")
+    unbreakable = fuzz(operations, mode, aim=aim, token=lambda _case: token)
     assert tried >= len(operations) - len(unbreakable)
     assert len(unbreakable) <= 3, unbreakable

@@ -14,20 +14,14 @@ server error. The sample is small and derandomised so that the test takes second
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
 
 from creditfactory import origination
 from creditfactory.api import create_app
+from tests.fuzzing import fuzz
 from tests.origination.conftest import CUSTOMERS, ON, World
 from tests.origination.test_api import customer
-
-EXAMPLES = int(os.environ.get("CREDITFACTORY_FUZZ_EXAMPLES", "5"))
 
 
 @pytest.mark.fuzz
@@ -87,26 +81,9 @@ def test_no_input_makes_a_server_error(world: World, mode: schemathesis.Generati
                 )
                 uow.commit()
 
-    for operation in operations:
+    def bearer(case: schemathesis.Case) -> str:
+        applying = isinstance(case.body, dict) and case.body.get("customer_id") == "C0003"
+        return applicant_token if applying else token
 
-        @given(case=operation.as_strategy(generation_mode=mode).map(aim))
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: schemathesis.Case) -> None:
-            applying = isinstance(case.body, dict) and case.body.get("customer_id") == "C0003"
-            response = case.call_and_validate(
-                headers={
-                    "Authorization": f"Bearer {applicant_token if applying else token}",
-                    "Idempotency-Key": uuid.uuid4().hex,
-                },
-                checks=[not_a_server_error],
-            )
-            reset(response, case)
-
-        run()
+    assert fuzz(operations, mode, aim=aim, token=bearer, after=reset) == []
     assert tried >= len(operations)
