@@ -462,9 +462,11 @@ async def repay(
             prepayment=body.prepayment,
         )
         txn = result.transaction
-        if (txn.loan_id, txn.amount) != (loan_id, body.amount):
+        asked = None if body.prepayment is None else str(body.prepayment)
+        if (txn.loan_id, txn.amount, txn.prepayment) != (loan_id, body.amount, asked):
             raise IdempotencyKeyReused(
-                f"idempotency key {idempotency_key!r} already paid {txn.amount} on loan {txn.loan_id}",
+                f"idempotency key {idempotency_key!r} already paid {txn.amount} on loan {txn.loan_id}"
+                + (f" ({txn.prepayment})" if txn.prepayment else ""),
                 key=idempotency_key,
             )
         read = AllocationRead(

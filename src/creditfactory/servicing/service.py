@@ -578,6 +578,7 @@ def repay(
         excess=excess,
         source_key=source_key,
         created_at=clock.now(),
+        prepayment=None if prepayment is None else _option(prepayment).value,
     )
     session.add(txn)
     ledger.post(
@@ -612,8 +613,12 @@ def _prepayment_option(
 ) -> ReamortiseOption:
     if method in (RepaymentMethod.INTEREST_ONLY, RepaymentMethod.BULLET):
         return ReamortiseOption.KEEP_TERM  # no instalment to keep
+    return _option(chosen if chosen is not None else product.prepayment)
+
+
+def _option(chosen: ReamortiseOption | str) -> ReamortiseOption:
     try:
-        return ReamortiseOption(chosen if chosen is not None else product.prepayment)
+        return ReamortiseOption(chosen)
     except ValueError:
         allowed = ", ".join(o.value for o in ReamortiseOption)
         raise InvalidInput(

@@ -154,3 +154,5 @@ class LoanTransaction(Base):
     excess: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     source_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: a repayment's prepayment choice as its request gave it (None: the product's)
+    prepayment: Mapped[str | None] = mapped_column(String(24))
