@@ -1367,10 +1367,11 @@ def run(
         if "database_cpu_ms" in hp["decided"]:
             figures[f"{db}_http_database_cpu_ms"] = round(hp["decided"]["database_cpu_ms"], 2)
         served_by = 1 if db == "sqlite" else workers
-        ceiling = cpu_ceiling(hp["decided"], cores=_cores(), workers=served_by)
+        cores = _cores()
+        ceiling = cpu_ceiling(hp["decided"], cores=cores, workers=served_by)
         figures[f"{db}_http_cpu_ceiling_per_second"] = round(ceiling, 1)
         processes = f"{served_by} server process" + ("es" if served_by > 1 else "")
-        ceilings[db] = f"{db} {ceiling:.0f} a second ({_cores()} cores, {processes})"
+        ceilings[db] = f"{db} {ceiling:.0f} a second ({cores} cores, {processes})"
         for who in ("server", "database", "client"):
             if f"{who}_cores" in hp["decided"]:
                 figures[f"{db}_http_{who}_cores"] = round(hp["decided"][f"{who}_cores"], 2)

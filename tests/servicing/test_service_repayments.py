@@ -13,11 +13,12 @@ from sqlalchemy import update
 from creditfactory import ledger
 from creditfactory.bootstrap import Container
 from creditfactory.clock import DayCount
-from creditfactory.jobs import current_business_date, open_business_date, run_eod
+from creditfactory.jobs import open_business_date
 from creditfactory.servicing import jobs as servicing_jobs
 from creditfactory.servicing import service
 from creditfactory.servicing.model import LoanProduct, load_products, sample_products_dir
 from creditfactory.servicing.store import Instalment, Loan
+from tests.servicing.test_reconcile import eod_until
 
 D = Decimal
 START = date(2025, 1, 15)
@@ -70,16 +71,6 @@ def draw(
         ).loan
         uow.commit()
         return loan.id
-
-
-def eod_until(c: Container, last: date) -> None:
-    """Close every business date up to and including ``last``."""
-    while True:
-        with c.uow() as uow:
-            today = current_business_date(uow.session)
-        if today > last:
-            return
-        run_eod(sessions=c.sessions, clock=c.clock, steps=list(servicing_jobs.STEPS))
 
 
 def state(c: Container, loan_id: int) -> tuple[Loan, list[Instalment]]:
